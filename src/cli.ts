@@ -1,0 +1,19 @@
+// Operator CLI entry. Each subcommand lives in its own module; this file only dispatches.
+const HELP = `ear-guard: keep MongoDB Atlas encryption at rest alive on Azure Key Vault
+
+Usage: ear-guard <command> [options]
+
+Commands:
+  explain     judge offline whether a principal holds get/encrypt/decrypt on a key (from az/ARM JSON)
+  --help      this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  process.stderr.write(`ear-guard: unknown command '${command}'. Run 'ear-guard --help'.\n`);
+  return 2;
+}

@@ -1,0 +1,130 @@
+// Domain types shared by the evaluator, the adapters and the reconcile loop.
+// Documents here are *normalized*: the parsers in core/documents.ts turn ARM REST and Azure CLI
+// shapes into these, so the evaluator never sees `properties`-nesting or CLI flattening.
+
+/** A Key Vault key permission name as access policies spell it (compared case-insensitively). */
+export type KeyPermission = string;
+
+/** Where the EAR key lives: the vault's ARM resource ID and the key's name. */
+export interface KeyRef {
+  /** `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{v}` */
+  vaultId: string;
+  keyName: string;
+}
+
+/** What must hold for one Atlas project: the principal keeps these permissions on this key. */
+export interface Requirement {
+  /** Object ID of the Atlas service principal in the customer's tenant. */
+  principalId: string;
+  key: KeyRef;
+  /** Default: get, encrypt, decrypt. */
+  required?: KeyPermission[];
+  /** Default: wrapKey, unwrapKey. */
+  recommended?: KeyPermission[];
+  /** Control-plane reader on the vault is recommended (Atlas reads vault metadata). Default true. */
+  recommendReaderOnVault?: boolean;
+}
+
+export interface AccessPolicyEntry {
+  tenantId: string;
+  objectId: string;
+  applicationId?: string | null;
+  permissions: { keys?: string[]; secrets?: string[]; certificates?: string[]; storage?: string[] };
+}
+
+export interface VaultDoc {
+  id: string;
+  name: string;
+  tenantId: string;
+  /** true: Azure RBAC decides; false/undefined: access policies decide. */
+  enableRbacAuthorization?: boolean;
+  accessPolicies: AccessPolicyEntry[];
+}
+
+export interface RoleAssignmentDoc {
+  id: string;
+  name?: string;
+  scope: string;
+  roleDefinitionId: string;
+  principalId: string;
+  principalType?: string;
+  condition?: string | null;
+  conditionVersion?: string | null;
+}
+
+export interface PermissionBlock {
+  actions: string[];
+  notActions: string[];
+  dataActions: string[];
+  notDataActions: string[];
+}
+
+export interface RoleDefinitionDoc {
+  id: string;
+  /** The role definition GUID. */
+  name: string;
+  roleName: string;
+  type?: string;
+  permissions: PermissionBlock[];
+  assignableScopes?: string[];
+}
+
+export interface DenyAssignmentDoc {
+  id: string;
+  name?: string;
+  denyAssignmentName?: string;
+  scope: string;
+  permissions: PermissionBlock[];
+  principals: { id: string; type?: string }[];
+  excludePrincipals?: { id: string; type?: string }[];
+  doNotApplyToChildScopes?: boolean;
+}
+
+/** Everything the evaluator judges from. Fetched by adapters, or read from files by `explain`. */
+export interface ObservedDocuments {
+  vault: VaultDoc;
+  roleAssignments: RoleAssignmentDoc[];
+  /** Custom roles; built-ins resolve from the shipped data when absent. */
+  roleDefinitions?: RoleDefinitionDoc[];
+  denyAssignments?: DenyAssignmentDoc[];
+}
+
+/** One way a permission is granted (or would be, for a conditional assignment). */
+export type GrantPath =
+  | {
+      kind: 'roleAssignment';
+      assignmentId: string;
+      roleDefinitionId: string;
+      roleName: string;
+      scope: string;
+      /** Set when the assignment carries an ABAC condition that cannot be judged offline. */
+      condition?: string;
+    }
+  | { kind: 'accessPolicy'; objectId: string; tenantId: string; permission: string };
+
+export interface PermissionResult {
+  granted: boolean;
+  /** Unconditional grant paths. */
+  via: GrantPath[];
+  /** Grants that depend on an ABAC condition (cannot be judged offline). */
+  conditionalVia?: GrantPath[];
+  /** Deny assignments that removed this permission. */
+  deniedBy?: string[];
+}
+
+export type VerdictKind = 'granted' | 'missing' | 'indeterminate';
+export type PermissionModel = 'rbac' | 'accessPolicy';
+
+export interface Verdict {
+  verdict: VerdictKind;
+  model: PermissionModel;
+  principalId: string;
+  key: KeyRef;
+  /** Required permissions not granted (includes the indeterminate ones only when nothing grants them). */
+  missing: KeyPermission[];
+  /** Required permissions granted only through conditional assignments. */
+  indeterminate: KeyPermission[];
+  missingRecommended: string[];
+  permissions: Record<KeyPermission, PermissionResult>;
+  notes: string[];
+}
