@@ -1,0 +1,446 @@
+// Project state in Table Storage (@azure/data-tables; Azurite in tests).
+// - `{prefix}projects`: one row per Atlas project (PartitionKey 'project', RowKey projectId).
+// - `{prefix}history`: PartitionKey projectId, RowKey newest first (inverted time + unique suffix), so two
+//   writers never collide and a plain query returns the latest rows first.
+// - `{prefix}index`: vault resource ID -> projects, role assignment ID -> projects (a delete event does not name the
+//   principal, so the assignments the product has seen are remembered here).
+// Every project-row update is optimistic (ETag); a 412 re-reads and retries a bounded number of times.
+import { randomBytes } from 'node:crypto';
+import { TableClient, odata, type TableEntityResult } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/core-auth';
+import { ClassifiedError, classifyError } from '../azure/errors.js';
+
+export type ProjectStatus =
+  'unknown' | 'healthy' | 'drifted' | 'restored' | 'degraded' | 'failing' | 'revoked' | 'escalated' | 'unsupported';
+
+export type Mode = 'observe' | 'alert' | 'remediate';
+export type RestoreScope = 'vault' | 'key';
+export type Intent = 'granted' | 'revoked';
+
+/** One project's row. Counters and the restore window live here; the full story lives in history. */
+export interface ProjectRecord {
+  projectId: string;
+  status: ProjectStatus;
+  /** Last verdict kind ('' before the first check). */
+  verdict: string;
+  /** Missing required permissions at the last check. */
+  missing: string[];
+  flags: string[];
+  /** Per-project overrides; undefined = the app's defaults. */
+  mode?: Mode;
+  restoreScope?: RestoreScope;
+  /** Role definition GUIDs to restore (RBAC); undefined = Crypto User + Reader. */
+  roles?: string[];
+  intent: Intent;
+  intentReason?: string;
+  intentBy?: string;
+  intentAt?: string;
+  /** Permission model seen at the last check, to detect a flip. */
+  model?: string;
+  vaultId?: string;
+  keyName?: string;
+  principalId?: string;
+  lastCheck?: string;
+  lastChange?: string;
+  lastOutcome?: string;
+  lastError?: string;
+  /** What the last alert was about; alerts go out only when this changes. */
+  alertSignature?: string;
+  checks: number;
+  restores: number;
+  failures: number;
+  /** ISO times of restores inside the flapping window. */
+  restoreTimes: string[];
+  /** Lease for one reconcile at a time: owner token and expiry (ISO). */
+  leaseOwner?: string;
+  leaseUntil?: string;
+  /** Bumped by a reconcile that found the lease taken: the holder re-checks before it lets go. */
+  requested: number;
+  etag?: string;
+}
+
+export type HistoryKind = 'detection' | 'plan' | 'action' | 'verification' | 'alert' | 'error' | 'intent' | 'check';
+
+export interface HistoryEntry {
+  projectId: string;
+  kind: HistoryKind;
+  at?: string;
+  trigger?: string;
+  eventId?: string;
+  correlationId?: string;
+  actor?: string;
+  summary: string;
+  /** Structured detail (JSON-encoded on write, capped in size). */
+  detail?: unknown;
+}
+
+export interface HistoryRow extends HistoryEntry {
+  at: string;
+  rowKey: string;
+}
+
+export interface StateStoreOptions {
+  /** A connection string, or an account URL (https://acct.table.core.windows.net) used with `credential`. */
+  connection: string;
+  credential?: TokenCredential;
+  prefix?: string;
+  /** For Azurite over http. */
+  allowInsecureConnection?: boolean;
+  /** Bounded retries on 412. */
+  maxConflictRetries?: number;
+}
+
+const MAX_TICKS = 9_999_999_999_999; // ms: inverted time stays 13 digits until year 2286
+const DETAIL_MAX = 30_000; // table string properties cap at 64 KiB (UTF-16)
+
+export function invertedTimeKey(now: number): string {
+  return String(MAX_TICKS - now).padStart(13, '0');
+}
+
+/** Table keys forbid `/`, `\`, `#`, `?`: resource IDs are lowercased and `/` becomes `!` (sortable, prefix-scannable). */
+export function encodeKey(resourceId: string): string {
+  return resourceId
+    .toLowerCase()
+    .replace(/\/+$/, '')
+    .replaceAll('/', '!')
+    .replaceAll('\\', '!')
+    .replaceAll('#', '%23')
+    .replaceAll('?', '%3F');
+}
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord {
+  const s = (k: string) => (typeof e[k] === 'string' && e[k] !== '' ? (e[k] as string) : undefined);
+  const list = (k: string): string[] => {
+    const v = s(k);
+    if (!v) return [];
+    try {
+      const parsed = JSON.parse(v);
+      return Array.isArray(parsed) ? parsed.map(String) : [];
+    } catch {
+      return [];
+    }
+  };
+  const n = (k: string) => (typeof e[k] === 'number' ? (e[k] as number) : Number(e[k] ?? 0) || 0);
+  return {
+    projectId: e.rowKey as string,
+    status: (s('status') as ProjectStatus) ?? 'unknown',
+    verdict: s('verdict') ?? '',
+    missing: list('missing'),
+    flags: list('flags'),
+    mode: s('mode') as Mode | undefined,
+    restoreScope: s('restoreScope') as RestoreScope | undefined,
+    roles: s('roles') ? list('roles') : undefined,
+    intent: (s('intent') as Intent) ?? 'granted',
+    intentReason: s('intentReason'),
+    intentBy: s('intentBy'),
+    intentAt: s('intentAt'),
+    model: s('model'),
+    vaultId: s('vaultId'),
+    keyName: s('keyName'),
+    principalId: s('principalId'),
+    lastCheck: s('lastCheck'),
+    lastChange: s('lastChange'),
+    lastOutcome: s('lastOutcome'),
+    lastError: s('lastError'),
+    alertSignature: s('alertSignature'),
+    checks: n('checks'),
+    restores: n('restores'),
+    failures: n('failures'),
+    restoreTimes: list('restoreTimes'),
+    leaseOwner: s('leaseOwner'),
+    leaseUntil: s('leaseUntil'),
+    requested: n('requested'),
+    etag: e.etag,
+  };
+}
+
+function toEntity(r: ProjectRecord): Entity {
+  const opt = (v: string | undefined) => v ?? '';
+  return {
+    partitionKey: 'project',
+    rowKey: r.projectId,
+    status: r.status,
+    verdict: r.verdict,
+    missing: JSON.stringify(r.missing),
+    flags: JSON.stringify(r.flags),
+    mode: opt(r.mode),
+    restoreScope: opt(r.restoreScope),
+    roles: r.roles ? JSON.stringify(r.roles) : '',
+    intent: r.intent,
+    intentReason: opt(r.intentReason),
+    intentBy: opt(r.intentBy),
+    intentAt: opt(r.intentAt),
+    model: opt(r.model),
+    vaultId: opt(r.vaultId),
+    keyName: opt(r.keyName),
+    principalId: opt(r.principalId),
+    lastCheck: opt(r.lastCheck),
+    lastChange: opt(r.lastChange),
+    lastOutcome: opt(r.lastOutcome),
+    lastError: opt(r.lastError),
+    alertSignature: opt(r.alertSignature),
+    checks: r.checks,
+    restores: r.restores,
+    failures: r.failures,
+    restoreTimes: JSON.stringify(r.restoreTimes),
+    leaseOwner: opt(r.leaseOwner),
+    leaseUntil: opt(r.leaseUntil),
+    requested: r.requested,
+  };
+}
+
+export function newProjectRecord(projectId: string): ProjectRecord {
+  return {
+    projectId,
+    status: 'unknown',
+    verdict: '',
+    missing: [],
+    flags: [],
+    intent: 'granted',
+    checks: 0,
+    restores: 0,
+    failures: 0,
+    restoreTimes: [],
+    requested: 0,
+  };
+}
+
+/** Thrown by `updateProject` when the 412 retries run out (another writer keeps winning). */
+export class ConflictError extends ClassifiedError {
+  constructor(projectId: string, attempts: number) {
+    super(
+      'transient',
+      'state',
+      `project ${projectId}: row kept changing (${attempts} attempts)`,
+      412,
+      'UpdateConditionNotSatisfied',
+    );
+  }
+}
+
+export class StateStore {
+  readonly projects: TableClient;
+  readonly history: TableClient;
+  readonly index: TableClient;
+  private readonly maxConflictRetries: number;
+  private seq = 0;
+
+  constructor(opts: StateStoreOptions) {
+    const prefix = opts.prefix ?? 'earguard';
+    const mk = (name: string) => {
+      const options = {
+        allowInsecureConnection:
+          opts.allowInsecureConnection ??
+          /^http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(opts.connection),
+      };
+      if (/^https?:\/\//i.test(opts.connection)) {
+        if (!opts.credential)
+          throw new Error('EAR_GUARD_STORAGE: an account URL needs a credential (managed identity)');
+        return new TableClient(opts.connection, name, opts.credential, options);
+      }
+      return TableClient.fromConnectionString(opts.connection, name, options);
+    };
+    this.projects = mk(`${prefix}projects`);
+    this.history = mk(`${prefix}history`);
+    this.index = mk(`${prefix}index`);
+    this.maxConflictRetries = opts.maxConflictRetries ?? 8;
+  }
+
+  /** Creates the tables if absent (idempotent). */
+  async init(): Promise<void> {
+    await Promise.all([this.projects, this.history, this.index].map((t) => this.call(() => t.createTable())));
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw classifyError(err, 'state');
+    }
+  }
+
+  async getProject(projectId: string): Promise<ProjectRecord | undefined> {
+    try {
+      return toRecord(await this.projects.getEntity<Record<string, unknown>>('project', projectId));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw classifyError(err, 'state');
+    }
+  }
+
+  async listProjects(): Promise<ProjectRecord[]> {
+    const out: ProjectRecord[] = [];
+    await this.call(async () => {
+      for await (const e of this.projects.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq 'project'` },
+      })) {
+        out.push(toRecord(e));
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Read-modify-write under the row's ETag. `mutate` gets a copy of the current row (or a fresh one) and returns
+   * the new row, or undefined to leave it unchanged. A 412 (someone else wrote in between) re-reads and re-runs
+   * `mutate`, up to the bounded number of attempts; the returned record carries the new ETag.
+   */
+  async updateProject(
+    projectId: string,
+    mutate: (current: ProjectRecord, exists: boolean) => ProjectRecord | undefined | Promise<ProjectRecord | undefined>,
+  ): Promise<ProjectRecord> {
+    for (let attempt = 1; attempt <= this.maxConflictRetries; attempt++) {
+      const existing = await this.getProject(projectId);
+      const base = existing ?? newProjectRecord(projectId);
+      const next = await mutate(structuredClone(base), !!existing);
+      if (!next) return base;
+      try {
+        const entity = toEntity({ ...next, projectId });
+        const res = existing
+          ? await this.projects.updateEntity(entity, 'Replace', { etag: existing.etag })
+          : await this.projects.createEntity(entity);
+        return { ...next, projectId, etag: res.etag };
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status === 412 || (status === 409 && !existing)) {
+          // Lost the race: re-read and re-apply; a small jitter keeps two losers from colliding again.
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * Math.min(200, 5 * 2 ** attempt))));
+          continue;
+        }
+        throw classifyError(err, 'state');
+      }
+    }
+    throw new ConflictError(projectId, this.maxConflictRetries);
+  }
+
+  /** Appends one history row. Row keys never collide: inverted time + process-unique sequence + random. */
+  async appendHistory(entry: HistoryEntry): Promise<HistoryRow> {
+    const now = entry.at ? Date.parse(entry.at) : Date.now();
+    const at = new Date(now).toISOString();
+    const rowKey = `${invertedTimeKey(now)}_${String(MAX_TICKS - (this.seq++ % MAX_TICKS)).slice(-6)}_${randomBytes(4).toString('hex')}`;
+    let detail = entry.detail === undefined ? '' : JSON.stringify(entry.detail);
+    if (detail.length > DETAIL_MAX)
+      detail = JSON.stringify({ truncated: true, head: detail.slice(0, DETAIL_MAX - 100) });
+    await this.call(() =>
+      this.history.createEntity({
+        partitionKey: entry.projectId,
+        rowKey,
+        at,
+        kind: entry.kind,
+        trigger: entry.trigger ?? '',
+        eventId: entry.eventId ?? '',
+        correlationId: entry.correlationId ?? '',
+        actor: entry.actor ?? '',
+        summary: entry.summary.slice(0, 2000),
+        detail,
+      }),
+    );
+    return { ...entry, at, rowKey };
+  }
+
+  /** Newest first. `since`: ISO time; `limit`: max rows. */
+  async listHistory(projectId: string, opts: { since?: string; limit?: number } = {}): Promise<HistoryRow[]> {
+    const out: HistoryRow[] = [];
+    const filter = opts.since
+      ? odata`PartitionKey eq ${projectId} and RowKey lt ${invertedTimeKey(Date.parse(opts.since) - 1) + '~'}`
+      : odata`PartitionKey eq ${projectId}`;
+    await this.call(async () => {
+      for await (const e of this.history.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+        let detail: unknown = undefined;
+        if (typeof e.detail === 'string' && e.detail) {
+          try {
+            detail = JSON.parse(e.detail);
+          } catch {
+            detail = e.detail;
+          }
+        }
+        const str = (k: string) => (typeof e[k] === 'string' && e[k] ? (e[k] as string) : undefined);
+        out.push({
+          projectId,
+          rowKey: e.rowKey as string,
+          at: str('at') ?? '',
+          kind: e.kind as HistoryKind,
+          trigger: str('trigger'),
+          eventId: str('eventId'),
+          correlationId: str('correlationId'),
+          actor: str('actor'),
+          summary: str('summary') ?? '',
+          detail,
+        });
+        if (opts.limit && out.length >= opts.limit) break;
+      }
+    });
+    return out;
+  }
+
+  // ---- indexes ----
+
+  /** Remembers that `projectId` watches `vaultId` (idempotent upsert). */
+  async indexVault(vaultId: string, projectId: string): Promise<void> {
+    await this.call(() =>
+      this.index.upsertEntity(
+        { partitionKey: 'vault', rowKey: `${encodeKey(vaultId)}|${projectId}`, vaultId, projectId },
+        'Replace',
+      ),
+    );
+  }
+
+  /** Remembers that a role assignment the product has seen belongs to `projectId`'s principal and key. */
+  async indexAssignment(assignmentId: string, projectId: string): Promise<void> {
+    await this.call(() =>
+      this.index.upsertEntity(
+        { partitionKey: 'assignment', rowKey: `${encodeKey(assignmentId)}|${projectId}`, assignmentId, projectId },
+        'Replace',
+      ),
+    );
+  }
+
+  private async scan(partition: string, prefix: string): Promise<Record<string, unknown>[]> {
+    const out: Record<string, unknown>[] = [];
+    await this.call(async () => {
+      for await (const e of this.index.listEntities<Record<string, unknown>>({
+        queryOptions: {
+          filter: odata`PartitionKey eq ${partition} and RowKey ge ${prefix} and RowKey lt ${prefix + '~'}`,
+        },
+      })) {
+        out.push(e);
+      }
+    });
+    return out;
+  }
+
+  /** Projects whose vault is exactly `vaultId`. */
+  async projectsForVault(vaultId: string): Promise<string[]> {
+    const rows = await this.scan('vault', `${encodeKey(vaultId)}|`);
+    return [...new Set(rows.map((r) => r.projectId as string))];
+  }
+
+  /** Projects that have a known role assignment with this ID. */
+  async projectsForAssignment(assignmentId: string): Promise<string[]> {
+    const rows = await this.scan('assignment', `${encodeKey(assignmentId)}|`);
+    return [...new Set(rows.map((r) => r.projectId as string))];
+  }
+
+  /**
+   * Projects whose access a change at `scope` can affect: vaults at or beneath it (a subscription, resource group or
+   * vault scope), and the vault containing it (a key scope). Segment-exact: `.../vaults/kv1` never matches `kv10`.
+   */
+  async projectsAffectedBy(scope: string): Promise<string[]> {
+    if (scope === '/' || scope === '' || /^\/providers\/microsoft\.management\/managementgroups\//i.test(scope)) {
+      // A management group (or the root) sits above every subscription this product watches.
+      const all = await this.scan('vault', '');
+      return [...new Set(all.map((r) => r.projectId as string))];
+    }
+    const enc = encodeKey(scope);
+    const beneath = await this.scan('vault', enc);
+    const hits = beneath.filter((r) => {
+      const key = (r.rowKey as string).split('|')[0]!;
+      return key === enc || key.startsWith(enc + '!');
+    });
+    const m = /^(.*?\/providers\/microsoft\.keyvault\/vaults\/[^/]+)\//i.exec(scope);
+    const above = m ? await this.scan('vault', `${encodeKey(m[1]!)}|`) : [];
+    return [...new Set([...hits, ...above].map((r) => r.projectId as string))];
+  }
+}
