@@ -1,0 +1,263 @@
+// A small stand-in for the Azure Functions host: one Node HTTP server that serves the *same* exported
+// handlers the Functions app registers: the Event Grid webhook (with both validation handshakes), HTTP
+// routes under /api, and timers on their NCRONTAB schedules. Used by `npm start` and by the e2e tests,
+// and by anyone who wants to run the engine in a container or VM instead of Functions.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type * as AzureFunctions from '@azure/functions';
+import azureFunctions from '@azure/functions';
+import { Cron } from 'croner';
+
+// @azure/functions is CommonJS: named imports fail in plain Node ESM (library issue #287).
+const { HttpRequest, InvocationContext } = azureFunctions;
+
+export interface LocalEventGridFunction {
+  name: string;
+  handler: AzureFunctions.EventGridHandler;
+}
+export interface LocalHttpFunction {
+  name: string;
+  /** Functions route template, e.g. `projects/{id}/history` or `projects/{id?}`. */
+  route: string;
+  methods: string[];
+  authLevel: 'anonymous' | 'function';
+  handler: AzureFunctions.HttpHandler;
+}
+export interface LocalTimerFunction {
+  name: string;
+  /** NCRONTAB, 6 fields (seconds first). */
+  schedule: string;
+  handler: AzureFunctions.TimerHandler;
+}
+
+export interface LocalHostOptions {
+  port?: number;
+  hostname?: string;
+  functionKey: string;
+  maxBodyBytes?: number;
+  eventGrid?: LocalEventGridFunction[];
+  http?: LocalHttpFunction[];
+  timers?: LocalTimerFunction[];
+  /** One line per invocation; never gets secrets (the key is never passed here). */
+  log?: (line: string) => void;
+}
+
+export interface LocalHost {
+  url: string;
+  port: number;
+  server: Server;
+  /** Runs a timer function now (as the host does for a schedule occurrence). */
+  runTimer(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+function keyMatches(given: string | undefined, expected: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(text ? { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' } : {}),
+    ...headers,
+  });
+  res.end(text);
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new BodyTooLarge());
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Matches a Functions route template; returns the params or undefined. */
+export function matchRoute(template: string, path: string): Record<string, string> | undefined {
+  const t = template.split('/').filter(Boolean);
+  const p = path.split('/').filter(Boolean);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < t.length; i++) {
+    const m = /^\{(\w+)(\?)?(?::[^}]*)?\}$/.exec(t[i]);
+    if (m) {
+      if (p[i] === undefined) {
+        if (m[2]) continue;
+        return undefined;
+      }
+      params[m[1]] = decodeURIComponent(p[i]);
+    } else if (t[i].toLowerCase() !== p[i]?.toLowerCase()) {
+      return undefined;
+    }
+  }
+  return p.length <= t.length ? params : undefined;
+}
+
+function context(
+  functionName: string,
+  log: (l: string) => void,
+  extra: Partial<AzureFunctions.InvocationContextInit> = {},
+) {
+  const invocationId = randomUUID();
+  return new InvocationContext({
+    invocationId,
+    functionName,
+    logHandler: (level, ...args) =>
+      log(`[${functionName}] ${level} ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}`),
+    ...extra,
+  });
+}
+
+export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost> {
+  const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const log = opts.log ?? (() => {});
+  const eventGrid = new Map((opts.eventGrid ?? []).map((f) => [f.name.toLowerCase(), f]));
+  const timers = new Map((opts.timers ?? []).map((f) => [f.name, f]));
+
+  async function handleEventGrid(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const fn = eventGrid.get((url.searchParams.get('functionName') ?? '').toLowerCase());
+    if (!fn) return send(res, 404, { error: `no Event Grid function named '${url.searchParams.get('functionName')}'` });
+    // CloudEvents 1.0 abuse-protection handshake: OPTIONS with WebHook-Request-Origin.
+    if (req.method === 'OPTIONS') {
+      const origin = req.headers['webhook-request-origin'];
+      if (typeof origin !== 'string' || !origin)
+        return send(res, 400, { error: 'WebHook-Request-Origin header missing' });
+      return send(res, 200, undefined, { 'WebHook-Allowed-Origin': origin, 'WebHook-Allowed-Rate': '*' });
+    }
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' }, { allow: 'POST, OPTIONS' });
+    const body = await readBody(req, limit);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.toString('utf8'));
+    } catch {
+      return send(res, 400, { error: 'body: not valid JSON' });
+    }
+    const events = Array.isArray(payload) ? payload : [payload];
+    const kind = String(req.headers['aeg-event-type'] ?? '');
+    if (kind === 'SubscriptionValidation') {
+      const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
+      if (typeof code !== 'string') return send(res, 400, { error: 'data.validationCode: missing' });
+      log(`[${fn.name}] subscription validation answered`);
+      return send(res, 200, { validationResponse: code });
+    }
+    // One invocation per event, as the Functions Event Grid trigger does. A throw means "retry" to Event Grid.
+    for (const ev of events) {
+      const ctx = context(fn.name, log);
+      try {
+        await fn.handler(ev as AzureFunctions.EventGridEvent, ctx);
+      } catch (err) {
+        log(`[${fn.name}] failed, Event Grid will retry: ${err instanceof Error ? err.message : String(err)}`);
+        return send(res, 500, { error: 'processing failed; retry' });
+      }
+    }
+    send(res, 200);
+  }
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse, url: URL, key: string | undefined) {
+    const path = url.pathname.replace(/^\/api\/?/, '');
+    for (const fn of opts.http ?? []) {
+      const params = matchRoute(fn.route, path);
+      if (!params) continue;
+      if (!fn.methods.includes(req.method ?? 'GET')) continue;
+      if (fn.authLevel === 'function' && !keyMatches(key, opts.functionKey)) {
+        return send(res, 401, { error: 'a function key is required (?code= or x-functions-key)' });
+      }
+      const body = await readBody(req, limit);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      const request = new HttpRequest({
+        method: req.method,
+        url: url.toString(),
+        headers,
+        query: Object.fromEntries(url.searchParams),
+        params,
+        body: body.length ? { bytes: body } : undefined,
+      });
+      const ctx = context(fn.name, log);
+      const out = await fn.handler(request, ctx);
+      const response = out instanceof azureFunctions.HttpResponse ? out : new azureFunctions.HttpResponse(out);
+      const outHeaders: Record<string, string> = {};
+      response.headers.forEach((v, k) => (outHeaders[k] = v));
+      const buf = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
+      res.writeHead(response.status, outHeaders);
+      res.end(buf);
+      return;
+    }
+    send(res, 404, { error: `no function serves ${req.method} ${url.pathname}` });
+  }
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const key = url.searchParams.get('code') ?? (req.headers['x-functions-key'] as string | undefined);
+    try {
+      if (url.pathname === '/runtime/webhooks/eventgrid') {
+        if (!keyMatches(key, opts.functionKey)) {
+          return send(res, 401, { error: 'a function key is required (?code= or x-functions-key)' });
+        }
+        return await handleEventGrid(req, res, url);
+      }
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return await handleHttp(req, res, url, key);
+      send(res, 404, { error: `nothing is served at ${url.pathname}` });
+    } catch (err) {
+      if (err instanceof BodyTooLarge)
+        return send(res, 413, { error: `body larger than ${limit} bytes` }, { connection: 'close' });
+      log(`host error: ${err instanceof Error ? err.message : String(err)}`);
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+    }
+  });
+
+  const crons: Cron[] = [];
+  const runTimer = async (name: string, isPastDue = false) => {
+    const fn = timers.get(name);
+    if (!fn) throw new Error(`no timer function named '${name}'`);
+    const now = new Date().toISOString();
+    const timer: AzureFunctions.Timer = {
+      isPastDue,
+      schedule: { adjustForDST: false },
+      scheduleStatus: { last: now, next: now, lastUpdated: now },
+    };
+    try {
+      await fn.handler(timer, context(fn.name, log));
+    } catch (err) {
+      log(`[${fn.name}] failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  for (const fn of timers.values()) {
+    // croner takes the 6-field form (seconds first), as NCRONTAB does; `protect` skips overlapping runs.
+    crons.push(new Cron(fn.schedule, { protect: true, paused: false }, () => runTimer(fn.name)));
+  }
+
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.hostname ?? '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    server,
+    runTimer: (name) => runTimer(name),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of crons) c.stop();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
