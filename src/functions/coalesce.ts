@@ -1,0 +1,58 @@
+// Coalesces a burst of triggers for one key into as few runs as possible, without ever missing a change:
+// while a run for a key is in flight, further requests mark it dirty and share one trailing run, which
+// starts after the current one ends (so it observes everything that happened before it was requested).
+export class Coalescer<T> {
+  private readonly running = new Map<string, Promise<T>>();
+  private readonly trailing = new Map<string, Promise<T>>();
+
+  constructor(private readonly maxKeys = 10_000) {}
+
+  /** Runs `fn` for `key` now, or joins the one trailing run queued behind the current run. */
+  run(key: string, fn: () => Promise<T>): Promise<T> {
+    const queued = this.trailing.get(key);
+    if (queued) return queued;
+    const current = this.running.get(key);
+    if (current) {
+      const next = current
+        .catch(() => undefined)
+        .then(() => {
+          this.trailing.delete(key);
+          return this.start(key, fn);
+        });
+      this.trailing.set(key, next);
+      return next;
+    }
+    if (this.running.size >= this.maxKeys) throw new Error(`too many projects in flight (${this.maxKeys})`);
+    return this.start(key, fn);
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  private start(key: string, fn: () => Promise<T>): Promise<T> {
+    const p = (async () => {
+      try {
+        return await fn();
+      } finally {
+        if (this.running.get(key) === p) this.running.delete(key);
+      }
+    })();
+    this.running.set(key, p);
+    return p;
+  }
+}
+
+/** Remembers recently seen event IDs (bounded, oldest forgotten first). */
+export class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly capacity = 50_000) {}
+
+  /** True when `id` was already seen; records it otherwise. */
+  seen(id: string): boolean {
+    if (this.ids.has(id)) return true;
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
+    return false;
+  }
+}
