@@ -6,3 +6,36 @@
  * - document parsers: turn ARM REST or Azure CLI JSON into the normalized documents it judges.
  */
 export * from './core/types.js';
+// Access evaluator, document parsers, scope helpers, fix commands, shipped built-in roles (issue 2).
+export {
+  evaluate,
+  describePath,
+  READER_ON_VAULT,
+  EVERYONE,
+  DEFAULT_REQUIRED,
+  DEFAULT_RECOMMENDED,
+} from './core/evaluate.js';
+export {
+  parseVault,
+  parseRoleAssignments,
+  parseRoleDefinitions,
+  parseDenyAssignments,
+  parseKeyIdentifier,
+  parseKeyResourceId,
+  roleDefinitionGuid,
+  DocumentError,
+} from './core/documents.js';
+export type { KeyIdentifier, KeyResourceId } from './core/documents.js';
+export {
+  normalizeScope,
+  scopeCovers,
+  scopeEquals,
+  parseVaultId,
+  keyScope,
+  isManagementGroupScope,
+} from './core/scopes.js';
+export type { VaultIdParts } from './core/scopes.js';
+export { PERMISSION_DATA_ACTIONS, VAULT_READ_ACTION, actionMatches, dataActionFor } from './core/actions.js';
+export { fixCommands } from './core/fix.js';
+export { BUILTIN_ROLES, ROLE_IDS, builtinRoleDefinitions, findBuiltinRole } from './core/builtinRoles.js';
+export type { RawBuiltinRole } from './core/builtinRoles.js';

@@ -50,6 +50,8 @@ export interface RoleAssignmentDoc {
   principalType?: string;
   condition?: string | null;
   conditionVersion?: string | null;
+  /** The role's display name, when the source printed it (Azure CLI output does). */
+  roleDefinitionName?: string;
 }
 
 export interface PermissionBlock {
@@ -99,6 +101,11 @@ export type GrantPath =
       scope: string;
       /** Set when the assignment carries an ABAC condition that cannot be judged offline. */
       condition?: string;
+      /**
+       * Set when this path might grant but cannot be judged from the documents (e.g. the role definition
+       * was not supplied, or the scope is a management group whose hierarchy is unknown offline).
+       */
+      uncertain?: string;
     }
   | { kind: 'accessPolicy'; objectId: string; tenantId: string; permission: string };
 
@@ -127,4 +134,14 @@ export interface Verdict {
   missingRecommended: string[];
   permissions: Record<KeyPermission, PermissionResult>;
   notes: string[];
+  /**
+   * Access-policy model only: the key permissions of the principal's own entry (same tenant, no
+   * applicationId) as they stand, so a fix can pass the union (`az keyvault set-policy` replaces the list).
+   */
+  accessPolicyKeyPermissions?: string[];
+  /** The required and recommended key permissions that were judged (defaults applied, canonical spelling). */
+  requiredPermissions?: KeyPermission[];
+  recommendedPermissions?: KeyPermission[];
+  /** RBAC model with recommendReaderOnVault: how control-plane read on the vault (`Microsoft.KeyVault/vaults/read`) stands. */
+  readerOnVault?: PermissionResult;
 }
