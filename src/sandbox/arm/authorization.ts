@@ -1,0 +1,627 @@
+// Microsoft.Authorization (api-version 2022-04-01): role assignments, role definitions (built-ins from the
+// published JSON in core/builtinRoles.ts, custom roles by PUT) and deny assignments (seeded by the control
+// API, as Azure creates those itself). Shapes follow the azure-rest-api-specs examples kept in
+// test/fixtures (RoleAssignments_*.json, GetRoleDefinitionById.json).
+import type { ServerResponse } from 'node:http';
+import { BUILTIN_ROLES } from '../../core/builtinRoles.js';
+import { scopeCovers, scopeEquals, normalizeScope } from '../../core/scopes.js';
+import type { SandboxContext, SandboxRequest } from '../contract.js';
+import { sendJson } from '../server.js';
+import {
+  GUID_RE,
+  newGuid,
+  type DenyAssignmentState,
+  type PermissionBlockState,
+  type RoleAssignmentState,
+  type RoleDefinitionState,
+  type SandboxState,
+} from '../state.js';
+import {
+  ArmError,
+  type Caller,
+  decodeSegment,
+  notifyChange,
+  nowIso,
+  objectField,
+  parseJsonBody,
+  sendPage,
+  stringField,
+} from './common.js';
+import { requireScopeExists } from './resources.js';
+
+const AUTH = '/providers/Microsoft.Authorization/';
+
+/** Splits `{scope}/providers/Microsoft.Authorization/{rest}` at the last provider segment. */
+export function splitAuthorizationPath(pathname: string): { scope: string; rest: string[] } | undefined {
+  const idx = pathname.toLowerCase().lastIndexOf(AUTH.toLowerCase());
+  if (idx < 0) return undefined;
+  const scope = pathname.slice(0, idx);
+  const rest = pathname
+    .slice(idx + AUTH.length)
+    .split('/')
+    .filter(Boolean)
+    .map(decodeSegment);
+  if (rest.length === 0) return undefined;
+  return { scope: scope === '' ? '/' : decodeURIComponent(scope), rest };
+}
+
+// ---------- role definitions ----------
+
+function builtinStates(): RoleDefinitionState[] {
+  return BUILTIN_ROLES.map((r) => ({
+    name: r.name,
+    roleName: r.roleName,
+    description: r.description,
+    type: r.roleType,
+    permissions: r.permissions.map((p) => ({ ...p })),
+    assignableScopes: [...r.assignableScopes],
+  }));
+}
+
+export function allRoleDefinitions(state: SandboxState): RoleDefinitionState[] {
+  return [...builtinStates(), ...state.customRoles.values()];
+}
+
+export function findRoleDefinition(state: SandboxState, guid: string): RoleDefinitionState | undefined {
+  const g = guid.toLowerCase();
+  return state.customRoles.get(g) ?? builtinStates().find((r) => r.name.toLowerCase() === g);
+}
+
+/** The GUID in a role definition ID (`/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`). */
+export function roleGuidOf(roleDefinitionId: string): string | undefined {
+  const m = /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)\/?$/i.exec(roleDefinitionId.trim());
+  const g = m?.[1];
+  return g && GUID_RE.test(g) ? g : undefined;
+}
+
+/** The subscription-level ID Azure returns for a role definition read at or under a subscription. */
+function roleDefinitionIdAt(scope: string, guid: string): string {
+  const m = /^\/subscriptions\/([^/]+)/i.exec(scope);
+  return `${m ? `/subscriptions/${m[1]}` : ''}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
+}
+
+export function roleDefinitionBody(def: RoleDefinitionState, scope: string): Record<string, unknown> {
+  return {
+    id: roleDefinitionIdAt(scope, def.name),
+    type: 'Microsoft.Authorization/roleDefinitions',
+    name: def.name,
+    properties: {
+      roleName: def.roleName,
+      type: def.type,
+      description: def.description,
+      assignableScopes: def.assignableScopes,
+      permissions: def.permissions,
+      createdOn: def.createdOn ?? '2015-02-02T21:55:09.8806423Z',
+      updatedOn: def.updatedOn ?? def.createdOn ?? '2021-11-11T20:13:47.8628684Z',
+      createdBy: def.createdBy ?? null,
+      updatedBy: def.updatedBy ?? null,
+    },
+  };
+}
+
+function parseDefinitionFilter(filter: string | null): (d: RoleDefinitionState) => boolean {
+  if (!filter || !filter.trim()) return () => true;
+  const preds: ((d: RoleDefinitionState) => boolean)[] = [];
+  for (const clause of filter.split(/\s+and\s+/i)) {
+    const byName = /^\s*roleName\s+eq\s+'((?:[^']|'')*)'\s*$/i.exec(clause);
+    const byType = /^\s*type\s+eq\s+'([^']*)'\s*$/i.exec(clause);
+    if (byName) {
+      const n = byName[1].replace(/''/g, "'").toLowerCase();
+      preds.push((d) => d.roleName.toLowerCase() === n);
+    } else if (byType) {
+      const t = byType[1].toLowerCase();
+      preds.push((d) => d.type.toLowerCase() === t);
+    } else {
+      throw new ArmError(400, 'UnsupportedQuery', `The filter '${filter}' is not supported.`);
+    }
+  }
+  return (d) => preds.every((p) => p(d));
+}
+
+export function putCustomRole(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  scope: string,
+  guid: string,
+  props: Record<string, unknown>,
+): RoleDefinitionState {
+  if (!GUID_RE.test(guid)) {
+    throw new ArmError(400, 'InvalidRoleDefinitionId', `The role definition ID '${guid}' is not valid.`);
+  }
+  if (builtinStates().some((b) => b.name.toLowerCase() === guid.toLowerCase())) {
+    throw new ArmError(400, 'CannotModifyBuiltInRole', `The built-in role definition '${guid}' cannot be modified.`);
+  }
+  const roleName = stringField(props, 'roleName', 'properties.roleName', true);
+  const perms = props.permissions;
+  if (!Array.isArray(perms) || perms.length === 0) {
+    throw new ArmError(
+      400,
+      'InvalidRequestContent',
+      "The request content was invalid: 'properties.permissions' must be a non-empty array.",
+    );
+  }
+  const scopes = props.assignableScopes;
+  if (!Array.isArray(scopes) || scopes.length === 0 || scopes.some((s) => typeof s !== 'string')) {
+    throw new ArmError(
+      400,
+      'InvalidAssignableScopes',
+      "The role definition's 'properties.assignableScopes' must list at least one scope.",
+    );
+  }
+  const clash = allRoleDefinitions(state).find(
+    (d) => d.roleName.toLowerCase() === roleName.toLowerCase() && d.name.toLowerCase() !== guid.toLowerCase(),
+  );
+  if (clash) {
+    throw new ArmError(
+      409,
+      'RoleDefinitionWithSameNameExists',
+      'A custom role with the same name already exists in this directory. Use a different name.',
+    );
+  }
+  const existing = state.customRoles.get(guid.toLowerCase());
+  const now = nowIso();
+  const def: RoleDefinitionState = {
+    name: guid.toLowerCase(),
+    roleName,
+    description: typeof props.description === 'string' ? props.description : '',
+    type: 'CustomRole',
+    permissions: perms.map((p, i) => permissionBlock(p, `properties.permissions[${i}]`)),
+    assignableScopes: (scopes as string[]).map((s) => normalizeScope(s)),
+    createdOn: existing?.createdOn ?? now,
+    updatedOn: now,
+    createdBy: existing?.createdBy ?? caller.actor.objectId,
+    updatedBy: caller.actor.objectId,
+  };
+  state.customRoles.set(def.name, def);
+  notifyChange(
+    ctx,
+    caller,
+    'write',
+    'Microsoft.Authorization/roleDefinitions/write',
+    roleDefinitionIdAt(scope, def.name),
+  );
+  return def;
+}
+
+function permissionBlock(p: unknown, path: string): PermissionBlockState {
+  if (typeof p !== 'object' || p === null) {
+    throw new ArmError(400, 'InvalidRequestContent', `The request content was invalid: '${path}' must be an object.`);
+  }
+  const o = p as Record<string, unknown>;
+  const list = (k: string): string[] => {
+    const v = o[k];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+      throw new ArmError(
+        400,
+        'InvalidRequestContent',
+        `The request content was invalid: '${path}.${k}' must be an array of strings.`,
+      );
+    }
+    return v as string[];
+  };
+  return {
+    actions: list('actions'),
+    notActions: list('notActions'),
+    dataActions: list('dataActions'),
+    notDataActions: list('notDataActions'),
+  };
+}
+
+// ---------- role assignments ----------
+
+export function roleAssignmentBody(a: RoleAssignmentState): Record<string, unknown> {
+  return {
+    properties: {
+      roleDefinitionId: a.roleDefinitionId,
+      principalId: a.principalId,
+      principalType: a.principalType,
+      scope: a.scope,
+      condition: a.condition ?? null,
+      conditionVersion: a.conditionVersion ?? null,
+      createdOn: a.createdOn,
+      updatedOn: a.updatedOn,
+      createdBy: a.createdBy,
+      updatedBy: a.updatedBy,
+      delegatedManagedIdentityResourceId: a.delegatedManagedIdentityResourceId ?? null,
+      description: a.description ?? null,
+    },
+    id: a.id,
+    type: 'Microsoft.Authorization/roleAssignments',
+    name: a.name,
+  };
+}
+
+export function roleAssignmentId(scope: string, name: string): string {
+  return `${scope === '/' ? '' : normalizeScope(scope)}/providers/Microsoft.Authorization/roleAssignments/${name}`;
+}
+
+export interface RoleAssignmentInput {
+  roleDefinitionId: string;
+  principalId: string;
+  principalType?: string;
+  condition?: string | null;
+  conditionVersion?: string | null;
+  description?: string | null;
+  delegatedManagedIdentityResourceId?: string | null;
+}
+
+/** PUT role assignment: 201 created; 200 for the same name and content again; 409s as Azure has them. */
+export function putRoleAssignment(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  scopeIn: string,
+  name: string,
+  input: RoleAssignmentInput,
+): { status: 200 | 201; assignment: RoleAssignmentState } {
+  const scope = scopeIn === '/' ? '/' : normalizeScope(scopeIn);
+  if (!GUID_RE.test(name)) {
+    throw new ArmError(
+      400,
+      'InvalidRoleAssignmentId',
+      `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`,
+    );
+  }
+  if (!input.principalId || !GUID_RE.test(input.principalId)) {
+    throw new ArmError(400, 'InvalidPrincipalId', 'A valid principal ID must be provided for role assignment.');
+  }
+  const guid = roleGuidOf(input.roleDefinitionId ?? '');
+  if (!guid) {
+    throw new ArmError(
+      400,
+      'InvalidRoleDefinitionId',
+      `The role definition ID '${input.roleDefinitionId}' is not valid.`,
+    );
+  }
+  if (!findRoleDefinition(state, guid)) {
+    throw new ArmError(
+      400,
+      'RoleDefinitionDoesNotExist',
+      `The specified role definition with ID '${guid}' does not exist.`,
+    );
+  }
+  if (input.conditionVersion && !input.condition) {
+    throw new ArmError(400, 'InvalidRoleAssignmentCondition', 'A condition version was given without a condition.');
+  }
+  if (input.condition && input.conditionVersion && input.conditionVersion !== '2.0') {
+    throw new ArmError(
+      400,
+      'InvalidConditionVersion',
+      `The condition version '${input.conditionVersion}' is not supported; use '2.0'.`,
+    );
+  }
+  requireScopeExists(state, scope);
+  const id = roleAssignmentId(scope, name);
+  const principalType = input.principalType ?? state.principalById(input.principalId)?.type ?? 'User';
+  const condition = input.condition ?? null;
+  const conditionVersion = condition ? (input.conditionVersion ?? '2.0') : null;
+  const existing = state.roleAssignments.get(id.toLowerCase());
+  if (existing) {
+    const same =
+      roleGuidOf(existing.roleDefinitionId)?.toLowerCase() === guid.toLowerCase() &&
+      existing.principalId.toLowerCase() === input.principalId.toLowerCase() &&
+      (existing.condition ?? null) === condition;
+    if (!same) {
+      throw new ArmError(
+        409,
+        'RoleAssignmentUpdateNotPermitted',
+        'Tenant ID, application ID, principal ID, and scope are not allowed to be updated.',
+      );
+    }
+    return { status: 200, assignment: existing };
+  }
+  for (const a of state.roleAssignments.values()) {
+    if (
+      scopeEquals(a.scope, scope) &&
+      a.principalId.toLowerCase() === input.principalId.toLowerCase() &&
+      roleGuidOf(a.roleDefinitionId)?.toLowerCase() === guid.toLowerCase()
+    ) {
+      throw new ArmError(409, 'RoleAssignmentExists', 'The role assignment already exists.');
+    }
+  }
+  const now = nowIso();
+  const assignment: RoleAssignmentState = {
+    id,
+    name,
+    scope,
+    roleDefinitionId: input.roleDefinitionId,
+    principalId: input.principalId,
+    principalType,
+    condition,
+    conditionVersion,
+    description: input.description ?? null,
+    delegatedManagedIdentityResourceId: input.delegatedManagedIdentityResourceId ?? null,
+    createdOn: now,
+    updatedOn: now,
+    createdBy: caller.actor.objectId,
+    updatedBy: caller.actor.objectId,
+  };
+  state.roleAssignments.set(id.toLowerCase(), assignment);
+  notifyChange(ctx, caller, 'write', 'Microsoft.Authorization/roleAssignments/write', id);
+  return { status: 201, assignment };
+}
+
+/** DELETE role assignment: the deleted assignment (200), or undefined when it was already gone (204). */
+export function deleteRoleAssignment(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  id: string,
+): RoleAssignmentState | undefined {
+  const key = normalizeScope(id).toLowerCase();
+  const existing = state.roleAssignments.get(key);
+  if (!existing) return undefined;
+  state.roleAssignments.delete(key);
+  notifyChange(ctx, caller, 'delete', 'Microsoft.Authorization/roleAssignments/delete', existing.id);
+  return existing;
+}
+
+interface ScopedFilter {
+  /** at and above only */
+  atScope: boolean;
+  principalId?: string;
+}
+
+function parseAssignmentFilter(filter: string | null): ScopedFilter {
+  const out: ScopedFilter = { atScope: false };
+  if (!filter || !filter.trim()) return out;
+  for (const clause of filter.split(/\s+and\s+/i)) {
+    const c = clause.trim();
+    let m: RegExpExecArray | null;
+    if (/^atScope\(\)$/i.test(c)) out.atScope = true;
+    else if ((m = /^principalId\s+eq\s+'([^']+)'$/i.exec(c))) out.principalId = m[1];
+    else if ((m = /^assignedTo\('([^']+)'\)$/i.exec(c))) out.principalId = m[1];
+    else throw new ArmError(400, 'UnsupportedQuery', `The filter '${filter}' is not supported.`);
+  }
+  return out;
+}
+
+function inView(itemScope: string, scope: string, f: ScopedFilter): boolean {
+  const above = scopeCovers(itemScope, scope);
+  if (f.atScope) return above;
+  return above || scopeCovers(scope, itemScope);
+}
+
+export function listRoleAssignments(state: SandboxState, scope: string, filter: string | null): RoleAssignmentState[] {
+  const f = parseAssignmentFilter(filter);
+  return [...state.roleAssignments.values()].filter(
+    (a) => inView(a.scope, scope, f) && (!f.principalId || a.principalId.toLowerCase() === f.principalId.toLowerCase()),
+  );
+}
+
+// ---------- deny assignments ----------
+
+export function denyAssignmentBody(d: DenyAssignmentState): Record<string, unknown> {
+  return {
+    properties: {
+      denyAssignmentName: d.denyAssignmentName,
+      description: d.description,
+      permissions: d.permissions,
+      scope: d.scope,
+      doNotApplyToChildScopes: d.doNotApplyToChildScopes,
+      principals: d.principals,
+      excludePrincipals: d.excludePrincipals,
+      isSystemProtected: d.isSystemProtected,
+    },
+    id: d.id,
+    type: 'Microsoft.Authorization/denyAssignments',
+    name: d.name,
+  };
+}
+
+export interface DenyAssignmentInput {
+  scope: string;
+  name?: string;
+  denyAssignmentName?: string;
+  description?: string;
+  permissions: Partial<PermissionBlockState>[];
+  principals: { id: string; type?: string }[];
+  excludePrincipals?: { id: string; type?: string }[];
+  doNotApplyToChildScopes?: boolean;
+}
+
+export function addDenyAssignment(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  input: DenyAssignmentInput,
+): DenyAssignmentState {
+  const scope = normalizeScope(input.scope);
+  requireScopeExists(state, scope);
+  if (!input.principals?.length)
+    throw new ArmError(400, 'InvalidRequestContent', "'principals' must list at least one principal.");
+  const name = input.name ?? newGuid();
+  const d: DenyAssignmentState = {
+    id: `${scope}/providers/Microsoft.Authorization/denyAssignments/${name}`,
+    name,
+    denyAssignmentName: input.denyAssignmentName ?? `Deny assignment ${name}`,
+    description: input.description ?? 'Created by the sandbox (as Azure creates deny assignments for managed apps).',
+    scope,
+    permissions: input.permissions.map((p) => ({
+      actions: p.actions ?? [],
+      notActions: p.notActions ?? [],
+      dataActions: p.dataActions ?? [],
+      notDataActions: p.notDataActions ?? [],
+    })),
+    principals: input.principals.map((p) => ({ id: p.id, type: p.type ?? 'User' })),
+    excludePrincipals: (input.excludePrincipals ?? []).map((p) => ({ id: p.id, type: p.type ?? 'User' })),
+    doNotApplyToChildScopes: input.doNotApplyToChildScopes ?? false,
+    isSystemProtected: true,
+  };
+  state.denyAssignments.set(d.id.toLowerCase(), d);
+  notifyChange(ctx, caller, 'write', 'Microsoft.Authorization/denyAssignments/write', d.id);
+  return d;
+}
+
+export function removeDenyAssignment(ctx: SandboxContext, state: SandboxState, caller: Caller, id: string): boolean {
+  const key = normalizeScope(id).toLowerCase();
+  const d = state.denyAssignments.get(key);
+  if (!d) return false;
+  state.denyAssignments.delete(key);
+  notifyChange(ctx, caller, 'delete', 'Microsoft.Authorization/denyAssignments/delete', d.id);
+  return true;
+}
+
+function listDenyAssignments(state: SandboxState, scope: string, filter: string | null): DenyAssignmentState[] {
+  const f = parseAssignmentFilter(filter);
+  return [...state.denyAssignments.values()].filter(
+    (d) =>
+      inView(d.scope, scope, f) &&
+      (!f.principalId ||
+        d.principals.some(
+          (p) => p.id.toLowerCase() === f.principalId!.toLowerCase() || p.id === '00000000-0000-0000-0000-000000000000',
+        )),
+  );
+}
+
+// ---------- routes ----------
+
+/** The operation name a request maps to (for accounting and fault matching), or undefined. */
+export function classifyAuthorization(method: string, pathname: string): string | undefined {
+  const p = splitAuthorizationPath(pathname);
+  if (!p) return undefined;
+  const [kind, name, extra] = p.rest;
+  if (extra !== undefined) return undefined;
+  const k = kind.toLowerCase();
+  const table: Record<string, Record<string, string>> = {
+    roleassignments: name
+      ? { GET: 'roleAssignments.get', PUT: 'roleAssignments.create', DELETE: 'roleAssignments.delete' }
+      : { GET: 'roleAssignments.list' },
+    roledefinitions: name
+      ? { GET: 'roleDefinitions.get', PUT: 'roleDefinitions.createOrUpdate', DELETE: 'roleDefinitions.delete' }
+      : { GET: 'roleDefinitions.list' },
+    denyassignments: name ? { GET: 'denyAssignments.get' } : { GET: 'denyAssignments.list' },
+  };
+  return table[k]?.[method];
+}
+
+export async function handleAuthorization(
+  ctx: SandboxContext,
+  state: SandboxState,
+  req: SandboxRequest,
+  res: ServerResponse,
+  caller: Caller,
+  operation: string,
+): Promise<void> {
+  const { scope, rest } = splitAuthorizationPath(req.url.pathname)!;
+  const name = rest[1];
+  const filter = req.url.searchParams.get('$filter');
+  if (scope !== '/') requireScopeExists(state, scope);
+  switch (operation) {
+    case 'roleAssignments.list':
+      return sendPage(
+        res,
+        req,
+        ctx.baseUrl(),
+        listRoleAssignments(state, scope, filter).map(roleAssignmentBody),
+        state.pageSize,
+      );
+    case 'roleAssignments.get': {
+      const a = state.roleAssignments.get(roleAssignmentId(scope, name).toLowerCase());
+      if (!a) {
+        throw new ArmError(404, 'RoleAssignmentNotFound', `The role assignment '${name}' is not found.`);
+      }
+      return sendJson(res, 200, roleAssignmentBody(a));
+    }
+    case 'roleAssignments.create': {
+      const body = parseJsonBody(req);
+      const props = objectField(body, 'properties');
+      if (!props)
+        throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
+      const input: RoleAssignmentInput = {
+        roleDefinitionId: stringField(props, 'roleDefinitionId', 'properties.roleDefinitionId', true),
+        principalId: stringField(props, 'principalId', 'properties.principalId', true),
+        principalType: stringField(props, 'principalType', 'properties.principalType'),
+        condition: stringField(props, 'condition', 'properties.condition'),
+        conditionVersion: stringField(props, 'conditionVersion', 'properties.conditionVersion'),
+        description: stringField(props, 'description', 'properties.description'),
+        delegatedManagedIdentityResourceId: stringField(
+          props,
+          'delegatedManagedIdentityResourceId',
+          'properties.delegatedManagedIdentityResourceId',
+        ),
+      };
+      const r = putRoleAssignment(ctx, state, caller, scope, name, input);
+      return sendJson(res, r.status, roleAssignmentBody(r.assignment));
+    }
+    case 'roleAssignments.delete': {
+      const gone = deleteRoleAssignment(ctx, state, caller, roleAssignmentId(scope, name));
+      return gone ? sendJson(res, 200, roleAssignmentBody(gone)) : sendJson(res, 204, undefined);
+    }
+    case 'roleDefinitions.list': {
+      const pred = parseDefinitionFilter(filter);
+      const defs = allRoleDefinitions(state).filter(
+        (d) =>
+          pred(d) &&
+          (d.type === 'BuiltInRole' || d.assignableScopes.some((s) => scope === '/' || scopeCovers(s, scope))),
+      );
+      return sendPage(
+        res,
+        req,
+        ctx.baseUrl(),
+        defs.map((d) => roleDefinitionBody(d, scope)),
+        state.pageSize,
+      );
+    }
+    case 'roleDefinitions.get': {
+      if (!GUID_RE.test(name)) {
+        throw new ArmError(400, 'InvalidRoleDefinitionId', `The role definition ID '${name}' is not valid.`);
+      }
+      const d = findRoleDefinition(state, name);
+      if (!d) {
+        throw new ArmError(
+          404,
+          'RoleDefinitionDoesNotExist',
+          `The specified role definition with ID '${name}' does not exist.`,
+        );
+      }
+      return sendJson(res, 200, roleDefinitionBody(d, scope));
+    }
+    case 'roleDefinitions.createOrUpdate': {
+      const body = parseJsonBody(req);
+      const props = objectField(body, 'properties');
+      if (!props)
+        throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
+      const d = putCustomRole(ctx, state, caller, scope, name, props);
+      return sendJson(res, 201, roleDefinitionBody(d, scope));
+    }
+    case 'roleDefinitions.delete': {
+      const d = state.customRoles.get(name.toLowerCase());
+      if (!d) return sendJson(res, 204, undefined);
+      if ([...state.roleAssignments.values()].some((a) => roleGuidOf(a.roleDefinitionId)?.toLowerCase() === d.name)) {
+        throw new ArmError(
+          409,
+          'RoleDefinitionHasAssignments',
+          'There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).',
+        );
+      }
+      state.customRoles.delete(d.name);
+      notifyChange(
+        ctx,
+        caller,
+        'delete',
+        'Microsoft.Authorization/roleDefinitions/delete',
+        roleDefinitionIdAt(scope, d.name),
+      );
+      return sendJson(res, 200, roleDefinitionBody(d, scope));
+    }
+    case 'denyAssignments.list':
+      return sendPage(
+        res,
+        req,
+        ctx.baseUrl(),
+        listDenyAssignments(state, scope, filter).map(denyAssignmentBody),
+        state.pageSize,
+      );
+    case 'denyAssignments.get': {
+      const d = state.denyAssignments.get(
+        `${normalizeScope(scope)}/providers/Microsoft.Authorization/denyAssignments/${name}`.toLowerCase(),
+      );
+      if (!d) throw new ArmError(404, 'DenyAssignmentNotFound', `The deny assignment '${name}' is not found.`);
+      return sendJson(res, 200, denyAssignmentBody(d));
+    }
+  }
+  throw new ArmError(405, 'MethodNotAllowed', `The method '${req.method}' is not allowed for this resource.`);
+}

@@ -1,0 +1,272 @@
+// The sandbox: an Azure (ARM: Resources, Authorization, KeyVault, EventGrid) + Atlas Admin API emulator on
+// one HTTPS server with a certificate made at start. The real SDK clients talk to it unchanged.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import { armRoutes, classifyArm } from './arm/router.js';
+import { checkKeyAccess } from './arm/keyvault.js';
+import type { ChangeNotice, KeyVaultNotice, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
+import { Accounting, controlRoutes, createArmControl, type ArmControl, type ControlSurface } from './control.js';
+import { createEventGrid, type EventGridControl, type EventGridOptions } from './eventgrid.js';
+import { atlasErrorBody, Faults, familyOf, type RateLimitConfig } from './faults.js';
+import { makeCertificate, sendArmError, sendJson, startHttpsServer } from './server.js';
+import { SandboxState } from './state.js';
+import { seedDemo, type DemoSeed } from './seed.js';
+
+export type { ArmControl, Counts, ProjectTarget, VaultRef, Acting } from './control.js';
+export type { Fault, RouteMatcher, RateLimitConfig } from './faults.js';
+export type { EventGridControl } from './eventgrid.js';
+export type { DemoSeed } from './seed.js';
+
+export interface SandboxOptions {
+  /** Default: random GUIDs. */
+  tenantId?: string;
+  subscriptionId?: string;
+  /** Default location for resources the control API creates. */
+  location?: string;
+  /** Real seconds per sandbox second for delays (Retry-After, rate-limit refill, Event Grid retries). Default 1. */
+  timeScale?: number;
+  /** ARM rate limit; `false` turns it off. Default: ARM's published numbers. */
+  rateLimit?: Partial<RateLimitConfig> | false;
+  /** `demo`: one RBAC vault and one access-policy vault, each with an Atlas project whose EAR points at a key in it. */
+  seed?: 'demo';
+  /** Atlas programmatic API key pair the Atlas half accepts. Default: generated. */
+  atlasPublicKey?: string;
+  atlasPrivateKey?: string;
+  eventGrid?: EventGridOptions;
+  /** Token the `/_sandbox/control` HTTP API requires. Default: generated. */
+  controlToken?: string;
+}
+
+/**
+ * A running sandbox. Everything a client needs to talk to it:
+ *
+ * ```ts
+ * const sb = await startSandbox({ timeScale: 0.001 });
+ * const auth = new AuthorizationManagementClient(sb.credential, sb.subscriptionId, sb.clientOptions());
+ * const kv = new KeyVaultManagementClient(sb.credential, sb.subscriptionId, sb.clientOptions());
+ * sb.control.createVault({ vault: 'kv-rbac', rbac: true });
+ * sb.control.deleteAssignment({ as: 'alice', id });       // a change made by "alice": events carry her claims
+ * sb.control.setFault('roleAssignments.create', { kind: 'error', status: 429, retryAfterSeconds: 1 }, { times: 1 });
+ * sb.control.counts();                                     // requests per operation and per caller
+ * await sb.close();
+ * ```
+ */
+export interface Sandbox {
+  /** `https://localhost:{port}`: ARM (management.azure.com) and every other route family. */
+  armEndpoint: string;
+  /** `https://localhost:{port}/api/atlas/v2` */
+  atlasBaseUrl: string;
+  /** The custom topic (alert sink) endpoint `{base}/api/events`, when the Event Grid half is present. */
+  eventGridTopicEndpoint?: string;
+  eventGridTopicKey?: string;
+  /** The self-signed certificate (PEM) to trust. */
+  ca: string;
+  /** The same certificate written to a temp folder (removed by close()). */
+  caCertPath: string;
+  tempDir: string;
+  tenantId: string;
+  subscriptionId: string;
+  atlasPublicKey: string;
+  atlasPrivateKey: string;
+  /** Object ID of the Atlas-managed service principal in the sandbox tenant. */
+  atlasPrincipalId: string;
+  /** A TokenCredential for SDK clients; acts as the `ear-guard` principal (token `actor:ear-guard`). */
+  credential: TokenCredential;
+  /** A TokenCredential acting as another sandbox principal (`alice`, `bob`, ...). */
+  credentialFor(actor: string): TokenCredential;
+  /** Options for @azure/arm-* clients: `{ endpoint, tlsOptions: { ca } }` plus any extra given. */
+  clientOptions<T extends object>(extra?: T): { endpoint: string; tlsOptions: { ca: string } } & T;
+  /** `https://localhost:{port}/_sandbox/control` and its token, for another process (`ear-guard sandbox act`). */
+  controlUrl: string;
+  controlToken: string;
+  control: SandboxControl;
+  /** What the demo seed created (present when started with `seed: 'demo'`). */
+  demo?: DemoSeed;
+  /** The JSON line `ear-guard sandbox --json` prints (and `--out` writes). */
+  describe(): SandboxDescription;
+  close(): Promise<void>;
+}
+
+/** The ARM control API plus the other halves' controls and the in-process notice log. */
+export interface SandboxControl extends ArmControl {
+  eventGrid?: EventGridControl;
+  /** The Atlas half's control (projects, EAR, principals), when present. */
+  atlas?: Record<string, unknown>;
+  /** Every change notice handed to the Event Grid half, in order. */
+  notices(): (ChangeNotice | KeyVaultNotice)[];
+  clearNotices(): void;
+}
+
+export interface SandboxDescription {
+  armEndpoint: string;
+  atlasBaseUrl: string;
+  caCertPath: string;
+  tenantId: string;
+  subscriptionId: string;
+  atlasPublicKey: string;
+  atlasPrivateKey: string;
+  atlasPrincipalId: string;
+  eventGridTopicEndpoint?: string;
+  eventGridTopicKey?: string;
+  controlUrl: string;
+  controlToken: string;
+  demo?: DemoSeed;
+}
+
+export function tokenCredential(actor: string): TokenCredential {
+  return {
+    getToken: async (): Promise<AccessToken> => ({
+      token: `actor:${actor}`,
+      expiresOnTimestamp: Date.now() + 3600_000,
+    }),
+  };
+}
+
+/** The Atlas half's factory, when src/sandbox/atlas.ts exists (see the integration point below). */
+interface AtlasHalf {
+  routes: RouteHandler;
+  control: Record<string, unknown>;
+  close?(): Promise<void>;
+  publicKey?: string;
+  privateKey?: string;
+}
+
+export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
+  const tenantId = opts.tenantId ?? randomUUID();
+  const subscriptionId = opts.subscriptionId ?? randomUUID();
+  const timeScale = opts.timeScale ?? 1;
+  const state = new SandboxState(tenantId, subscriptionId, opts.location);
+  const faults = new Faults(timeScale);
+  if (opts.rateLimit === false) faults.setRateLimit({ enabled: false });
+  else if (opts.rateLimit) faults.setRateLimit(opts.rateLimit);
+  const accounting = new Accounting();
+  const notices: (ChangeNotice | KeyVaultNotice)[] = [];
+  const tempDir = await mkdtemp(join(tmpdir(), 'ear-guard-sandbox-'));
+  const tls = await makeCertificate();
+  const caCertPath = join(tempDir, 'sandbox-ca.pem');
+  await writeFile(caCertPath, tls.ca, { mode: 0o600 });
+  const controlToken = opts.controlToken ?? randomBytes(24).toString('base64url');
+
+  let baseUrl = '';
+  // eslint-disable-next-line prefer-const
+  let eventGrid: ReturnType<typeof createEventGrid> | undefined;
+  const ctx: SandboxContext = {
+    tenantId,
+    subscriptionId,
+    baseUrl: () => baseUrl,
+    checkKeyAccess: (q) => checkKeyAccess(state, q),
+    notify: (n) => {
+      notices.push(n);
+      if (notices.length > 10_000) notices.splice(0, notices.length - 10_000);
+      eventGrid?.notify(n);
+    },
+    count: (operation, caller) => accounting.count(operation, caller),
+    timeScale,
+  };
+
+  eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
+  // INTEGRATION POINT (Atlas half): src/sandbox/atlas.ts exports createAtlas(ctx) -> { routes, control, close? }.
+  const atlas: AtlasHalf | undefined = await loadAtlas(ctx, opts);
+
+  const armControl = createArmControl(ctx, state, faults, accounting);
+  const control: SandboxControl = Object.assign(armControl, {
+    eventGrid: eventGrid.control,
+    ...(atlas ? { atlas: atlas.control } : {}),
+    notices: () => notices.map((n) => structuredClone(n)),
+    clearNotices: () => void notices.splice(0),
+  });
+
+  const surfaces = (): Record<string, ControlSurface> => ({
+    arm: armControl as unknown as ControlSurface,
+    ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
+    ...(atlas ? { atlas: atlas.control } : {}),
+  });
+  // Faults for everything the ARM router does not classify itself (Atlas, Event Grid, unknown ARM paths).
+  const frontFaults: RouteHandler = async (req, res) => {
+    const family = familyOf(req.url.pathname);
+    if (family === 'control') return false;
+    if (family === 'arm' && classifyArm(req.method, req.url.pathname)) return false;
+    return faults.intercept(req, res, { family });
+  };
+  const families: RouteHandler[] = [
+    controlRoutes(controlToken, surfaces),
+    frontFaults,
+    armRoutes(ctx, state, faults),
+    eventGrid.routes,
+    ...(atlas ? [atlas.routes] : []),
+  ];
+  const server = await startHttpsServer(tls, () => families, onUnexpectedError);
+  baseUrl = server.baseUrl;
+
+  const atlasPublicKey = atlas?.publicKey ?? opts.atlasPublicKey ?? 'sandbox-public-key';
+  const atlasPrivateKey = atlas?.privateKey ?? opts.atlasPrivateKey ?? 'sandbox-private-key';
+  const topic = eventGrid.control.topic();
+  const clientOptions = <T extends object>(extra?: T) =>
+    ({ endpoint: baseUrl, tlsOptions: { ca: tls.ca }, ...(extra ?? {}) }) as {
+      endpoint: string;
+      tlsOptions: { ca: string };
+    } & T;
+
+  const sandbox: Sandbox = {
+    armEndpoint: baseUrl,
+    atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
+    eventGridTopicEndpoint: topic.endpoint,
+    eventGridTopicKey: topic.key,
+    ca: tls.ca,
+    caCertPath,
+    tempDir,
+    tenantId,
+    subscriptionId,
+    atlasPublicKey,
+    atlasPrivateKey,
+    atlasPrincipalId: state.atlasPrincipal.objectId,
+    credential: tokenCredential('ear-guard'),
+    credentialFor: tokenCredential,
+    clientOptions,
+    controlUrl: `${baseUrl}/_sandbox/control`,
+    controlToken,
+    control,
+    describe: () => ({
+      armEndpoint: baseUrl,
+      atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
+      caCertPath,
+      tenantId,
+      subscriptionId,
+      atlasPublicKey,
+      atlasPrivateKey,
+      atlasPrincipalId: state.atlasPrincipal.objectId,
+      eventGridTopicEndpoint: topic.endpoint,
+      eventGridTopicKey: topic.key,
+      controlUrl: `${baseUrl}/_sandbox/control`,
+      controlToken,
+      ...(sandbox.demo ? { demo: sandbox.demo } : {}),
+    }),
+    close: async () => {
+      await server.close();
+      await eventGrid?.close();
+      await atlas?.close?.();
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+  if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
+  return sandbox;
+}
+
+function onUnexpectedError(req: SandboxRequest, res: ServerResponse, _err: unknown): void {
+  if (familyOf(req.url.pathname) === 'atlas') {
+    sendJson(res, 500, atlasErrorBody(500, 'UNEXPECTED_ERROR', 'Unexpected error.'));
+    return;
+  }
+  sendArmError(res, 500, 'InternalServerError', 'The sandbox failed to process the request.');
+}
+
+async function loadAtlas(ctx: SandboxContext, opts: SandboxOptions): Promise<AtlasHalf | undefined> {
+  // Replaced by a static import once src/sandbox/atlas.ts lands (kept dynamic so this half builds alone).
+  void ctx;
+  void opts;
+  return undefined;
+}
