@@ -1,0 +1,163 @@
+// Atlas's EAR configuration -> what must hold on Azure for one project. A project whose EAR is not on Azure Key
+// Vault, or that uses static credentials without a configured principal, is reported as such with the reason.
+import { parseKeyIdentifier } from '../core/documents.js';
+import type { AtlasClient, AtlasCloudProviderAccess, AtlasEncryptionAtRest } from './client.js';
+
+export interface AtlasTarget {
+  projectId: string;
+  /** Object ID of the Atlas service principal in the customer's tenant. */
+  principalObjectId: string;
+  tenantId: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  vaultName: string;
+  keyName: string;
+  /** The version in Atlas's keyIdentifier (undefined: versionless identifier). */
+  keyVersion?: string;
+  keyIdentifier: string;
+  /** Atlas's spelling: AZURE, AZURE_CHINA, AZURE_GERMANY. */
+  azureEnvironment: string;
+  requirePrivateNetworking: boolean;
+  /** Atlas's own `azureKeyVault.valid` (undefined when Atlas did not say). */
+  atlasValid?: boolean;
+  /** `secretless` (roleId) or `static` (clientID + secret; principal from EAR_GUARD_STATIC_PRINCIPALS). */
+  credentials: 'secretless' | 'static';
+  roleId?: string;
+  /** `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{v}` */
+  vaultId: string;
+}
+
+export type TargetResult =
+  | { kind: 'target'; target: AtlasTarget }
+  /** Nothing for this product to watch (not Azure EAR; static credentials with no principal configured). */
+  | { kind: 'unsupported'; reason: string }
+  /** Azure EAR is on but Atlas's configuration is broken (roleId not registered, fields missing). */
+  | { kind: 'invalid'; reason: string };
+
+export interface MapOptions {
+  /** Static-credential projects: projectId -> principal object ID (EAR_GUARD_STATIC_PRINCIPALS). */
+  staticPrincipals?: Record<string, string>;
+}
+
+/** Pure mapping of the two Atlas documents. */
+export function mapTarget(
+  projectId: string,
+  ear: AtlasEncryptionAtRest,
+  cpa: AtlasCloudProviderAccess | undefined,
+  opts: MapOptions = {},
+): TargetResult {
+  const akv = ear.azureKeyVault;
+  if (!akv || akv.enabled !== true) {
+    const other = ear.awsKms?.enabled ? 'AWS KMS' : ear.googleCloudKms?.enabled ? 'Google Cloud KMS' : undefined;
+    return {
+      kind: 'unsupported',
+      reason: other
+        ? `encryption at rest uses ${other}, not Azure Key Vault`
+        : 'encryption at rest with Azure Key Vault is not enabled for this project',
+    };
+  }
+  const missing = (['subscriptionID', 'resourceGroupName', 'keyVaultName', 'keyIdentifier'] as const).filter(
+    (f) => !akv[f],
+  );
+  if (missing.length) return { kind: 'invalid', reason: `azureKeyVault is missing ${missing.join(', ')}` };
+
+  let key;
+  try {
+    key = parseKeyIdentifier(akv.keyIdentifier!, 'azureKeyVault.keyIdentifier');
+  } catch (e) {
+    return { kind: 'invalid', reason: (e as Error).message };
+  }
+  if (key.vaultName.toLowerCase() !== akv.keyVaultName!.toLowerCase()) {
+    return {
+      kind: 'invalid',
+      reason: `azureKeyVault.keyIdentifier names vault '${key.vaultName}' but keyVaultName is '${akv.keyVaultName}'`,
+    };
+  }
+
+  let principalObjectId: string | undefined;
+  let tenantId = akv.tenantID;
+  let credentials: AtlasTarget['credentials'];
+  if (akv.roleId) {
+    credentials = 'secretless';
+    const sp = (cpa?.azureServicePrincipals ?? []).find((p) => p._id === akv.roleId);
+    if (!sp) {
+      return {
+        kind: 'invalid',
+        reason: `roleId ${akv.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`,
+      };
+    }
+    if (!sp.servicePrincipalId) {
+      return { kind: 'invalid', reason: `cloudProviderAccess role ${akv.roleId} has no servicePrincipalId` };
+    }
+    principalObjectId = sp.servicePrincipalId;
+    tenantId = tenantId ?? sp.tenantId;
+  } else {
+    credentials = 'static';
+    principalObjectId = opts.staticPrincipals?.[projectId];
+    if (!principalObjectId) {
+      return {
+        kind: 'unsupported',
+        reason: `encryption at rest uses static credentials (clientID ${akv.clientID ?? 'unknown'}, no roleId); set EAR_GUARD_STATIC_PRINCIPALS=${projectId}=<objectId> to watch it, or migrate to the secretless roleId`,
+      };
+    }
+  }
+  if (!tenantId) return { kind: 'invalid', reason: 'no tenant ID in azureKeyVault.tenantID or the service principal' };
+
+  const vaultId = `/subscriptions/${akv.subscriptionID}/resourceGroups/${akv.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${akv.keyVaultName}`;
+  return {
+    kind: 'target',
+    target: {
+      projectId,
+      principalObjectId,
+      tenantId,
+      subscriptionId: akv.subscriptionID!,
+      resourceGroup: akv.resourceGroupName!,
+      vaultName: akv.keyVaultName!,
+      keyName: key.keyName,
+      keyVersion: key.version,
+      keyIdentifier: akv.keyIdentifier!,
+      azureEnvironment: akv.azureEnvironment ?? 'AZURE',
+      requirePrivateNetworking: akv.requirePrivateNetworking === true,
+      atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
+      credentials,
+      roleId: akv.roleId,
+      vaultId,
+    },
+  };
+}
+
+/** Parses EAR_GUARD_STATIC_PRINCIPALS entries (`projectId=objectId`). */
+export function parseStaticPrincipals(entries: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) {
+    const [p, o] = e.split('=').map((s) => s.trim());
+    if (!p || !o) throw new Error(`EAR_GUARD_STATIC_PRINCIPALS: '${e}' is not projectId=objectId`);
+    out[p] = o;
+  }
+  return out;
+}
+
+/** The port the loop uses: load a project's target (both reads in parallel). */
+export interface AtlasPort {
+  loadTarget(projectId: string): Promise<TargetResult>;
+  listProjectIds(): Promise<string[]>;
+}
+
+export class AtlasAdapter implements AtlasPort {
+  constructor(
+    private readonly client: AtlasClient,
+    private readonly opts: MapOptions = {},
+  ) {}
+
+  async loadTarget(projectId: string): Promise<TargetResult> {
+    const [ear, cpa] = await Promise.all([
+      this.client.getEncryptionAtRest(projectId),
+      this.client.getCloudProviderAccess(projectId),
+    ]);
+    return mapTarget(projectId, ear, cpa, this.opts);
+  }
+
+  async listProjectIds(): Promise<string[]> {
+    return (await this.client.listGroups()).map((g) => g.id);
+  }
+}

@@ -1,0 +1,248 @@
+// The ARM port the reconcile loop uses: reads return the normalized documents the evaluator judges, writes add
+// exactly one grant each. Every SDK error leaves here classified (errors.ts). Concurrency is bounded per
+// subscription (ARM throttles per principal and subscription; the SDK retries 429 with Retry-After).
+import type { KeyVaultManagementClient } from '@azure/arm-keyvault';
+import {
+  parseDenyAssignments,
+  parseRoleAssignments,
+  parseRoleDefinitions,
+  parseVault,
+  roleDefinitionGuid,
+} from '../core/documents.js';
+import { findBuiltinRole } from '../core/builtinRoles.js';
+import { keyScope, parseVaultId } from '../core/scopes.js';
+import type { DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc, VaultDoc } from '../core/types.js';
+import { AzureClientFactory, type SubscriptionClients } from './clients.js';
+import { ClassifiedError, classifyError } from './errors.js';
+import { roleAssignmentName } from './guid.js';
+
+/** The key's ARM record, as far as access and Atlas care. */
+export interface KeyRecord {
+  name: string;
+  enabled: boolean;
+  /** Expiry, ISO, when set. */
+  expires?: string;
+  notBefore?: string;
+  /** `https://{vault}.vault.azure.net/keys/{name}/{version}` of the current version. */
+  keyUriWithVersion?: string;
+  currentVersion?: string;
+}
+
+export interface RoleAssignmentRequest {
+  scope: string;
+  roleDefinitionGuid: string;
+  principalId: string;
+  /** Default ServicePrincipal (the Atlas principal is one; it also avoids ARM's replication-delay lookup). */
+  principalType?: 'ServicePrincipal' | 'User' | 'Group';
+}
+
+export interface RoleAssignmentResult {
+  id: string;
+  name: string;
+  /** false when ARM answered 409 RoleAssignmentExists (the grant is there: done). */
+  created: boolean;
+}
+
+export interface AccessPolicyAddRequest {
+  vaultId: string;
+  tenantId: string;
+  objectId: string;
+  /** Only the missing key permissions. */
+  keys: string[];
+}
+
+/** What the loop needs from Azure. Implemented by ArmAdapter; nothing else talks to ARM. */
+export interface AzurePort {
+  getVault(vaultId: string): Promise<VaultDoc>;
+  /** The principal's assignments at, above and below `scope` (`principalId eq` filter). */
+  listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]>;
+  /** Definitions of the non-built-in roles referenced (built-ins resolve from shipped data); cached. */
+  getRoleDefinitions(roleDefinitionIds: string[]): Promise<RoleDefinitionDoc[]>;
+  listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]>;
+  getKey(vaultId: string, keyName: string): Promise<KeyRecord>;
+  createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult>;
+  addAccessPolicy(req: AccessPolicyAddRequest): Promise<void>;
+}
+
+/** The SDK wants scopes without the leading `/` (it adds one: `//subscriptions/...` otherwise). */
+function sdkScope(scope: string): string {
+  return scope.replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+export interface ArmAdapterOptions {
+  /** Concurrent ARM calls per subscription. Default 8. */
+  concurrencyPerSubscription?: number;
+  /** How long a fetched custom role definition is reused. Default 10 minutes. */
+  roleDefinitionTtlMs?: number;
+}
+
+export class ArmAdapter implements AzurePort {
+  private readonly limiters = new Map<string, Limiter>();
+  private readonly roleCache = new Map<string, { doc: RoleDefinitionDoc; until: number }>();
+
+  constructor(
+    private readonly factory: AzureClientFactory,
+    private readonly opts: ArmAdapterOptions = {},
+  ) {}
+
+  private async call<T>(subscriptionId: string, fn: (c: SubscriptionClients) => Promise<T>): Promise<T> {
+    const key = subscriptionId.toLowerCase();
+    let lim = this.limiters.get(key);
+    if (!lim) this.limiters.set(key, (lim = new Limiter(this.opts.concurrencyPerSubscription ?? 8)));
+    try {
+      return await lim.run(() => fn(this.factory.forSubscription(subscriptionId)));
+    } catch (err) {
+      throw classifyError(err, 'arm');
+    }
+  }
+
+  private kv(c: SubscriptionClients): KeyVaultManagementClient {
+    return c.keyVault;
+  }
+
+  async getVault(vaultId: string): Promise<VaultDoc> {
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
+    const raw = await this.call(subscriptionId, (c) => this.kv(c).vaults.get(resourceGroup, vaultName));
+    return parseVault(raw as never, `vault ${vaultId}`);
+  }
+
+  async listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]> {
+    const sub = subscriptionOf(scope);
+    const raw = await this.call(sub, async (c) => {
+      const out: unknown[] = [];
+      for await (const a of c.authorization.roleAssignments.listForScope(sdkScope(scope), {
+        filter: `principalId eq '${principalId}'`,
+      })) {
+        out.push(a);
+      }
+      return out;
+    });
+    return parseRoleAssignments(raw as never, `role assignments at ${scope}`);
+  }
+
+  async getRoleDefinitions(roleDefinitionIds: string[]): Promise<RoleDefinitionDoc[]> {
+    const now = Date.now();
+    const ttl = this.opts.roleDefinitionTtlMs ?? 10 * 60_000;
+    const wanted = [...new Map(roleDefinitionIds.map((id) => [roleDefinitionGuid(id), id])).entries()];
+    const out: RoleDefinitionDoc[] = [];
+    await Promise.all(
+      wanted.map(async ([guid, id]) => {
+        if (findBuiltinRole(guid)) return; // shipped data, never fetched
+        const cached = this.roleCache.get(guid);
+        if (cached && cached.until > now) {
+          out.push(cached.doc);
+          return;
+        }
+        // A custom role lives at a subscription (or management group) scope; its ID names it.
+        const m = /^(.*)\/providers\/Microsoft\.Authorization\/roleDefinitions\/[^/]+$/i.exec(id);
+        const scope = m && m[1] ? m[1] : undefined;
+        const sub = scope ? subscriptionOf(scope, true) : undefined;
+        if (!scope || !sub) return; // unknown scope: the evaluator reports the role as unresolved
+        try {
+          const raw = await this.call(sub, (c) => c.authorization.roleDefinitions.get(sdkScope(scope), guid));
+          const [doc] = parseRoleDefinitions(raw as never, `role definition ${id}`);
+          if (doc) {
+            this.roleCache.set(guid, { doc, until: now + ttl });
+            out.push(doc);
+          }
+        } catch (err) {
+          const c = classifyError(err, 'arm');
+          if (c.status === 404) return; // deleted custom role: grants nothing; the evaluator says so
+          throw c;
+        }
+      }),
+    );
+    return out;
+  }
+
+  async listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]> {
+    const raw = await this.call(subscriptionOf(scope), async (c) => {
+      const out: unknown[] = [];
+      for await (const d of c.authorization.denyAssignments.listForScope(sdkScope(scope))) out.push(d);
+      return out;
+    });
+    return raw.length ? parseDenyAssignments(raw as never, `deny assignments at ${scope}`) : [];
+  }
+
+  async getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
+    const k = await this.call(subscriptionId, (c) => this.kv(c).keys.get(resourceGroup, vaultName, keyName));
+    const attrs = k.attributes ?? {};
+    const iso = (s?: number | Date) =>
+      s === undefined || s === null ? undefined : new Date(typeof s === 'number' ? s * 1000 : s).toISOString();
+    const uri = k.keyUriWithVersion;
+    return {
+      name: k.name ?? keyName,
+      enabled: attrs.enabled !== false,
+      expires: iso(attrs.expires),
+      notBefore: iso(attrs.notBefore),
+      keyUriWithVersion: uri,
+      currentVersion: uri ? uri.replace(/\/+$/, '').split('/').pop() : undefined,
+    };
+  }
+
+  async createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult> {
+    const sub = subscriptionOf(req.scope);
+    const name = roleAssignmentName(req.scope, req.roleDefinitionGuid, req.principalId);
+    const id = `${'/' + sdkScope(req.scope)}/providers/Microsoft.Authorization/roleAssignments/${name}`;
+    try {
+      const res = await this.call(sub, (c) =>
+        c.authorization.roleAssignments.create(sdkScope(req.scope), name, {
+          roleDefinitionId: `/subscriptions/${sub}/providers/Microsoft.Authorization/roleDefinitions/${req.roleDefinitionGuid}`,
+          principalId: req.principalId,
+          principalType: req.principalType ?? 'ServicePrincipal',
+        }),
+      );
+      return { id: res.id ?? id, name, created: true };
+    } catch (err) {
+      const c = err as ClassifiedError;
+      if (c.status === 409 && c.code === 'RoleAssignmentExists') return { id, name, created: false };
+      throw c;
+    }
+  }
+
+  async addAccessPolicy(req: AccessPolicyAddRequest): Promise<void> {
+    if (req.keys.length === 0) return;
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(req.vaultId);
+    // `add` merges into the principal's entry; never `replace` (drops others) and never a vault PUT.
+    await this.call(subscriptionId, (c) =>
+      this.kv(c).vaults.updateAccessPolicy(resourceGroup, vaultName, 'add', {
+        properties: {
+          accessPolicies: [
+            { tenantId: req.tenantId, objectId: req.objectId, permissions: { keys: req.keys as never } },
+          ],
+        },
+      }),
+    );
+  }
+}
+
+/** The subscription a scope lives in (scopes above a subscription have none). */
+export function subscriptionOf(scope: string): string;
+export function subscriptionOf(scope: string, optional: true): string | undefined;
+export function subscriptionOf(scope: string, optional?: boolean): string | undefined {
+  const m = /^\/?subscriptions\/([^/]+)/i.exec(scope);
+  if (!m) {
+    if (optional) return undefined;
+    throw new ClassifiedError('terminal', 'arm', `scope '${scope}' is not inside a subscription`);
+  }
+  return m[1];
+}
+
+export { keyScope };

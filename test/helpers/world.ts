@@ -1,0 +1,176 @@
+// One world for integration tests: the sandbox (Azure + Atlas over HTTPS), Azurite (tables, in-process), and the
+// engine built from Settings exactly as the Functions app and the CLI build it. Tests add projects with
+// `addProject()` so each scenario owns its vault, key and Atlas project.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ROLE_IDS } from '../../src/core/builtinRoles.js';
+import { createEngine, type Engine, type EngineOptions } from '../../src/engine.js';
+import { loadSettings } from '../../src/settings.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
+import { remediatorCondition } from '../../src/sandbox/seed.js';
+import { startAzurite, type RunningAzurite } from './azurite.js';
+
+export interface WorldProject {
+  projectId: string;
+  model: 'rbac' | 'accessPolicy';
+  vaultName: string;
+  resourceGroup: string;
+  vaultId: string;
+  keyName: string;
+  keyIdentifier: string;
+  principalId: string;
+}
+
+export interface World {
+  sandbox: Sandbox;
+  azurite: RunningAzurite;
+  engine: Engine;
+  /** Alerts received by a local webhook (the generic webhook sink), newest last. */
+  webhookAlerts: Record<string, unknown>[];
+  remediatorId: string;
+  addProject(p: { model: 'rbac' | 'accessPolicy'; name?: string; grants?: 'full' | 'none' }): Promise<WorldProject>;
+  /** A second engine on the same sandbox and tables (another Functions instance). */
+  newEngine(extra?: Partial<EngineOptions>): Promise<Engine>;
+  close(): Promise<void>;
+}
+
+export interface WorldOptions {
+  env?: Record<string, string>;
+  sandbox?: SandboxOptions;
+  engine?: Partial<EngineOptions>;
+}
+
+let counter = 0;
+
+export async function startWorld(opts: WorldOptions = {}): Promise<World> {
+  const sandbox = await startSandbox({ timeScale: 0.001, rateLimit: false, ...opts.sandbox });
+  const azurite = await startAzurite();
+  const webhookAlerts: Record<string, unknown>[] = [];
+  const hook: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      try {
+        webhookAlerts.push(JSON.parse(body));
+      } catch {
+        // ignore malformed
+      }
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
+
+  const c = sandbox.control;
+  const remediator = c.principals().find((p) => p.name === 'ear-guard')!;
+  c.assignRole({
+    scope: `/subscriptions/${sandbox.subscriptionId}`,
+    role: 'Reader',
+    principalId: remediator.objectId,
+    principalType: 'ServicePrincipal',
+  });
+  const writer = c.createCustomRole({
+    roleName: 'EAR Guard Access Policy Writer (tests)',
+    actions: ['Microsoft.KeyVault/vaults/read', 'Microsoft.KeyVault/vaults/accessPolicies/write'],
+  });
+
+  const settings = loadSettings({
+    ATLAS_PUBLIC_KEY: sandbox.atlasPublicKey,
+    ATLAS_PRIVATE_KEY: sandbox.atlasPrivateKey,
+    EAR_GUARD_MODE: 'remediate',
+    EAR_GUARD_TABLE_PREFIX: `w${++counter}`,
+    ALERT_WEBHOOK_URL: hookUrl,
+    ...opts.env,
+  });
+  const engineOptions = (extra: Partial<EngineOptions> = {}): EngineOptions => ({
+    settings,
+    sandbox,
+    storageConnection: azurite.connectionString,
+    armRetry: { maxRetries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 50 },
+    atlasRetry: { maxRetries: 2, backoffMs: 5, maxRetryAfterMs: 200 },
+    ...opts.engine,
+    ...extra,
+    policy: { targetCacheMs: 0, ...opts.engine?.policy, ...extra.policy },
+  });
+  const engine = await createEngine(engineOptions());
+
+  const addProject: World['addProject'] = async ({ model, name, grants = 'full' }) => {
+    const n = name ?? `p${Math.random().toString(36).slice(2, 8)}`;
+    const rg = `rg-${n}`;
+    const vault = `kv-${n}`.slice(0, 24);
+    const atlas = sandbox.atlasPrincipalId;
+    c.createVault({ vault, resourceGroup: rg, rbac: model === 'rbac' });
+    const key = c.createKey({ vault, key: 'atlas-ear' });
+    if (model === 'rbac') {
+      if (grants === 'full') {
+        c.assignRole({
+          scope: vault,
+          role: 'Key Vault Crypto User',
+          principalId: atlas,
+          principalType: 'ServicePrincipal',
+        });
+        c.assignRole({ scope: vault, role: 'Reader', principalId: atlas, principalType: 'ServicePrincipal' });
+      }
+    } else if (grants === 'full') {
+      c.setAccessPolicy({ vault, objectId: atlas, keys: ['get', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'] });
+    }
+    // The remediator's least privilege on every vault: ABAC-constrained RBAC admin + the access-policy writer.
+    c.assignRole({
+      scope: vault,
+      role: ROLE_IDS.roleBasedAccessControlAdministrator,
+      principalId: remediator.objectId,
+      principalType: 'ServicePrincipal',
+      condition: remediatorCondition(atlas),
+      conditionVersion: '2.0',
+    });
+    c.assignRole({
+      scope: vault,
+      role: String(writer.id),
+      principalId: remediator.objectId,
+      principalType: 'ServicePrincipal',
+    });
+    const seedProject = c.atlas?.seedProject as
+      ((p: Record<string, string>) => Promise<{ projectId: string }> | { projectId: string }) | undefined;
+    if (typeof seedProject !== 'function') throw new Error('the sandbox has no Atlas half (control.atlas.seedProject)');
+    const { projectId } = await seedProject.call(c.atlas, {
+      name: n,
+      tenantId: sandbox.tenantId,
+      subscriptionId: sandbox.subscriptionId,
+      resourceGroupName: rg,
+      keyVaultName: vault,
+      keyIdentifier: key.keyIdentifier,
+      principalId: atlas,
+    });
+    return {
+      projectId,
+      model,
+      vaultName: vault,
+      resourceGroup: rg,
+      vaultId: String(c.getVault({ vault }).id),
+      keyName: 'atlas-ear',
+      keyIdentifier: key.keyIdentifier,
+      principalId: atlas,
+    };
+  };
+
+  const engines: Engine[] = [engine];
+  return {
+    sandbox,
+    azurite,
+    engine,
+    webhookAlerts,
+    remediatorId: remediator.objectId,
+    addProject,
+    newEngine: async (extra) => {
+      const e = await createEngine(engineOptions(extra));
+      engines.push(e);
+      return e;
+    },
+    close: async () => {
+      for (const e of engines) await e.close();
+      await new Promise<void>((r) => hook.close(() => r()));
+      await azurite.close();
+      await sandbox.close();
+    },
+  };
+}
