@@ -27,6 +27,7 @@ function isObj(v: Json): v is Obj {
 }
 
 function describe(v: Json): string {
+  if (v === undefined) return 'nothing (the field is absent)';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
@@ -49,7 +50,9 @@ class Ctx {
 function field(o: Obj, name: string): { value: unknown; path: string } {
   const props = o.properties;
   if (isObj(props) && name in props) return { value: props[name], path: `properties.${name}` };
-  return { value: o[name], path: name };
+  if (name in o) return { value: o[name], path: name };
+  // Absent everywhere: name the place an ARM document would have it.
+  return { value: undefined, path: isObj(props) && name !== 'id' && name !== 'name' ? `properties.${name}` : name };
 }
 
 function str(ctx: Ctx, o: Obj, name: string, at: string, what: string): string {
@@ -180,6 +183,8 @@ export function parseRoleAssignments(json: Json, source?: string): RoleAssignmen
   const ctx: Ctx = new Ctx(source, 'role assignments (az role assignment list / ARM RoleAssignments_List)');
   return items(ctx, json).map(([o, at]) => {
     const id = str(ctx, o, 'id', at, 'the role assignment ID');
+    const roleDefinitionId = str(ctx, o, 'roleDefinitionId', at, 'the role definition ID');
+    const principalId = str(ctx, o, 'principalId', at, 'the principal object ID');
     const scopeField = field(o, 'scope');
     let scope: string;
     if (typeof scopeField.value === 'string' && scopeField.value.trim() !== '')
@@ -192,8 +197,8 @@ export function parseRoleAssignments(json: Json, source?: string): RoleAssignmen
     const doc: RoleAssignmentDoc = {
       id,
       scope,
-      roleDefinitionId: str(ctx, o, 'roleDefinitionId', at, 'the role definition ID'),
-      principalId: str(ctx, o, 'principalId', at, 'the principal object ID'),
+      roleDefinitionId,
+      principalId,
     };
     const name = optStr(ctx, o, 'name', at);
     if (name) doc.name = name;
@@ -341,7 +346,7 @@ export interface KeyResourceId {
 export function parseKeyResourceId(id: string, source = 'key resource ID'): KeyResourceId {
   const segs = normalizeScope(id).split('/').slice(1);
   const ok = (segs.length === 10 || segs.length === 12) && segs[8].toLowerCase() === 'keys';
-  const versionOk = segs.length === 10 || segs[10].toLowerCase() === 'versions';
+  const versionOk = segs.length === 10 || (segs.length === 12 && segs[10].toLowerCase() === 'versions');
   if (!ok || !versionOk) {
     throw new DocumentError(
       `'${id}' is not a Key Vault key resource ID (expected /subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}/keys/{name})`,

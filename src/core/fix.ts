@@ -19,7 +19,9 @@ export function fixCommands(verdict: Verdict, requirement: Requirement): string[
   const missingRecommendedPerms = verdict.missingRecommended.filter((m) => m !== READER_ON_VAULT);
   const wanted = [...verdict.missing, ...missingRecommendedPerms];
   const denied = wanted.filter((p) => (verdict.permissions[p]?.deniedBy ?? []).length > 0);
-  const grantable = wanted.filter((p) => !denied.includes(p) && !verdict.indeterminate.includes(p));
+  const unsure = (p: string) =>
+    verdict.indeterminate.includes(p) || (verdict.permissions[p]?.conditionalVia ?? []).length > 0;
+  const grantable = wanted.filter((p) => !denied.includes(p) && !unsure(p));
   const out: string[] = [];
   for (const p of denied) {
     out.push(
@@ -33,7 +35,12 @@ export function fixCommands(verdict: Verdict, requirement: Requirement): string[
         `az role assignment create --assignee-object-id ${quote(principal)} --assignee-principal-type ServicePrincipal --role "Key Vault Crypto User" --scope ${quote(vaultId)}`,
       );
     }
-    if (verdict.missingRecommended.includes(READER_ON_VAULT) && !(verdict.readerOnVault?.deniedBy ?? []).length) {
+    const readerUnsure = (verdict.readerOnVault?.conditionalVia ?? []).length > 0;
+    if (
+      verdict.missingRecommended.includes(READER_ON_VAULT) &&
+      !readerUnsure &&
+      !(verdict.readerOnVault?.deniedBy ?? []).length
+    ) {
       out.push(
         `az role assignment create --assignee-object-id ${quote(principal)} --assignee-principal-type ServicePrincipal --role "Reader" --scope ${quote(vaultId)}`,
       );
