@@ -177,9 +177,13 @@ export function sendPage<T>(
   const value = items.slice(offset, offset + pageSize);
   const body: { value: T[]; nextLink?: string } = { value };
   if (offset + pageSize < items.length) {
-    const next = new URL(req.url.pathname + req.url.search, baseUrl);
-    next.searchParams.set('$skipToken', Buffer.from(String(offset + pageSize)).toString('base64url'));
-    body.nextLink = next.toString();
+    // ARM writes `$skipToken` literally (URLSearchParams would encode the `$`).
+    const kept = req.url.search
+      .replace(/^\?/, '')
+      .split('&')
+      .filter((kv) => kv && !/^(\$|%24)skipToken=/i.test(kv));
+    kept.push(`$skipToken=${Buffer.from(String(offset + pageSize)).toString('base64url')}`);
+    body.nextLink = `${baseUrl}${req.url.pathname}?${kept.join('&')}`;
   }
   sendJson(res, 200, body);
 }
