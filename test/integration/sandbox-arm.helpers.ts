@@ -117,7 +117,7 @@ export function rawFetch(sb: Sandbox) {
       dispatcher,
     });
     const text = await r.text();
-    let json: unknown = undefined;
+    let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
