@@ -71,6 +71,9 @@ param dryRun bool = false
 @minValue(1)
 param fanoutThreshold int = 50
 
+@description('Prefix of the state tables (letters and digits, starting with a letter).')
+param tablePrefix string = 'earguard'
+
 @description('Static-credential projects: `projectId=objectId,...`.')
 param staticPrincipals string = ''
 
@@ -123,6 +126,7 @@ module app 'app/app.bicep' = {
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals
+      EAR_GUARD_TABLE_PREFIX: tablePrefix
       AZURE_CLOUD: environment().name
     }
     reconcileQueueName: contract.reconcileQueueName

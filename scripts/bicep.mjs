@@ -35,7 +35,12 @@ export function dotnetVersion() {
 }
 
 function dotnetEnv() {
-  return { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1', DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1' };
+  return {
+    ...process.env,
+    DOTNET_CLI_TELEMETRY_OPTOUT: '1',
+    DOTNET_NOLOGO: '1',
+    DOTNET_SKIP_FIRST_TIME_EXPERIENCE: '1',
+  };
 }
 
 /** Path of the bicep binary, restored into .cache/bicep on first use. Throws with a clear message on failure. */
