@@ -1,0 +1,648 @@
+// The Atlas Admin API v2 slice the product uses, under /api/atlas/v2, checked against the Atlas OpenAPI
+// spec (mongodb/atlas-sdk-go openapi/atlas-api-transformed.yaml): listGroups, getGroup,
+// get/updateEncryptionAtRest, list/createCloudProviderAccess. Digest auth like Atlas's, the versioned
+// Accept header (406 INVALID_VERSION_DATE otherwise), ApiError bodies {detail, error, errorCode,
+// parameters, reason}, and `azureKeyVault.valid` computed the way Atlas does it: can the registered
+// principal use the key right now in the emulated vault (ctx.checkKeyAccess).
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { KeyAccessAnswer, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
+import { DigestAuthority } from './atlas/digest.js';
+
+/** The Atlas-managed Azure application (BRIEF): atlasAzureAppId when a registration does not name one. */
+export const ATLAS_AZURE_APP_ID = '9efedfcc-2eca-4b27-a613-0cad1e114cb7';
+/** The resource version the spec lists for every endpoint served here. */
+export const ATLAS_API_VERSIONS = ['2023-01-01'] as const;
+const BASE = '/api/atlas/v2';
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const OBJECT_ID_RE = /^[a-f0-9]{24}$/;
+const KEY_ID_RE =
+  /^https:\/\/([a-z0-9-]+)\.vault\.azure\.(?:net|cn|us)\/keys\/([A-Za-z0-9-]+)(?:\/([A-Za-z0-9]+))?\/?$/i;
+const AZURE_ENVIRONMENTS = ['AZURE', 'AZURE_CHINA', 'AZURE_GERMANY'];
+
+export interface AtlasOptions {
+  publicKey?: string;
+  privateKey?: string;
+  orgId?: string;
+  /** How long a digest nonce stays fresh (ms, real time). Default 5 minutes. */
+  nonceTtlMs?: number;
+  /** errorCode of a PATCH whose key access check fails. */
+  validationErrorCode?: string;
+}
+
+/** Stored Azure Key Vault EAR settings (the secret is kept but never returned). */
+export interface AzureKeyVaultConfig {
+  enabled: boolean;
+  roleId?: string;
+  clientID?: string;
+  secret?: string;
+  tenantID?: string;
+  subscriptionID?: string;
+  resourceGroupName?: string;
+  keyVaultName?: string;
+  keyIdentifier?: string;
+  azureEnvironment?: string;
+  requirePrivateNetworking?: boolean;
+}
+
+export interface AzureServicePrincipalRole {
+  _id: string;
+  providerName: 'AZURE';
+  atlasAzureAppId: string;
+  servicePrincipalId: string;
+  tenantId: string;
+  createdDate: string;
+  lastUpdatedDate: string;
+  featureUsages: unknown[];
+}
+
+export interface AtlasProjectSnapshot {
+  groupId: string;
+  name: string;
+  orgId: string;
+  created: string;
+  servicePrincipals: AzureServicePrincipalRole[];
+  /** As GET encryptionAtRest returns it (no secret; `valid` computed now). */
+  encryptionAtRest: Record<string, unknown>;
+}
+
+export type AtlasFault =
+  | { status: 429; retryAfterSeconds?: number; times?: number; operations?: string[] }
+  | { status: 500 | 503; times?: number; operations?: string[] };
+
+export interface AtlasControl {
+  /** The programmatic API key pair the sandbox accepts (digest username / password). */
+  apiKey(): { publicKey: string; privateKey: string };
+  createProject(input: { name: string; orgId?: string }): { groupId: string };
+  /** Registers an Azure service principal as POST cloudProviderAccess would; returns its roleId (`_id`). */
+  registerServicePrincipal(
+    groupId: string,
+    sp: { servicePrincipalId: string; tenantId: string; atlasAzureAppId?: string },
+  ): { roleId: string };
+  /** Sets EAR without Atlas's validation (seeding a project whose access has already drifted); null clears it. */
+  setEncryptionAtRest(groupId: string, azureKeyVault: AzureKeyVaultConfig | null): void;
+  getProject(groupId: string): AtlasProjectSnapshot | undefined;
+  projects(): AtlasProjectSnapshot[];
+  /** Atlas's periodic KMS check for one project, now. */
+  validate(groupId: string): KeyAccessAnswer;
+  /** 429 RATE_LIMITED_TOKEN_BUCKET (with Retry-After) or 500/503 for the next `times` requests (all when absent). */
+  setAtlasFault(fault: AtlasFault | null): void;
+  /** Expire every digest nonce: the next request with an old nonce gets `stale=true`. */
+  expireNonces(): void;
+}
+
+export interface AtlasSandbox {
+  routes: RouteHandler;
+  control: AtlasControl;
+}
+
+interface ProjectState {
+  id: string;
+  name: string;
+  orgId: string;
+  created: string;
+  servicePrincipals: AzureServicePrincipalRole[];
+  azureKeyVault?: AzureKeyVaultConfig;
+}
+
+class AtlasError extends Error {
+  constructor(
+    readonly status: number,
+    readonly errorCode: string | undefined,
+    readonly detail: string,
+    readonly parameters: unknown[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+  }
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** A 24-hex id shaped like a MongoDB ObjectId (4-byte time + 8 random bytes). */
+export function objectId(): string {
+  const t = Math.floor(Date.now() / 1000)
+    .toString(16)
+    .padStart(8, '0');
+  return t + randomBytes(8).toString('hex');
+}
+
+function atlasDate(d = new Date()): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function sendAtlasError(res: ServerResponse, err: AtlasError, extraHeaders: Record<string, string> = {}): void {
+  const body = JSON.stringify({
+    detail: err.detail,
+    error: err.status,
+    ...(err.errorCode !== undefined ? { errorCode: err.errorCode } : {}),
+    parameters: err.parameters,
+    reason: REASONS[err.status] ?? 'Error',
+  });
+  res.writeHead(err.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...err.headers,
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The version dates named in `Accept: application/vnd.atlas.YYYY-MM-DD+json` (several types may be listed). */
+function acceptedVersions(accept: string | undefined): string[] {
+  if (!accept) return [];
+  return [...accept.matchAll(/application\/vnd\.atlas\.(\d{4}-\d{2}-\d{2})\+json/gi)].map((m) => m[1]);
+}
+
+export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): AtlasSandbox {
+  const publicKey =
+    opts.publicKey ??
+    randomBytes(6)
+      .toString('base64')
+      .replace(/[^a-z]/gi, 'x')
+      .toLowerCase()
+      .slice(0, 8);
+  const privateKey = opts.privateKey ?? randomUUID();
+  const orgId = opts.orgId ?? objectId();
+  const validationErrorCode = opts.validationErrorCode ?? 'INVALID_AZURE_CREDENTIALS';
+  const projects = new Map<string, ProjectState>();
+  const digest = new DigestAuthority(() => new Map([[publicKey, privateKey]]), opts.nonceTtlMs ?? 300_000);
+  let fault: (AtlasFault & { remaining: number }) | null = null;
+
+  const findProject = (groupId: string): ProjectState => {
+    if (!OBJECT_ID_RE.test(groupId)) {
+      throw new AtlasError(400, 'INVALID_GROUP_ID', `The specified group ID ${groupId} is invalid.`, [groupId]);
+    }
+    const p = projects.get(groupId);
+    if (!p) throw new AtlasError(404, 'GROUP_NOT_FOUND', `No group with ID ${groupId} exists.`, [groupId]);
+    return p;
+  };
+
+  const principalFor = (
+    p: ProjectState,
+    akv: AzureKeyVaultConfig,
+  ): { principalId: string; tenantId: string } | undefined => {
+    if (akv.roleId) {
+      const sp = p.servicePrincipals.find((s) => s._id === akv.roleId);
+      return sp ? { principalId: sp.servicePrincipalId, tenantId: akv.tenantID ?? sp.tenantId } : undefined;
+    }
+    // Secret-based credentials name an application, not an object: the sandbox checks that ID as given.
+    if (akv.clientID) return { principalId: akv.clientID, tenantId: akv.tenantID ?? ctx.tenantId };
+    return undefined;
+  };
+
+  const checkAccess = (p: ProjectState, akv: AzureKeyVaultConfig | undefined): KeyAccessAnswer => {
+    if (!akv?.enabled) return { valid: false, reason: 'Encryption at rest with Azure Key Vault is not enabled.' };
+    const who = principalFor(p, akv);
+    if (!who) return { valid: false, reason: `No Azure service principal with roleId ${akv.roleId} is registered.` };
+    if (!akv.subscriptionID || !akv.resourceGroupName || !akv.keyVaultName || !akv.keyIdentifier) {
+      return { valid: false, reason: 'The Azure Key Vault configuration is incomplete.' };
+    }
+    return ctx.checkKeyAccess({
+      principalId: who.principalId,
+      tenantId: who.tenantId,
+      subscriptionId: akv.subscriptionID,
+      resourceGroupName: akv.resourceGroupName,
+      keyVaultName: akv.keyVaultName,
+      keyIdentifier: akv.keyIdentifier,
+    });
+  };
+
+  const azureKeyVaultView = (p: ProjectState, akv: AzureKeyVaultConfig | undefined): Record<string, unknown> => {
+    if (!akv) return { enabled: false, requirePrivateNetworking: false, valid: false };
+    // The spec marks `secret` writeOnly: it never leaves the sandbox.
+    const { secret: _secret, ...shown } = akv;
+    return {
+      ...shown,
+      requirePrivateNetworking: akv.requirePrivateNetworking ?? false,
+      valid: checkAccess(p, akv).valid,
+    };
+  };
+
+  const earView = (p: ProjectState): Record<string, unknown> => ({
+    awsKms: { enabled: false, requirePrivateNetworking: false, valid: false },
+    azureKeyVault: azureKeyVaultView(p, p.azureKeyVault),
+    enabledForSearchNodes: false,
+    googleCloudKms: { enabled: false, valid: false },
+  });
+
+  const groupView = (p: ProjectState): Record<string, unknown> => ({
+    clusterCount: 0,
+    created: p.created,
+    id: p.id,
+    links: [{ href: `${ctx.baseUrl()}${BASE}/groups/${p.id}`, rel: 'self' }],
+    name: p.name,
+    orgId: p.orgId,
+    tags: [],
+    withDefaultAlertsSettings: true,
+  });
+
+  const snapshot = (p: ProjectState): AtlasProjectSnapshot => ({
+    groupId: p.id,
+    name: p.name,
+    orgId: p.orgId,
+    created: p.created,
+    servicePrincipals: p.servicePrincipals.map((s) => ({ ...s })),
+    encryptionAtRest: earView(p),
+  });
+
+  const registerSp = (
+    p: ProjectState,
+    sp: { servicePrincipalId: string; tenantId: string; atlasAzureAppId?: string },
+  ): AzureServicePrincipalRole => {
+    const existing = p.servicePrincipals.find(
+      (s) =>
+        s.servicePrincipalId.toLowerCase() === sp.servicePrincipalId.toLowerCase() &&
+        s.tenantId.toLowerCase() === sp.tenantId.toLowerCase(),
+    );
+    if (existing) return existing;
+    const now = atlasDate();
+    const role: AzureServicePrincipalRole = {
+      _id: objectId(),
+      providerName: 'AZURE',
+      atlasAzureAppId: sp.atlasAzureAppId ?? ATLAS_AZURE_APP_ID,
+      servicePrincipalId: sp.servicePrincipalId,
+      tenantId: sp.tenantId,
+      createdDate: now,
+      lastUpdatedDate: now,
+      featureUsages: [],
+    };
+    p.servicePrincipals.push(role);
+    return role;
+  };
+
+  function parseBody(req: SandboxRequest): Record<string, unknown> {
+    const ct = String(req.headers['content-type'] ?? '').toLowerCase();
+    if (ct && !/^application\/(vnd\.atlas\.\d{4}-\d{2}-\d{2}\+)?json/.test(ct)) {
+      throw new AtlasError(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content type ${ct} is not supported; send application/vnd.atlas.2023-01-01+json.`,
+      );
+    }
+    let v: unknown;
+    try {
+      v = JSON.parse(req.body.toString('utf8'));
+    } catch {
+      throw new AtlasError(400, 'INVALID_JSON', 'The request body is not valid JSON.');
+    }
+    if (!isObject(v)) throw new AtlasError(400, 'INVALID_JSON', 'The request body must be a JSON object.');
+    return v;
+  }
+
+  function validationError(field: string, expected: string, got: unknown): AtlasError {
+    return new AtlasError(
+      400,
+      'INVALID_ATTRIBUTE',
+      `Invalid attribute ${field} specified: expected ${expected}; got ${JSON.stringify(got)}.`,
+      [field],
+    );
+  }
+
+  function patchEncryptionAtRest(p: ProjectState, body: Record<string, unknown>): Record<string, unknown> {
+    for (const other of ['awsKms', 'googleCloudKms'] as const) {
+      const v = body[other];
+      if (v !== undefined && !(isObject(v) && (v.enabled === false || v.enabled === undefined))) {
+        throw new AtlasError(
+          400,
+          'INVALID_ATTRIBUTE',
+          `Invalid attribute ${other} specified: the sandbox emulates Azure Key Vault only.`,
+          [other],
+        );
+      }
+    }
+    const raw = body.azureKeyVault;
+    if (raw === undefined) return earView(p);
+    if (!isObject(raw)) throw validationError('azureKeyVault', 'an object', raw);
+
+    const strings = [
+      'roleId',
+      'clientID',
+      'secret',
+      'tenantID',
+      'subscriptionID',
+      'resourceGroupName',
+      'keyVaultName',
+      'keyIdentifier',
+      'azureEnvironment',
+    ] as const;
+    const patch: Partial<AzureKeyVaultConfig> = {};
+    for (const k of Object.keys(raw)) {
+      if (k === 'valid') continue; // readOnly: ignored on input
+      if (k === 'enabled' || k === 'requirePrivateNetworking') {
+        if (typeof raw[k] !== 'boolean') throw validationError(`azureKeyVault.${k}`, 'true or false', raw[k]);
+        patch[k] = raw[k] as boolean;
+      } else if ((strings as readonly string[]).includes(k)) {
+        if (typeof raw[k] !== 'string' || (raw[k] as string).length === 0) {
+          throw validationError(`azureKeyVault.${k}`, 'a non-empty string', raw[k]);
+        }
+        (patch as Record<string, string>)[k] = raw[k] as string;
+      } else {
+        throw new AtlasError(400, 'INVALID_ATTRIBUTE', `Invalid attribute azureKeyVault.${k} specified.`, [
+          `azureKeyVault.${k}`,
+        ]);
+      }
+    }
+    if (patch.roleId !== undefined && !OBJECT_ID_RE.test(patch.roleId)) {
+      throw validationError('azureKeyVault.roleId', 'a 24-hexadecimal digit string', patch.roleId);
+    }
+    for (const k of ['clientID', 'tenantID', 'subscriptionID'] as const) {
+      if (patch[k] !== undefined && !UUID_RE.test(patch[k] as string))
+        throw validationError(`azureKeyVault.${k}`, 'a UUID', patch[k]);
+    }
+    if (patch.azureEnvironment !== undefined && !AZURE_ENVIRONMENTS.includes(patch.azureEnvironment)) {
+      throw validationError('azureKeyVault.azureEnvironment', AZURE_ENVIRONMENTS.join(' | '), patch.azureEnvironment);
+    }
+    if (patch.keyIdentifier !== undefined) {
+      const m = KEY_ID_RE.exec(patch.keyIdentifier);
+      if (!m)
+        throw validationError(
+          'azureKeyVault.keyIdentifier',
+          'https://{vault}.vault.azure.net/keys/{name}/{version}',
+          patch.keyIdentifier,
+        );
+    }
+
+    // Disabling: only `enabled: false` removes the configuration (spec: "pass only this parameter").
+    if (patch.enabled === false) {
+      p.azureKeyVault = Object.keys(patch).length === 1 ? undefined : { ...p.azureKeyVault, ...patch, enabled: false };
+      return earView(p);
+    }
+    const wasEnabled = p.azureKeyVault?.enabled === true;
+    const next: AzureKeyVaultConfig = {
+      ...(wasEnabled ? p.azureKeyVault : {}),
+      ...patch,
+      enabled: patch.enabled ?? wasEnabled,
+    };
+    if (!next.enabled)
+      throw validationError('azureKeyVault.enabled', 'true to configure Azure Key Vault', patch.enabled);
+    if (patch.roleId) {
+      delete next.clientID;
+      delete next.secret;
+    }
+    const required = [
+      'subscriptionID',
+      'resourceGroupName',
+      'keyVaultName',
+      'keyIdentifier',
+      'azureEnvironment',
+    ] as const;
+    const missing: string[] = required.filter((k) => !next[k]);
+    if (!next.roleId && !(next.clientID && next.secret && next.tenantID))
+      missing.push('roleId (or clientID, secret and tenantID)');
+    if (missing.length > 0) {
+      throw new AtlasError(
+        400,
+        'MISSING_ATTRIBUTE',
+        `The required attribute(s) azureKeyVault.${missing.join(', azureKeyVault.')} were not specified: all Azure Key Vault fields are required when Encryption at Rest is first enabled.`,
+        missing.map((m) => `azureKeyVault.${m}`),
+      );
+    }
+    const keyVaultInId = KEY_ID_RE.exec(next.keyIdentifier ?? '')?.[1];
+    if (keyVaultInId && keyVaultInId.toLowerCase() !== next.keyVaultName?.toLowerCase()) {
+      throw validationError('azureKeyVault.keyIdentifier', `a key in vault ${next.keyVaultName}`, next.keyIdentifier);
+    }
+    if (next.roleId && !p.servicePrincipals.some((s) => s._id === next.roleId)) {
+      throw new AtlasError(
+        404,
+        'CLOUD_PROVIDER_ACCESS_ROLE_NOT_FOUND',
+        `No cloud provider access role with ID ${next.roleId} exists in group ${p.id}.`,
+        [next.roleId, p.id],
+      );
+    }
+    // Atlas validates KMS access when the configuration changes; a failure changes nothing.
+    const verdict = checkAccess(p, next);
+    if (!verdict.valid) {
+      throw new AtlasError(
+        400,
+        validationErrorCode,
+        `Azure Key Vault credentials are invalid or the key cannot be used to encrypt and decrypt: ${verdict.reason ?? 'access check failed'}.`,
+        [next.keyIdentifier],
+      );
+    }
+    p.azureKeyVault = next;
+    return earView(p);
+  }
+
+  function createCloudProviderAccess(p: ProjectState, body: Record<string, unknown>): AzureServicePrincipalRole {
+    if (body.providerName !== 'AZURE') {
+      throw validationError(
+        'providerName',
+        "'AZURE' (the sandbox emulates Azure service principals only)",
+        body.providerName,
+      );
+    }
+    for (const k of ['servicePrincipalId', 'tenantId'] as const) {
+      if (typeof body[k] !== 'string' || !UUID_RE.test(body[k] as string)) throw validationError(k, 'a UUID', body[k]);
+    }
+    if (
+      body.atlasAzureAppId !== undefined &&
+      (typeof body.atlasAzureAppId !== 'string' || !UUID_RE.test(body.atlasAzureAppId))
+    ) {
+      throw validationError('atlasAzureAppId', 'a UUID', body.atlasAzureAppId);
+    }
+    return registerSp(p, {
+      servicePrincipalId: body.servicePrincipalId as string,
+      tenantId: body.tenantId as string,
+      ...(typeof body.atlasAzureAppId === 'string' ? { atlasAzureAppId: body.atlasAzureAppId } : {}),
+    });
+  }
+
+  function listGroups(req: SandboxRequest): Record<string, unknown> {
+    const q = req.url.searchParams;
+    const intParam = (name: string, dflt: number, min: number, max: number): number => {
+      const raw = q.get(name);
+      if (raw === null) return dflt;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        throw new AtlasError(
+          400,
+          'INVALID_QUERY_PARAMETER',
+          `Invalid query parameter ${name}: expected an integer from ${min} to ${max}.`,
+          [name],
+        );
+      }
+      return n;
+    };
+    const itemsPerPage = intParam('itemsPerPage', 100, 1, 500);
+    const pageNum = intParam('pageNum', 1, 1, 1_000_000);
+    const includeCount = q.get('includeCount') !== 'false';
+    const all = [...projects.values()];
+    const page = all.slice((pageNum - 1) * itemsPerPage, pageNum * itemsPerPage);
+    const link = (n: number, rel: string) => ({
+      href: `${ctx.baseUrl()}${BASE}/groups?pageNum=${n}&itemsPerPage=${itemsPerPage}`,
+      rel,
+    });
+    const links = [link(pageNum, 'self')];
+    if (pageNum > 1) links.push(link(pageNum - 1, 'previous'));
+    if (pageNum * itemsPerPage < all.length) links.push(link(pageNum + 1, 'next'));
+    return { links, results: page.map(groupView), ...(includeCount ? { totalCount: all.length } : {}) };
+  }
+
+  /** Route table: [method, pattern, operation name, handler]. */
+  type Handler = (req: SandboxRequest, m: RegExpExecArray) => { status: number; body: unknown };
+  const table: Array<[string, RegExp, string, Handler]> = [
+    ['GET', /^\/groups$/, 'atlas.groups.list', (req) => ({ status: 200, body: listGroups(req) })],
+    [
+      'GET',
+      /^\/groups\/([^/]+)$/,
+      'atlas.groups.get',
+      (_r, m) => ({ status: 200, body: groupView(findProject(m[1])) }),
+    ],
+    [
+      'GET',
+      /^\/groups\/([^/]+)\/encryptionAtRest$/,
+      'atlas.encryptionAtRest.get',
+      (_r, m) => ({ status: 200, body: earView(findProject(m[1])) }),
+    ],
+    [
+      'PATCH',
+      /^\/groups\/([^/]+)\/encryptionAtRest$/,
+      'atlas.encryptionAtRest.update',
+      (req, m) => {
+        const p = findProject(m[1]);
+        return { status: 200, body: patchEncryptionAtRest(p, parseBody(req)) };
+      },
+    ],
+    [
+      'GET',
+      /^\/groups\/([^/]+)\/cloudProviderAccess$/,
+      'atlas.cloudProviderAccess.list',
+      (_r, m) => ({
+        status: 200,
+        body: { awsIamRoles: [], azureServicePrincipals: findProject(m[1]).servicePrincipals, gcpServiceAccounts: [] },
+      }),
+    ],
+    [
+      'POST',
+      /^\/groups\/([^/]+)\/cloudProviderAccess$/,
+      'atlas.cloudProviderAccess.create',
+      (req, m) => {
+        const p = findProject(m[1]);
+        return { status: 200, body: createCloudProviderAccess(p, parseBody(req)) };
+      },
+    ],
+  ];
+
+  const routes: RouteHandler = async (req, res) => {
+    const path = req.url.pathname;
+    if (path !== BASE && !path.startsWith(`${BASE}/`)) return false;
+    const rel = path.slice(BASE.length).replace(/\/+$/, '') || '/';
+    let match: { op: string; handler: Handler; m: RegExpExecArray } | undefined;
+    let pathKnown = false;
+    for (const [method, re, op, handler] of table) {
+      const m = re.exec(rel);
+      if (!m) continue;
+      pathKnown = true;
+      if (method === req.method) match = { op, handler, m };
+    }
+    try {
+      const verdict = digest.verify(req.method, req.raw.url ?? path, req.headers.authorization);
+      if (!verdict.ok) {
+        ctx.count('atlas.digestChallenge', 'anonymous');
+        throw new AtlasError(401, undefined, 'You are not authorized for this resource.', [], {
+          'www-authenticate': digest.challenge(verdict.stale),
+        });
+      }
+      ctx.count(match?.op ?? 'atlas.unknown', verdict.user);
+      if (fault && (!fault.operations || fault.operations.includes(match?.op ?? ''))) {
+        const f = fault;
+        f.remaining -= 1;
+        if (f.remaining <= 0) fault = null;
+        if (f.status === 429) {
+          const retryAfter = String(f.retryAfterSeconds ?? 1);
+          throw new AtlasError(
+            429,
+            'RATE_LIMITED_TOKEN_BUCKET',
+            'You have exceeded the rate limit for this API key. Wait and retry the request.',
+            [],
+            {
+              'retry-after': retryAfter,
+              'ratelimit-limit': '100',
+              'ratelimit-remaining': '0',
+            },
+          );
+        }
+        throw f.status === 503
+          ? new AtlasError(503, 'SERVICE_UNAVAILABLE', 'The service is temporarily unavailable.')
+          : new AtlasError(500, 'UNEXPECTED_ERROR', 'Unexpected error.');
+      }
+      const versions = acceptedVersions(req.headers.accept);
+      const version = versions.find((v) => (ATLAS_API_VERSIONS as readonly string[]).includes(v));
+      if (!version) throw new AtlasError(406, 'INVALID_VERSION_DATE', 'Invalid accept header or version date.');
+      if (!match) {
+        if (pathKnown)
+          throw new AtlasError(405, 'METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`);
+        throw new AtlasError(404, 'RESOURCE_NOT_FOUND', `Cannot find resource ${path}.`, [path]);
+      }
+      const { status, body } = match.handler(req, match.m);
+      const text = JSON.stringify(body);
+      res.writeHead(status, {
+        'content-type': `application/vnd.atlas.${version}+json`,
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
+    } catch (err) {
+      if (!(err instanceof AtlasError)) {
+        sendAtlasError(res, new AtlasError(500, 'UNEXPECTED_ERROR', 'Unexpected error.'));
+        return true;
+      }
+      sendAtlasError(res, err);
+    }
+    return true;
+  };
+
+  const control: AtlasControl = {
+    apiKey: () => ({ publicKey, privateKey }),
+    createProject: ({ name, orgId: org }) => {
+      if (!name || typeof name !== 'string') throw new Error('createProject: name must be a non-empty string.');
+      const id = objectId();
+      projects.set(id, { id, name, orgId: org ?? orgId, created: atlasDate(), servicePrincipals: [] });
+      return { groupId: id };
+    },
+    registerServicePrincipal: (groupId, sp) => {
+      const p = projects.get(groupId);
+      if (!p) throw new Error(`registerServicePrincipal: no project ${groupId}.`);
+      if (!UUID_RE.test(sp.servicePrincipalId) || !UUID_RE.test(sp.tenantId)) {
+        throw new Error('registerServicePrincipal: servicePrincipalId and tenantId must be UUIDs.');
+      }
+      return { roleId: registerSp(p, sp)._id };
+    },
+    setEncryptionAtRest: (groupId, akv) => {
+      const p = projects.get(groupId);
+      if (!p) throw new Error(`setEncryptionAtRest: no project ${groupId}.`);
+      p.azureKeyVault = akv ? { ...akv } : undefined;
+    },
+    getProject: (groupId) => {
+      const p = projects.get(groupId);
+      return p ? snapshot(p) : undefined;
+    },
+    projects: () => [...projects.values()].map(snapshot),
+    validate: (groupId) => {
+      const p = projects.get(groupId);
+      if (!p) throw new Error(`validate: no project ${groupId}.`);
+      return checkAccess(p, p.azureKeyVault);
+    },
+    setAtlasFault: (f) => {
+      fault = f ? { ...f, remaining: f.times ?? Number.POSITIVE_INFINITY } : null;
+    },
+    expireNonces: () => digest.expireAll(),
+  };
+
+  return { routes, control };
+}
