@@ -42,6 +42,52 @@ export interface WorldOptions {
 
 let counter = 0;
 
+interface AtlasControlLike {
+  seedProject?: (p: Record<string, string>) => Promise<{ projectId: string }> | { projectId: string };
+  createProject?: (p: { name: string }) => { groupId: string };
+  registerServicePrincipal?: (g: string, sp: { servicePrincipalId: string; tenantId: string }) => { roleId: string };
+  setEncryptionAtRest?: (g: string, akv: Record<string, unknown> | null) => void;
+}
+
+/** An Atlas project whose EAR points at the key through the secretless roleId (the Atlas half's control API). */
+export async function seedAtlasProject(
+  sandbox: Sandbox,
+  p: { name: string; resourceGroupName: string; keyVaultName: string; keyIdentifier: string; principalId: string },
+): Promise<string> {
+  const atlas = sandbox.control.atlas as AtlasControlLike | undefined;
+  if (!atlas) throw new Error('the sandbox has no Atlas half (control.atlas)');
+  if (atlas.createProject && atlas.registerServicePrincipal && atlas.setEncryptionAtRest) {
+    const { groupId } = atlas.createProject({ name: p.name });
+    const { roleId } = atlas.registerServicePrincipal(groupId, {
+      servicePrincipalId: p.principalId,
+      tenantId: sandbox.tenantId,
+    });
+    atlas.setEncryptionAtRest(groupId, {
+      enabled: true,
+      roleId,
+      tenantID: sandbox.tenantId,
+      subscriptionID: sandbox.subscriptionId,
+      resourceGroupName: p.resourceGroupName,
+      keyVaultName: p.keyVaultName,
+      keyIdentifier: p.keyIdentifier,
+      azureEnvironment: 'AZURE',
+      requirePrivateNetworking: false,
+    });
+    return groupId;
+  }
+  if (atlas.seedProject) {
+    const r = await atlas.seedProject.call(atlas, {
+      ...p,
+      tenantId: sandbox.tenantId,
+      subscriptionId: sandbox.subscriptionId,
+    });
+    return r.projectId;
+  }
+  throw new Error(
+    'the Atlas half offers neither createProject/registerServicePrincipal/setEncryptionAtRest nor seedProject',
+  );
+}
+
 export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const sandbox = await startSandbox({ timeScale: 0.001, rateLimit: false, ...opts.sandbox });
   const azurite = await startAzurite();
@@ -129,13 +175,8 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       principalId: remediator.objectId,
       principalType: 'ServicePrincipal',
     });
-    const seedProject = c.atlas?.seedProject as
-      ((p: Record<string, string>) => Promise<{ projectId: string }> | { projectId: string }) | undefined;
-    if (typeof seedProject !== 'function') throw new Error('the sandbox has no Atlas half (control.atlas.seedProject)');
-    const { projectId } = await seedProject.call(c.atlas, {
+    const projectId = await seedAtlasProject(sandbox, {
       name: n,
-      tenantId: sandbox.tenantId,
-      subscriptionId: sandbox.subscriptionId,
       resourceGroupName: rg,
       keyVaultName: vault,
       keyIdentifier: key.keyIdentifier,
