@@ -1,0 +1,33 @@
+// Maps a triaged event to the Atlas projects whose access it can affect, through the state indexes.
+// Used by the Event Grid function and by `ear-guard triage`. Pure routing: the reconcile re-reads the truth.
+import type { TriageResult } from './core/triage.js';
+import type { StateStore } from './state/store.js';
+
+export type ProjectIndex = Pick<StateStore, 'projectsForVault' | 'projectsForAssignment' | 'projectsAffectedBy'>;
+
+export async function projectsForEvent(index: ProjectIndex, t: TriageResult): Promise<string[]> {
+  if (!t.relevant || !t.scope) return [];
+  const found = new Set<string>();
+  const add = (ids: string[]) => ids.forEach((id) => found.add(id));
+  switch (t.kind) {
+    case 'roleAssignment':
+      // A delete event does not name the assignment's principal: known assignment IDs map straight to their
+      // project, and any watched vault at or beneath (or above, for a key scope) the assignment's scope is re-checked.
+      if (t.resourceId) add(await index.projectsForAssignment(t.resourceId));
+      add(await index.projectsAffectedBy(t.scope));
+      break;
+    case 'roleDefinition':
+    case 'denyAssignment':
+      // A definition's scope is where it is defined; assignments using it can sit anywhere beneath.
+      add(await index.projectsAffectedBy(t.scope));
+      break;
+    case 'vault':
+    case 'accessPolicy':
+    case 'key':
+      add(await index.projectsForVault(t.scope));
+      break;
+    default:
+      break;
+  }
+  return [...found].sort();
+}

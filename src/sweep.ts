@@ -1,0 +1,149 @@
+// The health sweep: reconcile every watched project, bounded overall and per subscription (ARM throttles per
+// subscription), then record a summary row and the heartbeat that /api/health reads. Used by the timer
+// function, the queue fan-out's producer and `ear-guard sweep`.
+import { hostname } from 'node:os';
+import type { Engine } from './engine.js';
+import type { Outcome, Trigger } from './reconcile.js';
+import { writeHeartbeat } from './state/heartbeat.js';
+
+export const SWEEP_PARTITION = '_sweep';
+
+export interface SweepItem {
+  projectId: string;
+  outcome?: Outcome;
+  /** A reconcile that threw (the loop returns typed failures; a throw is a bug or a state-store outage). */
+  error?: string;
+}
+
+export interface SweepSummary {
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  total: number;
+  byOutcome: Record<string, number>;
+  /** Projects whose principal is missing access, or whose check failed or was indeterminate. */
+  attention: string[];
+  errors: number;
+  items: SweepItem[];
+}
+
+export interface SweepOptions {
+  projectIds?: string[];
+  /** Reconciles in flight at once (default 8). */
+  concurrency?: number;
+  /** Reconciles in flight per subscription (default 4). */
+  perSubscription?: number;
+  trigger?: Trigger;
+  onResult?: (item: SweepItem, done: number, total: number) => void;
+  /** Write the summary row and heartbeat (default true). */
+  record?: boolean;
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+function subscriptionOf(vaultId: string | undefined): string {
+  return /^\/subscriptions\/([^/]+)/i.exec(vaultId ?? '')?.[1]?.toLowerCase() ?? '?';
+}
+
+export function needsAttention(o: Outcome | undefined): boolean {
+  if (!o) return true;
+  if (o.kind === 'failed' || o.kind === 'retry' || o.kind === 'alerted') return true;
+  return o.verdict !== undefined && o.verdict.verdict !== 'granted' && o.kind !== 'restored';
+}
+
+export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise<SweepSummary> {
+  const started = Date.now();
+  const ids = opts.projectIds ?? (await engine.listProjectIds());
+  const trigger: Trigger = opts.trigger ?? { kind: 'timer' };
+  const state = engine.deps.state;
+  // The subscription of each project's vault, from the last check (unknown projects share one bucket).
+  const rows = new Map((await state.listProjects()).map((r) => [r.projectId, r]));
+  const global = new Semaphore(Math.max(1, opts.concurrency ?? 8));
+  const perSub = new Map<string, Semaphore>();
+  const subLimit = Math.max(1, opts.perSubscription ?? 4);
+  const items: SweepItem[] = [];
+  let done = 0;
+
+  await Promise.all(
+    ids.map(async (projectId) => {
+      const sub = subscriptionOf(rows.get(projectId)?.vaultId);
+      let sem = perSub.get(sub);
+      if (!sem) perSub.set(sub, (sem = new Semaphore(subLimit)));
+      await sem.acquire();
+      await global.acquire();
+      const item: SweepItem = { projectId };
+      try {
+        item.outcome = await engine.reconcile(projectId, trigger);
+      } catch (err) {
+        item.error = err instanceof Error ? err.message : String(err);
+      } finally {
+        global.release();
+        sem.release();
+      }
+      items.push(item);
+      opts.onResult?.(item, ++done, ids.length);
+    }),
+  );
+
+  const byOutcome: Record<string, number> = {};
+  for (const i of items) {
+    const k = i.outcome?.kind ?? 'error';
+    byOutcome[k] = (byOutcome[k] ?? 0) + 1;
+  }
+  const finished = Date.now();
+  const summary: SweepSummary = {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date(finished).toISOString(),
+    durationMs: finished - started,
+    total: ids.length,
+    byOutcome,
+    attention: items
+      .filter((i) => i.error || needsAttention(i.outcome))
+      .map((i) => i.projectId)
+      .sort(),
+    errors: items.filter((i) => i.error).length,
+    items: items.sort((a, b) => a.projectId.localeCompare(b.projectId)),
+  };
+  if (opts.record !== false) await recordSweep(engine, summary, trigger);
+  return summary;
+}
+
+/** One history row under the `_sweep` partition and the heartbeat (only for sweeps that finished). */
+export async function recordSweep(engine: Engine, s: SweepSummary, trigger: Trigger): Promise<void> {
+  const state = engine.deps.state;
+  await state.appendHistory({
+    projectId: SWEEP_PARTITION,
+    kind: 'check',
+    trigger: trigger.kind,
+    summary: `sweep of ${s.total} project(s) in ${s.durationMs} ms: ${
+      Object.entries(s.byOutcome)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ') || 'nothing to do'
+    }`,
+    detail: { byOutcome: s.byOutcome, attention: s.attention, errors: s.errors, durationMs: s.durationMs },
+  });
+  await writeHeartbeat(state, {
+    finishedAt: s.finishedAt,
+    startedAt: s.startedAt,
+    durationMs: s.durationMs,
+    projects: s.total,
+    outcomes: s.byOutcome,
+    errors: s.errors,
+    instance: process.env.WEBSITE_INSTANCE_ID ?? hostname(),
+  });
+}
