@@ -20,6 +20,7 @@ export function schedulePeriodSeconds(schedule: string, from: Date = new Date())
   } catch (err) {
     throw new Error(
       `EAR_GUARD_SWEEP_SCHEDULE: '${schedule}' is not an NCRONTAB schedule (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
     );
   }
   try {
@@ -111,6 +112,7 @@ export function formatAge(seconds: number): string {
   const m = Math.round(s / 60);
   if (m < 120) return `${m} min`;
   const h = Math.floor(s / 3600);
-  if (h < 48) return `${h} h ${Math.round((s % 3600) / 60)} min`;
+  const rest = Math.round((s % 3600) / 60);
+  if (h < 48) return rest ? `${h} h ${rest} min` : `${h} h`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }

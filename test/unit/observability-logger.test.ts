@@ -153,7 +153,12 @@ describe('the one redaction step', () => {
       privateKey: 'x',
       nested: [{ password: 'p', note: `key ${PRIVATE_KEY}` }],
       h: new Headers({ authorization: 'Digest username="a", response="b"' }),
-    }) as Record<string, any>;
+    }) as {
+      headers: unknown;
+      privateKey: string;
+      nested: { password: string }[];
+      h: Record<string, string>;
+    };
     expect(out.headers).toEqual({ Authorization: REDACTED, 'aeg-sas-key': REDACTED, accept: 'application/json' });
     expect(out.privateKey).toBe(REDACTED);
     expect(out.nested[0].password).toBe(REDACTED);
