@@ -89,11 +89,38 @@ export interface AtlasControl {
   setAtlasFault(fault: AtlasFault | null): void;
   /** Expire every digest nonce: the next request with an old nonce gets `stale=true`. */
   expireNonces(): void;
+  /**
+   * One call for seeds: a project, the Atlas principal registered (cloudProviderAccess) and EAR pointing at
+   * the key through its roleId, stored without validation (the seed may describe an already drifted setup).
+   */
+  seedProject(p: {
+    name: string;
+    tenantId: string;
+    subscriptionId: string;
+    resourceGroupName: string;
+    keyVaultName: string;
+    keyIdentifier: string;
+    principalId: string;
+  }): { projectId: string; roleId: string };
+  /** Where a project's EAR points (vault, key, principal), read from its Azure Key Vault configuration. */
+  projectTarget(projectId: string): AtlasProjectTarget | undefined;
+}
+
+export interface AtlasProjectTarget {
+  projectId: string;
+  resourceGroupName: string;
+  keyVaultName: string;
+  keyName: string;
+  /** Object ID of the service principal Atlas uses (the registered servicePrincipalId). */
+  principalId: string;
 }
 
 export interface AtlasSandbox {
   routes: RouteHandler;
   control: AtlasControl;
+  /** The API key pair (also `control.apiKey()`). */
+  publicKey: string;
+  privateKey: string;
 }
 
 interface ProjectState {
@@ -642,7 +669,40 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       fault = f ? { ...f, remaining: f.times ?? Number.POSITIVE_INFINITY } : null;
     },
     expireNonces: () => digest.expireAll(),
+    seedProject: (p) => {
+      const { groupId } = control.createProject({ name: p.name });
+      const { roleId } = control.registerServicePrincipal(groupId, {
+        servicePrincipalId: p.principalId,
+        tenantId: p.tenantId,
+      });
+      control.setEncryptionAtRest(groupId, {
+        enabled: true,
+        roleId,
+        subscriptionID: p.subscriptionId,
+        resourceGroupName: p.resourceGroupName,
+        keyVaultName: p.keyVaultName,
+        keyIdentifier: p.keyIdentifier,
+        azureEnvironment: 'AZURE',
+        requirePrivateNetworking: false,
+      });
+      return { projectId: groupId, roleId };
+    },
+    projectTarget: (projectId) => {
+      const p = projects.get(projectId);
+      const akv = p?.azureKeyVault;
+      if (!p || !akv?.enabled || !akv.resourceGroupName || !akv.keyVaultName || !akv.keyIdentifier) return undefined;
+      const who = principalFor(p, akv);
+      const keyName = KEY_ID_RE.exec(akv.keyIdentifier)?.[2];
+      if (!who || !keyName) return undefined;
+      return {
+        projectId,
+        resourceGroupName: akv.resourceGroupName,
+        keyVaultName: akv.keyVaultName,
+        keyName,
+        principalId: who.principalId,
+      };
+    },
   };
 
-  return { routes, control };
+  return { routes, control, publicKey, privateKey };
 }
