@@ -1,5 +1,5 @@
 // A tiny auto-escaping HTML template: every interpolated value is escaped unless it is already `SafeHtml`
-// (the output of another `html` template or of `raw`, which is only ever called on constant markup).
+// (the output of another `markup` template or of `raw`, which is only ever called on constant markup).
 // One way to build markup means one place where escaping can go wrong, and it is tested.
 
 export class SafeHtml {
@@ -37,7 +37,7 @@ function render(v: Interpolation): string {
   return escapeHtml(v);
 }
 
-export function html(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {
+export function markup(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {
   let out = strings[0]!;
   for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!;
   return new SafeHtml(out);

@@ -2,11 +2,11 @@
 // on a laptop and a phone. Server-rendered, so without JavaScript it is a plain table that refreshes through a
 // <noscript> meta refresh; with JavaScript a small inline script re-fetches the page and swaps the content in
 // place (no flash, scroll kept, a failed refresh keeps the last data and says so). Every value is escaped by the
-// `html` template; the script and style carry a per-response CSP nonce.
+// `markup` template; the script and style carry a per-response CSP nonce.
 import type { HistoryRow, ProjectRecord } from '../state/store.js';
 import type { Heartbeat } from '../state/heartbeat.js';
 import type { HealthReport } from '../observability/health.js';
-import { html, raw, type SafeHtml } from './html.js';
+import { markup, raw, type SafeHtml } from './html.js';
 import {
   allEpisodes,
   formatDuration,
@@ -41,13 +41,13 @@ export interface DashboardInput {
 const ATLAS_CHECK_SECONDS = 900;
 
 function timeCell(iso: string | undefined, now: Date): SafeHtml {
-  if (!iso) return html`<span class="none">—</span>`;
-  return html`<time datetime="${iso}" title="${formatTime(iso)}">${formatRelative(iso, now)}</time>`;
+  if (!iso) return markup`<span class="none">—</span>`;
+  return markup`<time datetime="${iso}" title="${formatTime(iso)}">${formatRelative(iso, now)}</time>`;
 }
 
 function statusBadge(status: string): SafeHtml {
   const s = statusStyle(status);
-  return html`<span class="st st-${s.tone}" data-status="${status}"
+  return markup`<span class="st st-${s.tone}" data-status="${status}"
     ><span class="dot" aria-hidden="true"></span>${s.label}</span
   >`;
 }
@@ -61,20 +61,20 @@ function projectRow(p: ProjectSummary, now: Date): SafeHtml {
     r.lastError ? `error: ${r.lastError}` : '',
     r.flags.length ? `flags: ${r.flags.join(', ')}` : '',
   ].filter(Boolean);
-  return html`<tr id="p-${r.projectId}" data-project="${r.projectId}" data-status="${r.status}">
+  return markup`<tr id="p-${r.projectId}" data-project="${r.projectId}" data-status="${r.status}">
     <td data-label="Project"><a href="#h-${r.projectId}" class="mono">${r.projectId}</a></td>
-    <td data-label="Status">${statusBadge(r.status)}${notes.map((n) => html`<div class="note">${n}</div>`)}</td>
+    <td data-label="Status">${statusBadge(r.status)}${notes.map((n) => markup`<div class="note">${n}</div>`)}</td>
     <td data-label="Model">${modelLabel(r.model)}</td>
     <td data-label="Vault / key">
-      ${vault ? html`<span title="${r.vaultId}">${vault}</span>` : html`<span class="none">—</span>`}${r.keyName ? html` / <span class="mono">${r.keyName}</span>` : ''}
+      ${vault ? markup`<span title="${r.vaultId}">${vault}</span>` : markup`<span class="none">—</span>`}${r.keyName ? markup` / <span class="mono">${r.keyName}</span>` : ''}
     </td>
     <td data-label="Last check">${timeCell(r.lastCheck, now)}</td>
     <td data-label="Last drift">${timeCell(p.lastDrift?.at, now)}</td>
     <td data-label="Changed by">
-      ${p.changedBy ? html`<span class="actor">${p.changedBy}</span>` : html`<span class="none">—</span>`}
+      ${p.changedBy ? markup`<span class="actor">${p.changedBy}</span>` : markup`<span class="none">—</span>`}
     </td>
     <td data-label="Time to restore">
-      ${p.lastRestore ? html`<span title="verified ${formatTime(p.lastRestore.verifiedAt)}">${formatDuration(p.lastRestore.seconds)}</span>` : html`<span class="none">—</span>`}
+      ${p.lastRestore ? markup`<span title="verified ${formatTime(p.lastRestore.verifiedAt)}">${formatDuration(p.lastRestore.seconds)}</span>` : markup`<span class="none">—</span>`}
     </td>
   </tr>`;
 }
@@ -82,25 +82,25 @@ function projectRow(p: ProjectSummary, now: Date): SafeHtml {
 function timeline(p: ProjectSummary, limit: number, now: Date): SafeHtml {
   const rows = p.history.slice(0, limit);
   const id = p.record.projectId;
-  return html`<details id="h-${id}" class="tl" ${p.record.status !== 'healthy' && rows.length ? raw(' open') : ''}>
+  return markup`<details id="h-${id}" class="tl" ${p.record.status !== 'healthy' && rows.length ? raw(' open') : ''}>
     <summary>
       <span class="mono">${id}</span> ${statusBadge(p.record.status)}
       <span class="count">${p.history.length} event${p.history.length === 1 ? '' : 's'}</span>
     </summary>
     ${
       rows.length
-        ? html`<ol>
+        ? markup`<ol>
             ${rows.map(
               (h) =>
-                html`<li class="k-${h.kind}">
+                markup`<li class="k-${h.kind}">
                   <time datetime="${h.at}" title="${formatRelative(h.at, now)}">${formatTime(h.at)}</time>
                   <span class="kind">${h.kind}</span>
                   <span class="sum">${h.summary}</span
-                  >${h.actor ? html` <span class="meta">by <span class="actor">${h.actor}</span></span>` : ''}${h.trigger ? html` <span class="meta">via ${h.trigger}</span>` : ''}${h.eventId ? html` <span class="meta mono" title="Event Grid event ID">event ${h.eventId}</span>` : ''}${h.correlationId ? html` <span class="meta mono" title="Azure correlation ID">corr ${h.correlationId}</span>` : ''}
+                  >${h.actor ? markup` <span class="meta">by <span class="actor">${h.actor}</span></span>` : ''}${h.trigger ? markup` <span class="meta">via ${h.trigger}</span>` : ''}${h.eventId ? markup` <span class="meta mono" title="Event Grid event ID">event ${h.eventId}</span>` : ''}${h.correlationId ? markup` <span class="meta mono" title="Azure correlation ID">corr ${h.correlationId}</span>` : ''}
                 </li>`,
             )}
           </ol>`
-        : html`<p class="none">No history yet.</p>`
+        : markup`<p class="none">No history yet.</p>`
     }
   </details>`;
 }
@@ -108,7 +108,7 @@ function timeline(p: ProjectSummary, limit: number, now: Date): SafeHtml {
 /** Inline SVG: one bar per restore (oldest left), log-scale seconds, a line at Atlas's 15-minute check. */
 export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
   const shown = episodes.slice(-max);
-  if (!shown.length) return html`<p class="none" id="chart-empty">No restores recorded yet.</p>`;
+  if (!shown.length) return markup`<p class="none" id="chart-empty">No restores recorded yet.</p>`;
   const W = 640;
   const H = 220;
   const left = 52;
@@ -134,7 +134,7 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
   const sorted = shown.map((e) => e.seconds).sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
   const f = (n: number) => n.toFixed(1);
-  return html`<svg
+  return markup`<svg
       class="chart"
       viewBox="0 0 ${W} ${H}"
       role="img"
@@ -148,7 +148,7 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
       </desc>
       ${ticks.map(
         ([s, label]) =>
-          html`<line class="grid" x1="${left}" x2="${W - right}" y1="${f(y(s))}" y2="${f(y(s))}" /><text
+          markup`<line class="grid" x1="${left}" x2="${W - right}" y1="${f(y(s))}" y2="${f(y(s))}" /><text
               class="axis"
               x="${left - 6}"
               y="${f(y(s) + 4)}"
@@ -170,7 +170,7 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
         const x = left + i * slot + (slot - barW) / 2;
         const yTop = y(e.seconds);
         const cls = e.seconds > ATLAS_CHECK_SECONDS ? 'bar late' : 'bar';
-        return html`<rect class="${cls}" x="${f(x)}" y="${f(yTop)}" width="${f(barW)}" height="${f(top + plotH - yTop)}"
+        return markup`<rect class="${cls}" x="${f(x)}" y="${f(yTop)}" width="${f(barW)}" height="${f(top + plotH - yTop)}"
           ><title>${e.projectId}: ${formatDuration(e.seconds)} (verified ${formatTime(e.verifiedAt)})</title></rect
         >`;
       })}
@@ -188,31 +188,31 @@ function heartbeatPanel(hb: Heartbeat | undefined, health: HealthReport | undefi
   const ok = health ? health.healthy : !!hb;
   const state = health
     ? health.healthy
-      ? html`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
-      : html`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`
+      ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
+      : markup`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`
     : hb
-      ? html`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
-      : html`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
+      ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
+      : markup`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
   const outcomes = hb ? Object.entries(hb.outcomes).filter(([, n]) => n > 0) : [];
-  return html`<section class="hb ${ok ? 'hb-ok' : 'hb-bad'}" id="heartbeat" aria-label="Heartbeat">
+  return markup`<section class="hb ${ok ? 'hb-ok' : 'hb-bad'}" id="heartbeat" aria-label="Heartbeat">
     <h2>Heartbeat</h2>
     <p>
       ${state}${
         hb
-          ? html` Last sweep finished ${timeCell(hb.finishedAt, now)}
+          ? markup` Last sweep finished ${timeCell(hb.finishedAt, now)}
               <span class="meta">(${formatTime(hb.finishedAt)})</span> · ${hb.projects}
-              project${hb.projects === 1 ? '' : 's'}${hb.durationMs ? html` in ${formatDuration(hb.durationMs / 1000)}` : ''}${outcomes.length ? html` · ${outcomes.map(([k, n], i) => html`${i ? ', ' : ''}${n} ${k}`)}` : ''}${hb.errors ? html` · <span class="bad">${hb.errors} error${hb.errors === 1 ? '' : 's'}</span>` : ''}`
+              project${hb.projects === 1 ? '' : 's'}${hb.durationMs ? markup` in ${formatDuration(hb.durationMs / 1000)}` : ''}${outcomes.length ? markup` · ${outcomes.map(([k, n], i) => markup`${i ? ', ' : ''}${n} ${k}`)}` : ''}${hb.errors ? markup` · <span class="bad">${hb.errors} error${hb.errors === 1 ? '' : 's'}</span>` : ''}`
           : ''
       }
     </p>
     ${
       health && health.reasons.length
-        ? html`<ul class="reasons">
-            ${health.reasons.map((r) => html`<li>${r}</li>`)}
+        ? markup`<ul class="reasons">
+            ${health.reasons.map((r) => markup`<li>${r}</li>`)}
           </ul>`
         : ''
     }
-    ${health ? html`<p class="meta">Expected a sweep at least every ${formatDuration(health.maxSweepAgeSeconds / 2)} (schedule <span class="mono">${health.schedule}</span>).</p>` : ''}
+    ${health ? markup`<p class="meta">Expected a sweep at least every ${formatDuration(health.maxSweepAgeSeconds / 2)} (schedule <span class="mono">${health.schedule}</span>).</p>` : ''}
   </section>`;
 }
 
@@ -309,7 +309,7 @@ export function renderDashboard(input: DashboardInput): string {
   for (const s of summaries) counts.set(s.record.status, (counts.get(s.record.status) ?? 0) + 1);
   const episodes = allEpisodes(Object.fromEntries(summaries.map((s) => [s.record.projectId, s.history])));
 
-  const page = html`<!doctype html>
+  const page = markup`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -328,7 +328,7 @@ export function renderDashboard(input: DashboardInput): string {
 <main id="content">
 ${
   input.error
-    ? html`<section class="hb-bad" role="alert">
+    ? markup`<section class="hb-bad" role="alert">
         <h2>Cannot read state</h2>
         <p class="bad">${input.error}</p>
       </section>`
@@ -337,10 +337,10 @@ ${
 ${heartbeatPanel(input.heartbeat, input.health, now)}
 <section aria-label="Projects">
 <h2>Projects (${summaries.length})</h2>
-<div class="chips">${[...counts.entries()].map(([st, n]) => html`<span class="chip">${statusBadge(st)} ${n}</span>`)}</div>
+<div class="chips">${[...counts.entries()].map(([st, n]) => markup`<span class="chip">${statusBadge(st)} ${n}</span>`)}</div>
 ${
   summaries.length
-    ? html`<table id="projects">
+    ? markup`<table id="projects">
         <thead>
           <tr>
             <th scope="col">Project</th>
@@ -357,7 +357,7 @@ ${
           ${summaries.map((s) => projectRow(s, now))}
         </tbody>
       </table>`
-    : html`<p class="none">No projects recorded yet: the first sweep adds them.</p>`
+    : markup`<p class="none">No projects recorded yet: the first sweep adds them.</p>`
 }
 </section>
 <section aria-label="Restore latency">

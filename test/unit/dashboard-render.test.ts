@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderDashboard } from '../../src/dashboard/render.js';
-import { escapeHtml, html, raw } from '../../src/dashboard/html.js';
+import { escapeHtml, markup, raw } from '../../src/dashboard/html.js';
 import { restoreEpisodes, summarizeProject, formatDuration, isVerifiedRestore } from '../../src/dashboard/model.js';
 import { newProjectRecord, type HistoryRow, type ProjectRecord } from '../../src/state/store.js';
 import { assessHealth } from '../../src/observability/health.js';
@@ -27,10 +27,10 @@ function row(projectId: string, kind: HistoryRow['kind'], at: string, patch: Par
 describe('html template', () => {
   it('escapes every interpolation unless it is SafeHtml', () => {
     const evil = `<script>alert("x")</script>'&\``;
-    expect(html`<b title="${evil}">${evil}</b>`.value).toBe(
+    expect(markup`<b title="${evil}">${evil}</b>`.value).toBe(
       '<b title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;&#96;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;&#96;</b>',
     );
-    expect(html`${raw('<i>')}${[1, '<', html`<u></u>`]}`.value).toBe('<i>1&lt;<u>');
+    expect(markup`${raw('<i>')}${[1, '<', markup`<u>`]}`.value).toBe('<i>1&lt;<u>');
     expect(escapeHtml(undefined)).toBe('');
   });
 });
