@@ -179,6 +179,9 @@ export interface ArmControl {
   /** Flips `enableRbacAuthorization` (PATCH): `rbac` or `accessPolicy`. */
   setPermissionModel(p: VaultRef & Acting & { model: 'rbac' | 'accessPolicy' }): Record<string, unknown>;
 
+  /** Where a project's EAR points (vault, key, principal): from the demo seed or the Atlas half. */
+  projectTarget(p: { projectId: string }): ProjectTarget;
+
   checkKeyAccess(q: KeyAccessQuery): KeyAccessAnswer;
   /** Convenience: would `principalId` (default: the Atlas principal) pass Atlas's check on this key now? */
   checkAccess(p: VaultRef & { key: string; principalId?: string }): KeyAccessAnswer;
@@ -202,6 +205,7 @@ export function createArmControl(
   state: SandboxState,
   faults: Faults,
   accounting: Accounting,
+  resolveProject: (projectId: string) => ProjectTarget | undefined = () => undefined,
 ): ArmControl {
   const caller = (as: string | undefined, what: string, method = 'PUT') =>
     controlCaller(state.actor(as ?? 'admin'), what, method);
@@ -447,6 +451,18 @@ export function createArmControl(
           },
         ),
       );
+    },
+
+    projectTarget: (p) => {
+      if (!p?.projectId) throw new ArmError(400, 'BadRequest', "'projectId' is required.");
+      const t = resolveProject(p.projectId);
+      if (!t)
+        throw new ArmError(
+          404,
+          'ProjectNotFound',
+          `No Atlas project '${p.projectId}' with Azure Key Vault EAR is known to the sandbox.`,
+        );
+      return t;
     },
 
     checkKeyAccess: (q) => checkKeyAccess(state, q),

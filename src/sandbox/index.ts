@@ -9,7 +9,14 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { armRoutes, classifyArm } from './arm/router.js';
 import { checkKeyAccess } from './arm/keyvault.js';
 import type { ChangeNotice, KeyVaultNotice, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
-import { Accounting, controlRoutes, createArmControl, type ArmControl, type ControlSurface } from './control.js';
+import {
+  Accounting,
+  controlRoutes,
+  createArmControl,
+  type ArmControl,
+  type ControlSurface,
+  type ProjectTarget,
+} from './control.js';
 import { createEventGrid, type EventGridControl, type EventGridOptions } from './eventgrid.js';
 import { atlasErrorBody, Faults, familyOf, type RateLimitConfig } from './faults.js';
 import { makeCertificate, sendArmError, sendJson, startHttpsServer } from './server.js';
@@ -152,8 +159,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const controlToken = opts.controlToken ?? randomBytes(24).toString('base64url');
 
   let baseUrl = '';
-  // eslint-disable-next-line prefer-const
-  let eventGrid: ReturnType<typeof createEventGrid> | undefined;
+  const halves: { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox } = {};
   const ctx: SandboxContext = {
     tenantId,
     subscriptionId,
@@ -162,17 +168,35 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     notify: (n) => {
       notices.push(n);
       if (notices.length > 10_000) notices.splice(0, notices.length - 10_000);
-      eventGrid?.notify(n);
+      halves.eventGrid?.notify(n);
     },
     count: (operation, caller) => accounting.count(operation, caller),
     timeScale,
   };
 
-  eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
+  const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
+  halves.eventGrid = eventGrid;
   // INTEGRATION POINT (Atlas half): src/sandbox/atlas.ts exports createAtlas(ctx) -> { routes, control, close? }.
   const atlas: AtlasHalf | undefined = await loadAtlas(ctx, opts);
 
-  const armControl = createArmControl(ctx, state, faults, accounting);
+  const resolveProject = (projectId: string): ProjectTarget | undefined => {
+    const v = halves.sandbox?.demo?.vaults.find((x) => x.projectId === projectId);
+    if (v) {
+      return {
+        projectId,
+        resourceGroupName: v.resourceGroup,
+        keyVaultName: v.vaultName,
+        keyName: v.keyName,
+        principalId: state.atlasPrincipal.objectId,
+      };
+    }
+    // INTEGRATION POINT (Atlas half): a project created through the Atlas API, read from its EAR config.
+    const fromAtlas = atlas?.control.projectTarget;
+    return typeof fromAtlas === 'function'
+      ? (fromAtlas.call(atlas!.control, projectId) as ProjectTarget | undefined)
+      : undefined;
+  };
+  const armControl = createArmControl(ctx, state, faults, accounting, resolveProject);
   const control: SandboxControl = Object.assign(armControl, {
     eventGrid: eventGrid.control,
     ...(atlas ? { atlas: atlas.control } : {}),
@@ -252,6 +276,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       await rm(tempDir, { recursive: true, force: true });
     },
   };
+  halves.sandbox = sandbox;
   if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
   return sandbox;
 }

@@ -113,7 +113,6 @@ export function rawFetch(sb: Sandbox) {
   ): Promise<{ status: number; headers: Headers; json: unknown; text: string }> => {
     const r = await fetch(new URL(path, sb.armEndpoint), {
       ...init,
-      // @ts-expect-error undici dispatcher option on Node's fetch
       dispatcher,
     });
     const text = await r.text();

@@ -1,0 +1,391 @@
+// `ear-guard sandbox`: run the Azure + Atlas emulator until SIGINT/SIGTERM (`--json` prints exactly one JSON
+// line when ready, `--out` also writes it to a file), and `ear-guard sandbox act`: drive a running sandbox
+// from another process as a named user ("alice deletes the Atlas principal's role assignment").
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ROLE_IDS } from '../core/builtinRoles.js';
+import { connectSandbox, SandboxConnectError, sandboxFileFrom, type SandboxConnection } from '../sandbox/connect.js';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
+import type { ProjectTarget } from '../sandbox/control.js';
+
+export const SANDBOX_HELP = `Usage: ear-guard sandbox [--seed demo] [--json] [--out <file>] [--time-scale <n>] [--no-rate-limit]
+       ear-guard sandbox act --sandbox <file> --as <actor> <action> [options]
+
+Runs the Azure (ARM, Event Grid) + Atlas Admin API emulator on https://localhost:<free port> until
+SIGINT/SIGTERM. Everything it writes lives in a temporary folder removed on exit.
+
+  --seed demo       one RBAC vault and one access-policy vault, each with an Atlas project whose EAR uses a key in it
+  --json            print exactly one JSON line when ready: armEndpoint, atlasBaseUrl, caCertPath, tenantId,
+                    subscriptionId, atlasPublicKey, atlasPrivateKey, controlUrl, controlToken, ...
+  --out <file>      also write that JSON to <file> (other commands take --sandbox <file> or EAR_GUARD_SANDBOX)
+  --time-scale <n>  real seconds per sandbox second for delays (Retry-After, event retries); default 1
+  --no-rate-limit   turn off ARM's per-subscription token bucket
+
+Actions (act): each takes --project <atlasProjectId> or --vault <name>; the principal defaults to the Atlas one.
+  delete-assignment  delete the principal's role assignments on the vault (all but Reader; --role <name> for one;
+                     --id <assignmentId> for exactly one)
+  strip-policy       remove key permissions from the principal's access policy (--permissions get,encrypt; default all)
+  set-model <rbac|accessPolicy>   switch the vault's permission model
+  downgrade-role     replace Key Vault Crypto User by Crypto Service Encryption User (no encrypt/decrypt)
+  disable-key | enable-key | rotate-key | expire-key [--in <seconds>]   (data plane: no ARM event)
+  deny               add a deny assignment on the key's data actions for the principal
+  grant-role --role <name>        assign a role to the principal at the vault
+  counts             print request counts per operation and caller
+  fault --route <operation|path> --status <code> [--times <n>] [--retry-after <s>]   |   clear-faults
+`;
+
+export interface SandboxIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  /** Resolves when the command should stop (default: SIGINT or SIGTERM). */
+  stopSignal?: Promise<void>;
+  /** Called once the sandbox is up (tests use it to reach the instance). */
+  onReady?: (sb: Sandbox) => void;
+}
+
+const defaultIo = (): SandboxIo => ({ stdout: process.stdout, stderr: process.stderr });
+
+export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): Promise<number> {
+  if (argv[0] === 'act') return runSandboxAct(argv.slice(1), io);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        seed: { type: 'string' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        'time-scale': { type: 'string' },
+        'no-rate-limit': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    io.stderr.write(`ear-guard sandbox: ${(e as Error).message}\n${SANDBOX_HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(SANDBOX_HELP);
+    return 0;
+  }
+  if (values.seed !== undefined && values.seed !== 'demo') {
+    io.stderr.write(`ear-guard sandbox: --seed: expected 'demo', got '${values.seed}'\n`);
+    return 2;
+  }
+  const opts: SandboxOptions = {};
+  if (values.seed === 'demo') opts.seed = 'demo';
+  if (values['time-scale'] !== undefined) {
+    const n = Number(values['time-scale']);
+    if (!Number.isFinite(n) || n <= 0) {
+      io.stderr.write(`ear-guard sandbox: --time-scale: expected a positive number, got '${values['time-scale']}'\n`);
+      return 2;
+    }
+    opts.timeScale = n;
+  }
+  if (values['no-rate-limit']) opts.rateLimit = false;
+
+  const stop =
+    io.stopSignal ??
+    new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  let sb: Sandbox;
+  try {
+    sb = await startSandbox(opts);
+  } catch (e) {
+    io.stderr.write(`ear-guard sandbox: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const description = sb.describe();
+    const line = JSON.stringify(description);
+    if (typeof values.out === 'string') {
+      try {
+        await writeFile(values.out, line + '\n', { mode: 0o600 });
+      } catch (e) {
+        io.stderr.write(
+          `ear-guard sandbox: --out: cannot write '${values.out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
+        );
+        return 2;
+      }
+    }
+    if (values.json) {
+      io.stdout.write(line + '\n');
+    } else {
+      io.stdout.write(
+        `sandbox ready\n  ARM:        ${sb.armEndpoint}\n  Atlas:      ${sb.atlasBaseUrl}\n  CA:         ${sb.caCertPath}\n` +
+          `  tenant:     ${sb.tenantId}\n  subscription: ${sb.subscriptionId}\n` +
+          (sb.demo
+            ? sb.demo.vaults
+                .map(
+                  (v) => `  vault:      ${v.vaultName} (${v.model})${v.projectId ? ` project ${v.projectId}` : ''}\n`,
+                )
+                .join('')
+            : '') +
+          (typeof values.out === 'string' ? `  details (with keys and control token): ${values.out}\n` : '') +
+          'Ctrl-C to stop.\n',
+      );
+    }
+    io.onReady?.(sb);
+    await stop;
+    return 0;
+  } finally {
+    await sb.close();
+  }
+}
+
+// ---------- act ----------
+
+interface Target {
+  vault: string;
+  resourceGroup?: string;
+  key?: string;
+  principalId: string;
+}
+
+async function resolveTarget(
+  conn: SandboxConnection,
+  v: Record<string, string | boolean | undefined>,
+): Promise<Target> {
+  const principal = typeof v.principal === 'string' ? v.principal : undefined;
+  if (typeof v.project === 'string') {
+    const t = await conn.call<ProjectTarget>('arm', 'projectTarget', { projectId: v.project });
+    return {
+      vault: t.keyVaultName,
+      resourceGroup: t.resourceGroupName,
+      key: typeof v.key === 'string' ? v.key : t.keyName,
+      principalId: principal ?? t.principalId,
+    };
+  }
+  if (typeof v.vault === 'string') {
+    const atlas = conn.description.atlasPrincipalId;
+    return {
+      vault: v.vault,
+      ...(typeof v.key === 'string' ? { key: v.key } : {}),
+      principalId: principal ?? atlas,
+    };
+  }
+  throw new ActError('name the target: --project <atlasProjectId> or --vault <name>');
+}
+
+class ActError extends Error {}
+
+type Assignment = { id: string; properties: { roleDefinitionId: string; principalId: string; scope: string } };
+
+const guidOf = (roleDefinitionId: string) => roleDefinitionId.split('/').pop()!.toLowerCase();
+
+export async function runSandboxAct(argv: string[], io: SandboxIo = defaultIo()): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        sandbox: { type: 'string' },
+        as: { type: 'string' },
+        project: { type: 'string' },
+        vault: { type: 'string' },
+        key: { type: 'string' },
+        principal: { type: 'string' },
+        role: { type: 'string' },
+        id: { type: 'string' },
+        permissions: { type: 'string' },
+        in: { type: 'string' },
+        route: { type: 'string' },
+        status: { type: 'string' },
+        times: { type: 'string' },
+        'retry-after': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (e) {
+    io.stderr.write(`ear-guard sandbox act: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(SANDBOX_HELP);
+    return 0;
+  }
+  const [action, arg] = positionals;
+  if (!action) {
+    io.stderr.write('ear-guard sandbox act: an action is required (e.g. delete-assignment). See --help.\n');
+    return 2;
+  }
+  let conn: SandboxConnection | undefined;
+  try {
+    const file = sandboxFileFrom(typeof values.sandbox === 'string' ? ['--sandbox', values.sandbox] : []);
+    if (!file)
+      throw new ActError(
+        '--sandbox <file> (or EAR_GUARD_SANDBOX) is required: the JSON `ear-guard sandbox --out` wrote',
+      );
+    conn = await connectSandbox(file);
+    const as = typeof values.as === 'string' ? values.as : 'admin';
+    const result = await act(conn, as, action, arg, values);
+    io.stdout.write(JSON.stringify({ action, as, result }) + '\n');
+    return 0;
+  } catch (e) {
+    const known = e instanceof ActError || e instanceof SandboxConnectError;
+    io.stderr.write(`ear-guard sandbox act: ${known ? e.message : `failed: ${(e as Error).message}`}\n`);
+    return known && e instanceof ActError ? 2 : 1;
+  } finally {
+    await conn?.close();
+  }
+}
+
+async function act(
+  conn: SandboxConnection,
+  as: string,
+  action: string,
+  arg: string | undefined,
+  v: Record<string, string | boolean | undefined>,
+): Promise<unknown> {
+  const arm = <T>(method: string, a?: unknown) => conn.call<T>('arm', method, a);
+  switch (action) {
+    case 'counts':
+      return arm('counts');
+    case 'clear-faults':
+      return arm('clearFaults');
+    case 'fault': {
+      const status = Number(v.status);
+      if (typeof v.route !== 'string' || !Number.isInteger(status)) {
+        throw new ActError('fault needs --route <operation|path prefix> and --status <http status>');
+      }
+      const fault = {
+        kind: 'error',
+        status,
+        ...(v['retry-after'] !== undefined ? { retryAfterSeconds: Number(v['retry-after']) } : {}),
+      };
+      return arm('setFault', { matcher: v.route, fault, ...(v.times !== undefined ? { times: Number(v.times) } : {}) });
+    }
+  }
+  if (action === 'delete-assignment' && typeof v.id === 'string') {
+    return { deleted: await arm<boolean>('deleteAssignment', { as, id: v.id }), id: v.id };
+  }
+  const t = await resolveTarget(conn, v);
+  const vaultRef = { vault: t.vault, ...(t.resourceGroup ? { resourceGroup: t.resourceGroup } : {}) };
+  const needKey = () => {
+    if (!t.key) throw new ActError(`${action} needs --key <name> (or --project)`);
+    return t.key;
+  };
+  const vaultDoc = await arm<{ id: string }>('getVault', vaultRef);
+  const assignmentsOnVault = async () =>
+    (await arm<Assignment[]>('roleAssignments', { scope: vaultDoc.id, principalId: t.principalId })).filter((a) =>
+      a.properties.scope.toLowerCase().startsWith(vaultDoc.id.toLowerCase()),
+    );
+  switch (action) {
+    case 'delete-assignment': {
+      const wanted = typeof v.role === 'string' ? await roleGuid(conn, v.role) : undefined;
+      const victims = (await assignmentsOnVault()).filter((a) =>
+        wanted
+          ? guidOf(a.properties.roleDefinitionId) === wanted
+          : guidOf(a.properties.roleDefinitionId) !== ROLE_IDS.reader,
+      );
+      for (const a of victims) await arm('deleteAssignment', { as, id: a.id });
+      return { deleted: victims.map((a) => a.id) };
+    }
+    case 'strip-policy': {
+      const perms =
+        typeof v.permissions === 'string'
+          ? v.permissions
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [
+              'all',
+              'get',
+              'list',
+              'create',
+              'update',
+              'import',
+              'delete',
+              'backup',
+              'restore',
+              'recover',
+              'purge',
+              'encrypt',
+              'decrypt',
+              'wrapKey',
+              'unwrapKey',
+              'sign',
+              'verify',
+              'release',
+              'rotate',
+              'getrotationpolicy',
+              'setrotationpolicy',
+            ];
+      await arm('setAccessPolicy', { ...vaultRef, as, objectId: t.principalId, keys: perms, op: 'remove' });
+      return { removed: perms, objectId: t.principalId, vault: t.vault };
+    }
+    case 'set-model': {
+      if (arg !== 'rbac' && arg !== 'accessPolicy') throw new ActError("set-model takes 'rbac' or 'accessPolicy'");
+      await arm('setPermissionModel', { ...vaultRef, as, model: arg });
+      return { vault: t.vault, model: arg };
+    }
+    case 'downgrade-role': {
+      const strong = (await assignmentsOnVault()).filter(
+        (a) => guidOf(a.properties.roleDefinitionId) === ROLE_IDS.keyVaultCryptoUser,
+      );
+      for (const a of strong) await arm('deleteAssignment', { as, id: a.id });
+      const weak = await arm('assignRole', {
+        as,
+        scope: vaultDoc.id,
+        role: ROLE_IDS.keyVaultCryptoServiceEncryptionUser,
+        principalId: t.principalId,
+        principalType: 'ServicePrincipal',
+      });
+      return { deleted: strong.map((a) => a.id), assigned: weak };
+    }
+    case 'grant-role': {
+      if (typeof v.role !== 'string') throw new ActError('grant-role needs --role <name or GUID>');
+      return arm('assignRole', {
+        as,
+        scope: vaultDoc.id,
+        role: v.role,
+        principalId: t.principalId,
+        principalType: 'ServicePrincipal',
+      });
+    }
+    case 'disable-key':
+    case 'enable-key':
+      await arm('setKeyEnabled', { ...vaultRef, key: needKey(), enabled: action === 'enable-key' });
+      return { vault: t.vault, key: t.key, enabled: action === 'enable-key' };
+    case 'rotate-key':
+      return arm('rotateKey', { ...vaultRef, key: needKey() });
+    case 'expire-key': {
+      const delta = v.in === undefined ? -60 : Number(v.in);
+      if (!Number.isFinite(delta)) throw new ActError('--in takes seconds from now (negative: already expired)');
+      const exp = Math.floor(Date.now() / 1000) + delta;
+      await arm('setKeyExpiry', { ...vaultRef, key: needKey(), exp });
+      return { vault: t.vault, key: t.key, exp };
+    }
+    case 'deny':
+      return arm('addDenyAssignment', {
+        as,
+        scope: `${vaultDoc.id}/keys/${needKey()}`,
+        principals: [{ id: t.principalId, type: 'ServicePrincipal' }],
+        dataActions: ['Microsoft.KeyVault/vaults/keys/*'],
+      });
+  }
+  throw new ActError(`unknown action '${action}'. See 'ear-guard sandbox --help'.`);
+}
+
+async function roleGuid(conn: SandboxConnection, role: string): Promise<string> {
+  const alias = (ROLE_IDS as Record<string, string>)[role];
+  if (alias) return alias;
+  if (/^[0-9a-f-]{36}$/i.test(role)) return role.toLowerCase();
+  const byName: Record<string, string> = {
+    'key vault crypto user': ROLE_IDS.keyVaultCryptoUser,
+    'key vault crypto service encryption user': ROLE_IDS.keyVaultCryptoServiceEncryptionUser,
+    'key vault crypto officer': ROLE_IDS.keyVaultCryptoOfficer,
+    'key vault administrator': ROLE_IDS.keyVaultAdministrator,
+    reader: ROLE_IDS.reader,
+  };
+  const g = byName[role.toLowerCase()];
+  if (!g) throw new ActError(`unknown role '${role}' (give a GUID or a built-in Key Vault role name)`);
+  void conn;
+  return g;
+}

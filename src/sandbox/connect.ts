@@ -1,0 +1,140 @@
+// Connects another process to a running sandbox from the JSON `ear-guard sandbox --out <file>` wrote
+// (`--sandbox <file>` or EAR_GUARD_SANDBOX=<file>): endpoints, the CA to trust, a sandbox credential,
+// and the control API over HTTP.
+import { readFile } from 'node:fs/promises';
+import { Agent } from 'undici';
+import type { TokenCredential } from '@azure/core-auth';
+import { tokenCredential, type SandboxDescription } from './index.js';
+
+export class SandboxConnectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxConnectError';
+  }
+}
+
+export interface SandboxConnection {
+  description: SandboxDescription;
+  armEndpoint: string;
+  atlasBaseUrl: string;
+  /** PEM read from `caCertPath`. */
+  ca: string;
+  tenantId: string;
+  subscriptionId: string;
+  atlasPublicKey: string;
+  atlasPrivateKey: string;
+  eventGridTopicEndpoint?: string;
+  eventGridTopicKey?: string;
+  /** Acts as `ear-guard` unless another actor is named. */
+  credential: TokenCredential;
+  credentialFor(actor: string): TokenCredential;
+  clientOptions<T extends object>(extra?: T): { endpoint: string; tlsOptions: { ca: string } } & T;
+  /** An undici dispatcher trusting the sandbox CA, for fetch / digest-fetch. */
+  dispatcher: Agent;
+  /** Calls `/_sandbox/control/{surface}/{method}` and returns its `result`; throws with the ARM error message. */
+  call<T = unknown>(surface: string, method: string, arg?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+const REQUIRED = [
+  'armEndpoint',
+  'atlasBaseUrl',
+  'caCertPath',
+  'tenantId',
+  'subscriptionId',
+  'controlUrl',
+  'controlToken',
+] as const;
+
+/** The sandbox file named by `--sandbox <file>` in argv, else EAR_GUARD_SANDBOX, else undefined. */
+export function sandboxFileFrom(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  const i = argv.indexOf('--sandbox');
+  if (i >= 0) {
+    const v = argv[i + 1];
+    if (!v || v.startsWith('--'))
+      throw new SandboxConnectError('--sandbox needs a file: the JSON `ear-guard sandbox --out <file>` wrote.');
+    return v;
+  }
+  const eq = argv.find((a) => a.startsWith('--sandbox='));
+  if (eq) return eq.slice('--sandbox='.length);
+  return env.EAR_GUARD_SANDBOX || undefined;
+}
+
+export async function connectSandbox(file: string): Promise<SandboxConnection> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new SandboxConnectError(
+      `cannot read sandbox file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  let d: SandboxDescription;
+  try {
+    d = JSON.parse(text) as SandboxDescription;
+  } catch {
+    throw new SandboxConnectError(
+      `sandbox file '${file}' is not JSON (expected what 'ear-guard sandbox --out' writes)`,
+    );
+  }
+  for (const f of REQUIRED) {
+    if (
+      typeof (d as unknown as Record<string, unknown>)[f] !== 'string' ||
+      !(d as unknown as Record<string, string>)[f]
+    ) {
+      throw new SandboxConnectError(`sandbox file '${file}': field '${f}' is missing (expected a string)`);
+    }
+  }
+  let ca: string;
+  try {
+    ca = await readFile(d.caCertPath, 'utf8');
+  } catch {
+    throw new SandboxConnectError(`sandbox CA '${d.caCertPath}' is unreadable: is the sandbox still running?`);
+  }
+  const dispatcher = new Agent({ connect: { ca } });
+  const call = async <T>(surface: string, method: string, arg?: unknown): Promise<T> => {
+    let r: Response;
+    try {
+      r = await fetch(`${d.controlUrl}/${surface}/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-sandbox-control-token': d.controlToken },
+        body: JSON.stringify(arg ?? {}),
+        dispatcher,
+      });
+    } catch (e) {
+      throw new SandboxConnectError(`cannot reach the sandbox at ${d.controlUrl}: ${(e as Error).message}`);
+    }
+    const body = (await r.json().catch(() => ({}))) as { result?: T; error?: { code?: string; message?: string } };
+    if (!r.ok) {
+      throw new SandboxConnectError(
+        `${surface}.${method} failed (${r.status} ${body.error?.code ?? ''}): ${body.error?.message ?? 'no message'}`,
+      );
+    }
+    return body.result as T;
+  };
+  return {
+    description: d,
+    armEndpoint: d.armEndpoint,
+    atlasBaseUrl: d.atlasBaseUrl,
+    ca,
+    tenantId: d.tenantId,
+    subscriptionId: d.subscriptionId,
+    atlasPublicKey: d.atlasPublicKey,
+    atlasPrivateKey: d.atlasPrivateKey,
+    ...(d.eventGridTopicEndpoint ? { eventGridTopicEndpoint: d.eventGridTopicEndpoint } : {}),
+    ...(d.eventGridTopicKey ? { eventGridTopicKey: d.eventGridTopicKey } : {}),
+    credential: tokenCredential('ear-guard'),
+    credentialFor: tokenCredential,
+    clientOptions: <T extends object>(extra?: T) =>
+      ({ endpoint: d.armEndpoint, tlsOptions: { ca }, ...(extra ?? {}) }) as {
+        endpoint: string;
+        tlsOptions: { ca: string };
+      } & T,
+    dispatcher,
+    call,
+    close: () => dispatcher.close(),
+  };
+}
