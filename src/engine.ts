@@ -32,6 +32,8 @@ export interface SandboxConnection {
   atlasBaseUrl: string;
   ca?: string;
   caCertPath?: string;
+  /** When the Atlas emulator runs behind another certificate than ARM's. */
+  atlasCa?: string;
   /** Default: a token credential acting as the sandbox's `ear-guard` principal. */
   credential?: TokenCredential;
   atlasPublicKey?: string;
@@ -112,7 +114,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     baseUrl: sb?.atlasBaseUrl ?? s.ATLAS_BASE_URL,
     publicKey: sb?.atlasPublicKey ?? s.ATLAS_PUBLIC_KEY,
     privateKey: sb?.atlasPrivateKey ?? s.ATLAS_PRIVATE_KEY,
-    ca,
+    ca: sb?.atlasCa ?? ca,
     ...opts.atlasRetry,
   });
   const atlas: AtlasPort = new AtlasAdapter(atlasClient, {

@@ -988,3 +988,67 @@ export async function setIntent(
   });
   return row;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The same observe/judge and act steps, for callers without a project row (the CLI's check, preflight, migrate).
+
+/** What the loop observes for one target, judged: verdict, key record and flags. Reads only; writes nothing. */
+export interface Inspection {
+  verdict: Verdict;
+  docs: ObservedDocuments;
+  key?: KeyRecord;
+  /** Set when the key GET answered 404 (the `key-not-found` flag). */
+  keyError?: string;
+  flags: string[];
+}
+
+/** The loop's observe + judge + flags for one target (no lease, no state, no alert). */
+export async function inspectTarget(
+  t: AtlasTarget,
+  deps: Pick<ReconcileDeps, 'azure'> & { policy?: Pick<ReconcilePolicy, 'nearExpiryMs'>; now?: () => number },
+  lastModel?: string,
+): Promise<Inspection> {
+  const ctx = {
+    projectId: t.projectId,
+    trigger: { kind: 'cli' },
+    correlationId: randomUUID(),
+    deps: { azure: deps.azure, policy: { ...DEFAULT_POLICY, ...deps.policy } },
+    now: deps.now ?? Date.now,
+    history: [],
+  } as unknown as Ctx;
+  const obs = await observe(ctx, t);
+  const row = { model: lastModel } as ProjectRecord;
+  return {
+    verdict: obs.verdict,
+    docs: obs.docs,
+    key: obs.key,
+    keyError: obs.keyError?.describe(),
+    flags: computeFlags(ctx, t, obs, row),
+  };
+}
+
+/**
+ * Applies a plan from planRestore with the loop's own act step (same guards: only the target's principal, only
+ * restorable roles). `state`, when given, indexes created assignments as the loop does.
+ */
+export async function applyRestorePlan(
+  t: AtlasTarget,
+  plan: PlannedAction[],
+  deps: Pick<ReconcileDeps, 'azure'> & { state?: Pick<StateStore, 'indexAssignment'> },
+): Promise<ActionRecord[]> {
+  const state = deps.state ?? { indexAssignment: async () => undefined };
+  const ctx = {
+    projectId: t.projectId,
+    trigger: { kind: 'cli' },
+    correlationId: randomUUID(),
+    deps: { azure: deps.azure, state },
+    now: Date.now,
+    history: [],
+  } as unknown as Ctx;
+  const actions = await act(ctx, t, plan);
+  return actions.map((a) => {
+    const { _err, ...rest } = a as ActionRecord & { _err?: ClassifiedError };
+    void _err;
+    return rest;
+  });
+}

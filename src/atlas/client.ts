@@ -161,6 +161,19 @@ export class AtlasClient {
     return this.request('GET', `/groups/${encodeURIComponent(groupId)}/cloudProviderAccess`);
   }
 
+  /** `POST /groups/{groupId}/cloudProviderAccess`: registers the Atlas app's service principal; `_id` is the roleId. */
+  createCloudProviderAccess(
+    groupId: string,
+    body: { providerName: 'AZURE'; tenantId: string; servicePrincipalId: string; atlasAzureAppId: string },
+  ): Promise<AtlasAzureServicePrincipal> {
+    return this.request('POST', `/groups/${encodeURIComponent(groupId)}/cloudProviderAccess`, body);
+  }
+
+  /** `PATCH /groups/{groupId}/encryptionAtRest`: Atlas validates KMS access before it accepts the change. */
+  updateEncryptionAtRest(groupId: string, body: AtlasEncryptionAtRest): Promise<AtlasEncryptionAtRest> {
+    return this.request('PATCH', `/groups/${encodeURIComponent(groupId)}/encryptionAtRest`, body);
+  }
+
   /** Every project the key can see (all pages). */
   async listGroups(): Promise<{ id: string; name: string }[]> {
     const out: { id: string; name: string }[] = [];

@@ -3,6 +3,9 @@
 import { parseKeyIdentifier } from '../core/documents.js';
 import type { AtlasClient, AtlasCloudProviderAccess, AtlasEncryptionAtRest } from './client.js';
 
+/** The Atlas-managed Azure application (one service principal per tenant): `atlasAzureAppId`. */
+export const ATLAS_AZURE_APP_ID = '9efedfcc-2eca-4b27-a613-0cad1e114cb7';
+
 export interface AtlasTarget {
   projectId: string;
   /** Object ID of the Atlas service principal in the customer's tenant. */

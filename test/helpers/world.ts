@@ -7,6 +7,9 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { createEngine, type Engine, type EngineOptions } from '../../src/engine.js';
 import { loadSettings } from '../../src/settings.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
+import { createAtlas, type AtlasControl } from '../../src/sandbox/atlas.js';
+import type { SandboxContext } from '../../src/sandbox/contract.js';
+import { makeCertificate, startHttpsServer } from '../../src/sandbox/server.js';
 import { remediatorCondition } from '../../src/sandbox/seed.js';
 import { startAzurite, type RunningAzurite } from './azurite.js';
 
@@ -23,6 +26,8 @@ export interface WorldProject {
 
 export interface World {
   sandbox: Sandbox;
+  /** The Atlas half's control API (projects, EAR, faults). */
+  atlas: AtlasControl;
   azurite: RunningAzurite;
   engine: Engine;
   /** Alerts received by a local webhook (the generic webhook sink), newest last. */
@@ -52,10 +57,11 @@ interface AtlasControlLike {
 /** An Atlas project whose EAR points at the key through the secretless roleId (the Atlas half's control API). */
 export async function seedAtlasProject(
   sandbox: Sandbox,
+  atlasControl: unknown,
   p: { name: string; resourceGroupName: string; keyVaultName: string; keyIdentifier: string; principalId: string },
 ): Promise<string> {
-  const atlas = sandbox.control.atlas as AtlasControlLike | undefined;
-  if (!atlas) throw new Error('the sandbox has no Atlas half (control.atlas)');
+  const atlas = atlasControl as AtlasControlLike | undefined;
+  if (!atlas) throw new Error('no Atlas half');
   if (atlas.createProject && atlas.registerServicePrincipal && atlas.setEncryptionAtRest) {
     const { groupId } = atlas.createProject({ name: p.name });
     const { roleId } = atlas.registerServicePrincipal(groupId, {
@@ -107,6 +113,37 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
 
+  // Until startSandbox wires its Atlas half in, serve the same Atlas emulator next to it, judging key access
+  // with the sandbox's own ARM state (so Atlas's `valid` still follows the emulated vault).
+  let atlasControl = sandbox.control.atlas as unknown as AtlasControl | undefined;
+  let atlasBaseUrl = sandbox.atlasBaseUrl;
+  let atlasCa: string | undefined;
+  let atlasPublicKey = sandbox.atlasPublicKey;
+  let atlasPrivateKey = sandbox.atlasPrivateKey;
+  let closeAtlas = async () => undefined as void;
+  if (!atlasControl) {
+    const tls = await makeCertificate();
+    let base = '';
+    const ctx: SandboxContext = {
+      tenantId: sandbox.tenantId,
+      subscriptionId: sandbox.subscriptionId,
+      baseUrl: () => base,
+      checkKeyAccess: (q) => sandbox.control.checkKeyAccess(q),
+      notify: () => undefined,
+      count: () => undefined,
+      timeScale: 0.001,
+    };
+    const half = createAtlas(ctx);
+    const server = await startHttpsServer(tls, () => [half.routes]);
+    base = server.baseUrl;
+    atlasControl = half.control;
+    atlasBaseUrl = `${base}/api/atlas/v2`;
+    atlasCa = tls.ca;
+    ({ publicKey: atlasPublicKey, privateKey: atlasPrivateKey } = half.control.apiKey());
+    closeAtlas = () => server.close();
+  }
+  const connection = { ...sandbox, atlasCa, atlasBaseUrl, atlasPublicKey, atlasPrivateKey };
+
   const c = sandbox.control;
   const remediator = c.principals().find((p) => p.name === 'ear-guard')!;
   c.assignRole({
@@ -121,8 +158,8 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   });
 
   const settings = loadSettings({
-    ATLAS_PUBLIC_KEY: sandbox.atlasPublicKey,
-    ATLAS_PRIVATE_KEY: sandbox.atlasPrivateKey,
+    ATLAS_PUBLIC_KEY: atlasPublicKey,
+    ATLAS_PRIVATE_KEY: atlasPrivateKey,
     EAR_GUARD_MODE: 'remediate',
     EAR_GUARD_TABLE_PREFIX: `w${++counter}`,
     ALERT_WEBHOOK_URL: hookUrl,
@@ -130,7 +167,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   });
   const engineOptions = (extra: Partial<EngineOptions> = {}): EngineOptions => ({
     settings,
-    sandbox,
+    sandbox: connection,
     storageConnection: azurite.connectionString,
     armRetry: { maxRetries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 50 },
     atlasRetry: { maxRetries: 2, backoffMs: 5, maxRetryAfterMs: 200 },
@@ -175,7 +212,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       principalId: remediator.objectId,
       principalType: 'ServicePrincipal',
     });
-    const projectId = await seedAtlasProject(sandbox, {
+    const projectId = await seedAtlasProject(sandbox, atlasControl!, {
       name: n,
       resourceGroupName: rg,
       keyVaultName: vault,
@@ -197,6 +234,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const engines: Engine[] = [engine];
   return {
     sandbox,
+    atlas: atlasControl,
     azurite,
     engine,
     webhookAlerts,
@@ -211,6 +249,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       for (const e of engines) await e.close();
       await new Promise<void>((r) => hook.close(() => r()));
       await azurite.close();
+      await closeAtlas();
       await sandbox.close();
     },
   };
