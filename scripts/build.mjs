@@ -19,6 +19,15 @@ const banner = { js: "import { createRequire as __cr } from 'node:module'; const
 const libEntries = ['src/index.ts', 'src/cli.ts'].filter((f) => existsSync(f));
 await build({ ...common, entryPoints: libEntries, outdir: 'dist', packages: 'external' });
 
-if (existsSync('src/functions/index.ts')) {
-  await build({ ...common, entryPoints: { 'functions/index': 'src/functions/index.ts' }, outdir: 'dist', banner });
+// The deployable Functions bundle takes seconds (OpenTelemetry + Azure SDKs): only on `npm run build`.
+if (process.argv.includes('--functions') && existsSync('src/functions/index.ts')) {
+  await build({
+    ...common,
+    entryPoints: { 'functions/index': 'src/functions/index.ts' },
+    outdir: 'dist',
+    banner,
+    minify: true,
+    // Provided by the Functions host at run time.
+    external: ['@azure/functions-core'],
+  });
 }

@@ -31,7 +31,7 @@ export function writeDeployPackage(outDir, bundleDir, hostJson = join(root, 'hos
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const b = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--quiet'], {
+  const b = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--quiet', '--functions'], {
     cwd: root,
     stdio: 'inherit',
   });

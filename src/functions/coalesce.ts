@@ -31,13 +31,11 @@ export class Coalescer<T> {
   }
 
   private start(key: string, fn: () => Promise<T>): Promise<T> {
-    const p = (async () => {
-      try {
-        return await fn();
-      } finally {
+    const p: Promise<T> = Promise.resolve()
+      .then(fn)
+      .finally(() => {
         if (this.running.get(key) === p) this.running.delete(key);
-      }
-    })();
+      });
     this.running.set(key, p);
     return p;
   }
@@ -54,5 +52,10 @@ export class RecentIds {
     this.ids.add(id);
     if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
     return false;
+  }
+
+  /** Forgets `id`, so a redelivery after a failed attempt is processed again. */
+  forget(id: string): void {
+    this.ids.delete(id);
   }
 }

@@ -1,0 +1,81 @@
+// The app's composition root for the Functions handlers: settings validated once, one engine, the fan-out
+// queue, and the per-instance event memory. Built lazily from the environment on the first invocation in
+// Azure; the local host and the tests hand in their own (sandbox + Azurite) with setAppContext().
+import { QueueClient } from '@azure/storage-queue';
+import contract from '../../infra/guard-contract.json' with { type: 'json' };
+import { defaultCredential } from '../azure/clients.js';
+import { createEngine, type Engine } from '../engine.js';
+import type { Outcome } from '../reconcile.js';
+import { loadSettings, type Settings } from '../settings.js';
+import { setObservabilityDeps } from '../observability/deps.js';
+import { registerSecrets } from '../observability/redact.js';
+import { Coalescer, RecentIds } from './coalesce.js';
+
+export const RECONCILE_QUEUE = contract.reconcileQueueName;
+
+export interface AppContext {
+  settings: Settings;
+  engine: Engine;
+  /** The sweep fan-out queue (one message per project); absent when no queue storage is configured. */
+  queue?: QueueClient;
+  recentEvents: RecentIds;
+  coalescer: Coalescer<Outcome>;
+}
+
+let current: Promise<AppContext> | undefined;
+
+/** Installs a ready context (local host, tests) and wires the status page and health probe to it. */
+export function setAppContext(ctx: AppContext | undefined): void {
+  current = ctx ? Promise.resolve(ctx) : undefined;
+  if (ctx) {
+    setObservabilityDeps(() => ({
+      store: ctx.engine.deps.state,
+      sweepSchedule: ctx.settings.EAR_GUARD_SWEEP_SCHEDULE,
+    }));
+  }
+}
+
+/**
+ * The fan-out queue from the Functions host's own storage settings: a connection string in
+ * `AzureWebJobsStorage`, or identity-based `AzureWebJobsStorage__queueServiceUri` (what infra/ deploys).
+ */
+export function queueFromEnvironment(
+  env: Record<string, string | undefined>,
+  settings: Settings,
+): QueueClient | undefined {
+  const conn = env.AzureWebJobsStorage;
+  if (conn && /AccountName=|UseDevelopmentStorage=true/i.test(conn)) {
+    return new QueueClient(conn, RECONCILE_QUEUE);
+  }
+  const uri = env.AzureWebJobsStorage__queueServiceUri;
+  if (uri) {
+    const credential = defaultCredential(
+      settings.AZURE_CLOUD,
+      env.AzureWebJobsStorage__clientId ?? settings.AZURE_CLIENT_ID,
+    );
+    return new QueueClient(`${uri.replace(/\/$/, '')}/${RECONCILE_QUEUE}`, credential);
+  }
+  return undefined;
+}
+
+/** Builds the context from the environment once per instance (first invocation). A bad setting fails loudly. */
+export function getAppContext(): Promise<AppContext> {
+  if (!current) {
+    current = (async () => {
+      const settings = loadSettings(process.env);
+      registerSecrets(settings.ATLAS_PRIVATE_KEY, settings.ATLAS_PUBLIC_KEY, settings.ALERT_EVENTGRID_KEY);
+      const engine = await createEngine({ settings });
+      const ctx: AppContext = {
+        settings,
+        engine,
+        queue: queueFromEnvironment(process.env, settings),
+        recentEvents: new RecentIds(),
+        coalescer: new Coalescer<Outcome>(),
+      };
+      setAppContext(ctx);
+      return ctx;
+    })();
+    current.catch(() => (current = undefined));
+  }
+  return current;
+}

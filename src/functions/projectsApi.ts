@@ -1,0 +1,154 @@
+// HTTP API (function-key auth): the operator's view of the state table and the "check now" / intent actions.
+//   GET  /api/projects                    every project row
+//   GET  /api/projects/{id}               one row
+//   GET  /api/projects/{id}/history       newest first (?since=ISO|7d&limit=N)
+//   POST /api/projects/{id}/check         reconcile now, answer the outcome
+//   PUT  /api/projects/{id}/intent        {"intent": "revoked"|"granted", "reason": "..."}; recorded with who set it
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import { ClassifiedError } from '../azure/errors.js';
+import { setIntent, type Outcome } from '../reconcile.js';
+import type { ProjectRecord } from '../state/store.js';
+import { loggerForInvocation } from '../observability/logger.js';
+import { getAppContext, type AppContext } from './context.js';
+
+const PROJECT_ID = /^[0-9a-f]{24}$/i;
+
+const intentBody = z.object({
+  intent: z.enum(['revoked', 'granted'], { message: 'expected "revoked" or "granted"' }),
+  reason: z
+    .string({ message: 'expected a string' })
+    .trim()
+    .min(1, 'a reason is required')
+    .max(500, 'at most 500 characters'),
+});
+
+const problem = (status: number, error: string, details?: string[]): HttpResponseInit => ({
+  status,
+  jsonBody: { error, ...(details ? { details } : {}) },
+});
+
+/** The row as the API shows it: no lease bookkeeping, no ETag. */
+export function publicProject(
+  r: ProjectRecord,
+): Omit<ProjectRecord, 'leaseOwner' | 'leaseUntil' | 'etag' | 'requested'> {
+  const { leaseOwner: _l, leaseUntil: _u, etag: _e, requested: _r, ...rest } = r;
+  return rest;
+}
+
+/** Outcomes as JSON: the verdict in full, nothing secret (outcomes never carry keys). */
+function outcomeStatus(o: Outcome): number {
+  if (o.kind === 'retry' || (o.kind === 'failed' && o.transient)) return 503;
+  if (o.kind === 'failed') return 502;
+  return 200;
+}
+
+/** `7d`, `12h`, `30m` or an ISO time. */
+export function parseSince(v: string | null, now = Date.now()): string | undefined | Error {
+  if (!v) return undefined;
+  const m = /^(\d+)([dhm])$/.exec(v);
+  if (m)
+    return new Date(
+      now - Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as 'd' | 'h' | 'm'],
+    ).toISOString();
+  const t = Date.parse(v);
+  return Number.isNaN(t)
+    ? new Error('since: expected an ISO time or a duration like 7d, 12h, 30m')
+    : new Date(t).toISOString();
+}
+
+/** Who is acting: App Service authentication's principal when present, else the function-key holder. */
+function caller(req: HttpRequest): string {
+  return (
+    req.headers.get('x-ms-client-principal-name') ??
+    req.headers.get('x-ms-client-principal-id') ??
+    'function-key holder'
+  );
+}
+
+export async function handleProjectsApi(
+  app: AppContext,
+  req: HttpRequest,
+  ctx: InvocationContext,
+): Promise<HttpResponseInit> {
+  const log = loggerForInvocation(ctx);
+  const state = app.engine.deps.state;
+  const id = req.params.id;
+  const action = req.params.action;
+  if (id !== undefined && !PROJECT_ID.test(id)) {
+    return problem(400, 'id: expected an Atlas project ID (24 hex characters)');
+  }
+  if (!id) {
+    if (req.method !== 'GET') return problem(405, `${req.method} /projects is not supported; use GET`);
+    const rows = await state.listProjects();
+    return { status: 200, jsonBody: { projects: rows.map(publicProject) } };
+  }
+  switch (`${req.method} ${action ?? ''}`) {
+    case 'GET ': {
+      const row = await state.getProject(id);
+      return row ? { status: 200, jsonBody: publicProject(row) } : problem(404, `project ${id} is not known here`);
+    }
+    case 'GET history': {
+      const since = parseSince(req.query.get('since'));
+      if (since instanceof Error) return problem(400, since.message);
+      const limitRaw = req.query.get('limit');
+      const limit = limitRaw === null ? 100 : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        return problem(400, 'limit: expected an integer from 1 to 1000');
+      const rows = await state.listHistory(id, { since, limit });
+      return { status: 200, jsonBody: { projectId: id, history: rows } };
+    }
+    case 'POST check': {
+      const outcome = await app.coalescer.run(id, () =>
+        app.engine.reconcile(id, { kind: 'http', correlationId: ctx.invocationId }),
+      );
+      log.info('check', { project: id, outcome: outcome.kind });
+      return { status: outcomeStatus(outcome), jsonBody: outcome };
+    }
+    case 'PUT intent': {
+      let body: unknown;
+      try {
+        body = await req.json();
+      } catch {
+        return problem(400, 'body: expected JSON {"intent": "revoked"|"granted", "reason": "..."}');
+      }
+      const parsed = intentBody.safeParse(body);
+      if (!parsed.success) {
+        return problem(
+          400,
+          'invalid intent request',
+          parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`),
+        );
+      }
+      const by = caller(req);
+      const row = await setIntent(state, id, parsed.data.intent, by, parsed.data.reason);
+      log.info('intent set', { project: id, intent: parsed.data.intent, by });
+      return { status: 200, jsonBody: publicProject(row) };
+    }
+    default:
+      return problem(404, `${req.method} /projects/${id}${action ? '/' + action : ''} is not an operation of this API`);
+  }
+}
+
+export async function projectsApi(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    return await handleProjectsApi(await getAppContext(), req, context);
+  } catch (err) {
+    // Classified adapter errors carry a safe message; anything else is logged, never echoed with a stack.
+    const transient = err instanceof ClassifiedError && err.transient;
+    loggerForInvocation(context).error('projectsApi failed', { err });
+    return problem(
+      transient ? 503 : 500,
+      err instanceof ClassifiedError ? err.describe() : 'internal error; see the logs',
+    );
+  }
+}
+
+/** Registration data, shared by the Functions index and the local host. */
+export const projectsApiFunction = {
+  name: 'projectsApi',
+  route: 'projects/{id?}/{action?}',
+  methods: ['GET', 'POST', 'PUT'] as ('GET' | 'POST' | 'PUT')[],
+  authLevel: 'function' as const,
+  handler: projectsApi,
+};

@@ -1,0 +1,96 @@
+// Every function is registered with the intended trigger, schedule/route and bindings: checked on the deployable
+// esbuild bundle (what Azure runs) with a stand-in for the host's `@azure/functions-core` module, which is the
+// seam the real worker provides. The bundle is built once here, as `npm run build` builds it.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import contract from '../../infra/guard-contract.json' with { type: 'json' };
+
+interface Registered {
+  name: string;
+  bindings: Record<string, Record<string, unknown>>;
+}
+
+const FAKE_CORE = `
+const registered = [];
+module.exports = {
+  setProgrammingModel() {},
+  registerHook() { return { dispose() {} }; },
+  log() {},
+  registerFunction(metadata, handler) { registered.push({ ...metadata, handlerType: typeof handler }); return { dispose() {} }; },
+};
+process.on('exit', () => process.stdout.write(JSON.stringify(registered)));
+`;
+
+let registered: Registered[] = [];
+
+beforeAll(() => {
+  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', '--functions']);
+  const dir = mkdtempSync(join(tmpdir(), 'earguard-reg-'));
+  mkdirSync(join(dir, 'dist'), { recursive: true });
+  copyFileSync('dist/functions/index.js', join(dir, 'dist', 'index.js'));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  const core = join(dir, 'node_modules', '@azure', 'functions-core');
+  mkdirSync(core, { recursive: true });
+  writeFileSync(join(core, 'package.json'), '{"name":"@azure/functions-core","main":"index.js"}');
+  writeFileSync(join(core, 'index.js'), FAKE_CORE);
+  const out = execFileSync(process.execPath, ['-e', `import('${join(dir, 'dist', 'index.js')}')`], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  registered = JSON.parse(out);
+}, 120_000);
+
+const byName = (n: string) => registered.find((r) => r.name === n);
+const trigger = (r: Registered | undefined) => Object.values(r?.bindings ?? {}).find((b) => b.direction === 'in');
+
+describe('Functions registration (bundle)', () => {
+  it('registers exactly the app functions', () => {
+    expect(registered.map((r) => r.name).sort()).toEqual(
+      [
+        contract.functions.eventGrid,
+        contract.functions.timer,
+        contract.functions.queue,
+        contract.functions.http,
+        'dashboard',
+        'health',
+      ].sort(),
+    );
+  });
+
+  it('onAzureEvent is an Event Grid trigger', () => {
+    expect(trigger(byName('onAzureEvent'))).toMatchObject({ type: 'eventGridTrigger' });
+  });
+
+  it('sweepProjects runs on the schedule setting', () => {
+    expect(trigger(byName('sweepProjects'))).toMatchObject({
+      type: 'timerTrigger',
+      schedule: '%EAR_GUARD_SWEEP_SCHEDULE%',
+    });
+  });
+
+  it('reconcileProjectQueue reads the fan-out queue from the host storage', () => {
+    expect(trigger(byName('reconcileProjectQueue'))).toMatchObject({
+      type: 'queueTrigger',
+      queueName: contract.reconcileQueueName,
+      connection: 'AzureWebJobsStorage',
+    });
+  });
+
+  it('the HTTP API needs a function key; health is anonymous for probes', () => {
+    expect(trigger(byName('projectsApi'))).toMatchObject({
+      type: 'httpTrigger',
+      authLevel: 'function',
+      route: 'projects/{id?}/{action?}',
+      methods: ['GET', 'POST', 'PUT'],
+    });
+    expect(trigger(byName('dashboard'))).toMatchObject({
+      type: 'httpTrigger',
+      authLevel: 'function',
+      route: 'dashboard',
+    });
+    expect(trigger(byName('health'))).toMatchObject({ type: 'httpTrigger', authLevel: 'anonymous', route: 'health' });
+  });
+});
