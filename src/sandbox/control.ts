@@ -520,7 +520,7 @@ function fail(res: ServerResponse, err: unknown): void {
 
 /**
  * `POST /_sandbox/control/{surface}/{method}` with a JSON body: calls `surfaces[surface][method](body)`
- * (for `setFault`: body `{matcher, fault, times?}`) and answers `{result}`. `GET /_sandbox/control` lists
+ * (for `setFault`: body `{matcher, fault, times?}`; for positional methods: `{"args": [...]}`) and answers `{result}`. `GET /_sandbox/control` lists
  * the methods. Requires header `x-sandbox-control-token`.
  */
 export function controlRoutes(token: string, surfaces: () => Record<string, ControlSurface>): RouteHandler {
@@ -568,6 +568,9 @@ export function controlRoutes(token: string, surfaces: () => Record<string, Cont
         result = await (fn as (m: unknown, f: unknown, o: unknown) => unknown).call(surface, a.matcher, a.fault, {
           ...(a.times !== undefined ? { times: a.times } : {}),
         });
+      } else if (arg && typeof arg === 'object' && Array.isArray((arg as { args?: unknown }).args)) {
+        // Positional methods (e.g. atlas.registerServicePrincipal(groupId, sp)): body `{"args": [...]}`.
+        result = await (fn as (...a: unknown[]) => unknown).apply(surface, (arg as { args: unknown[] }).args);
       } else {
         result = await (fn as (a: unknown) => unknown).call(surface, arg);
       }

@@ -17,6 +17,7 @@ import {
   type ControlSurface,
   type ProjectTarget,
 } from './control.js';
+import { createAtlas, type AtlasControl } from './atlas.js';
 import { createEventGrid, type EventGridControl, type EventGridOptions } from './eventgrid.js';
 import { atlasErrorBody, Faults, familyOf, type RateLimitConfig } from './faults.js';
 import { makeCertificate, sendArmError, sendJson, startHttpsServer } from './server.js';
@@ -26,6 +27,7 @@ import { seedDemo, type DemoSeed } from './seed.js';
 export type { ArmControl, Counts, ProjectTarget, VaultRef, Acting } from './control.js';
 export type { Fault, RouteMatcher, RateLimitConfig } from './faults.js';
 export type { EventGridControl } from './eventgrid.js';
+export type { AtlasControl } from './atlas.js';
 export type { DemoSeed } from './seed.js';
 
 export interface SandboxOptions {
@@ -101,8 +103,8 @@ export interface Sandbox {
 /** The ARM control API plus the other halves' controls and the in-process notice log. */
 export interface SandboxControl extends ArmControl {
   eventGrid?: EventGridControl;
-  /** The Atlas half's control (projects, EAR, principals), when present. */
-  atlas?: Record<string, unknown>;
+  /** The Atlas half's control (projects, EAR, principals, digest nonces). */
+  atlas: AtlasControl;
   /** Every change notice handed to the Event Grid half, in order. */
   notices(): (ChangeNotice | KeyVaultNotice)[];
   clearNotices(): void;
@@ -131,15 +133,6 @@ export function tokenCredential(actor: string): TokenCredential {
       expiresOnTimestamp: Date.now() + 3600_000,
     }),
   };
-}
-
-/** The Atlas half's factory, when src/sandbox/atlas.ts exists (see the integration point below). */
-interface AtlasHalf {
-  routes: RouteHandler;
-  control: Record<string, unknown>;
-  close?(): Promise<void>;
-  publicKey?: string;
-  privateKey?: string;
 }
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
@@ -176,8 +169,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
   halves.eventGrid = eventGrid;
-  // INTEGRATION POINT (Atlas half): src/sandbox/atlas.ts exports createAtlas(ctx) -> { routes, control, close? }.
-  const atlas: AtlasHalf | undefined = await loadAtlas(ctx, opts);
+  const atlas = createAtlas(ctx, {
+    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
+    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
+  });
 
   const resolveProject = (projectId: string): ProjectTarget | undefined => {
     const v = halves.sandbox?.demo?.vaults.find((x) => x.projectId === projectId);
@@ -199,7 +194,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const armControl = createArmControl(ctx, state, faults, accounting, resolveProject);
   const control: SandboxControl = Object.assign(armControl, {
     eventGrid: eventGrid.control,
-    ...(atlas ? { atlas: atlas.control } : {}),
+    atlas: atlas.control,
     notices: () => notices.map((n) => structuredClone(n)),
     clearNotices: () => void notices.splice(0),
   });
@@ -207,7 +202,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const surfaces = (): Record<string, ControlSurface> => ({
     arm: armControl as unknown as ControlSurface,
     ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
-    ...(atlas ? { atlas: atlas.control } : {}),
+    atlas: atlas.control as unknown as ControlSurface,
   });
   // Faults for everything the ARM router does not classify itself (Atlas, Event Grid, unknown ARM paths).
   const frontFaults: RouteHandler = async (req, res) => {
@@ -221,13 +216,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     frontFaults,
     armRoutes(ctx, state, faults),
     eventGrid.routes,
-    ...(atlas ? [atlas.routes] : []),
+    atlas.routes,
   ];
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
 
-  const atlasPublicKey = atlas?.publicKey ?? opts.atlasPublicKey ?? 'sandbox-public-key';
-  const atlasPrivateKey = atlas?.privateKey ?? opts.atlasPrivateKey ?? 'sandbox-private-key';
+  const atlasPublicKey = atlas.publicKey;
+  const atlasPrivateKey = atlas.privateKey;
   const topic = eventGrid.control.topic();
   const clientOptions = <T extends object>(extra?: T) =>
     ({ endpoint: baseUrl, tlsOptions: { ca: tls.ca }, ...(extra ?? {}) }) as {
@@ -272,7 +267,6 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     close: async () => {
       await server.close();
       await eventGrid?.close();
-      await atlas?.close?.();
       await rm(tempDir, { recursive: true, force: true });
     },
   };
@@ -287,11 +281,4 @@ function onUnexpectedError(req: SandboxRequest, res: ServerResponse, _err: unkno
     return;
   }
   sendArmError(res, 500, 'InternalServerError', 'The sandbox failed to process the request.');
-}
-
-async function loadAtlas(ctx: SandboxContext, opts: SandboxOptions): Promise<AtlasHalf | undefined> {
-  // Replaced by a static import once src/sandbox/atlas.ts lands (kept dynamic so this half builds alone).
-  void ctx;
-  void opts;
-  return undefined;
 }

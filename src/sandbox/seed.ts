@@ -32,16 +32,6 @@ export function remediatorCondition(atlasPrincipalId: string): string {
   );
 }
 
-type AtlasSeeder = (p: {
-  name: string;
-  tenantId: string;
-  subscriptionId: string;
-  resourceGroupName: string;
-  keyVaultName: string;
-  keyIdentifier: string;
-  principalId: string;
-}) => Promise<{ projectId: string }> | { projectId: string };
-
 export async function seedDemo(sb: Sandbox): Promise<DemoSeed> {
   const c = sb.control;
   const rg = 'rg-ear-demo';
@@ -114,21 +104,17 @@ export async function seedDemo(sb: Sandbox): Promise<DemoSeed> {
     },
   ];
 
-  // INTEGRATION POINT (Atlas half): one project per vault, EAR pointing at its key, via the Atlas control API.
-  const seedProject = c.atlas?.seedProject as AtlasSeeder | undefined;
-  if (typeof seedProject === 'function') {
-    for (const v of vaults) {
-      const r = await seedProject.call(c.atlas, {
-        name: `ear-demo-${v.model}`,
-        tenantId: sb.tenantId,
-        subscriptionId: sb.subscriptionId,
-        resourceGroupName: v.resourceGroup,
-        keyVaultName: v.vaultName,
-        keyIdentifier: v.keyIdentifier,
-        principalId: atlas,
-      });
-      v.projectId = r.projectId;
-    }
+  // One Atlas project per vault, EAR pointing at its key through the registered Atlas principal.
+  for (const v of vaults) {
+    v.projectId = c.atlas.seedProject({
+      name: `ear-demo-${v.model}`,
+      tenantId: sb.tenantId,
+      subscriptionId: sb.subscriptionId,
+      resourceGroupName: v.resourceGroup,
+      keyVaultName: v.vaultName,
+      keyIdentifier: v.keyIdentifier,
+      principalId: atlas,
+    }).projectId;
   }
   return { vaults, atlasPrincipalId: atlas, remediatorPrincipalId: remediator.objectId };
 }

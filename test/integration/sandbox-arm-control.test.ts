@@ -68,6 +68,16 @@ describe('control API over HTTP', () => {
     expect(policy.properties.accessPolicies?.find((p) => p.objectId === sb.atlasPrincipalId)?.permissions.keys).toEqual(
       ['get', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
     );
+    // Each vault has an Atlas project whose EAR points at its key, and Atlas's own check passes.
+    for (const v of sb.demo!.vaults) {
+      expect(v.projectId).toMatch(/^[0-9a-f]{24}$/);
+      expect(sb.control.atlas.validate(v.projectId!)).toEqual({ valid: true });
+      expect(sb.control.projectTarget({ projectId: v.projectId! })).toMatchObject({
+        keyVaultName: v.vaultName,
+        keyName: v.keyName,
+        principalId: sb.atlasPrincipalId,
+      });
+    }
   });
 
   it('a separate client acts as alice through connect.ts; the change carries her identity', async () => {
@@ -135,7 +145,7 @@ describe('ear-guard sandbox (standalone process)', () => {
         lines.once('line', resolve);
         child.once('exit', () => reject(new Error(`sandbox exited early: ${stderr}`)));
       });
-      const d = JSON.parse(first) as Record<string, string>;
+      const d = JSON.parse(first) as Record<string, string> & { demo?: unknown };
       for (const k of [
         'armEndpoint',
         'atlasBaseUrl',
@@ -152,29 +162,34 @@ describe('ear-guard sandbox (standalone process)', () => {
       expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(d);
       expect(existsSync(d.caCertPath)).toBe(true);
 
+      const demo = d.demo as unknown as { vaults: { model: string; projectId: string }[] };
+      const project = demo.vaults.find((v) => v.model === 'accessPolicy')!.projectId;
       const cap = capture();
-      expect(
-        await runSandboxAct(
-          [
-            '--sandbox',
-            file,
-            '--as',
-            'mallory',
-            'strip-policy',
-            '--vault',
-            'kv-ear-policy',
-            '--permissions',
-            'decrypt',
-          ],
-          cap.io,
-        ),
-      ).toBe(0);
+      const args = [
+        '--sandbox',
+        file,
+        '--as',
+        'mallory',
+        'strip-policy',
+        '--project',
+        project,
+        '--permissions',
+        'decrypt',
+      ];
+      expect(await runSandboxAct(args, cap.io)).toBe(0);
+      expect(JSON.parse(cap.out())).toMatchObject({
+        action: 'strip-policy',
+        as: 'mallory',
+        result: { removed: ['decrypt'], vault: 'kv-ear-policy' },
+      });
       const conn = await connectSandbox(file);
       const access = await conn.call<{ valid: boolean }>('arm', 'checkAccess', {
         vault: 'kv-ear-policy',
         key: 'atlas-ear',
       });
       expect(access.valid).toBe(false);
+      const atlasView = await conn.call<{ valid: boolean }>('atlas', 'validate', { args: [project] });
+      expect(atlasView.valid).toBe(false);
       const counts = await conn.call<{ byCaller: Record<string, number> }>('arm', 'counts');
       expect(counts).toBeTruthy();
       await conn.close();
