@@ -39,3 +39,32 @@ export { PERMISSION_DATA_ACTIONS, VAULT_READ_ACTION, actionMatches, dataActionFo
 export { fixCommands } from './core/fix.js';
 export { BUILTIN_ROLES, ROLE_IDS, builtinRoleDefinitions, findBuiltinRole } from './core/builtinRoles.js';
 export type { RawBuiltinRole } from './core/builtinRoles.js';
+// The reconcile loop, its engine and adapters (issue 4).
+export {
+  reconcileProject,
+  planRestore,
+  setIntent,
+  DEFAULT_POLICY,
+  RESTORABLE_ROLES,
+  TargetCache,
+} from './reconcile.js';
+export type {
+  Outcome,
+  OutcomeKind,
+  Trigger,
+  TriggerActor,
+  PlannedAction,
+  ActionRecord,
+  ReconcileDeps,
+  ReconcilePolicy,
+} from './reconcile.js';
+export { createEngine, policyFromSettings, EngineConfigError } from './engine.js';
+export type { Engine, EngineOptions, SandboxConnection } from './engine.js';
+export { ClassifiedError, classifyError } from './azure/errors.js';
+export { roleAssignmentName } from './azure/guid.js';
+export { StateStore } from './state/store.js';
+export type { ProjectRecord, ProjectStatus, HistoryRow } from './state/store.js';
+export { ALERT_TYPES, alertText } from './alerts/index.js';
+export type { Alert, AlertType } from './alerts/index.js';
+export { mapTarget } from './atlas/target.js';
+export type { AtlasTarget, TargetResult } from './atlas/target.js';

@@ -526,7 +526,8 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   // 4. Decide.
   if (v.verdict === 'granted') {
     const blocking = flags.filter((f) => BLOCKING_FLAGS.includes(f));
-    const status: ProjectStatus = blocking.length ? 'degraded' : 'healthy';
+    // Near expiry does not break anything yet, but it is not "healthy" either: someone must rotate or extend.
+    const status: ProjectStatus = blocking.length || flags.includes('key-near-expiry') ? 'degraded' : 'healthy';
     record(ctx, 'check', `access granted${flags.length ? ` (flags: ${flags.join(', ')})` : ''}`, summary);
     const wantsAlert = blocking.length > 0 || flags.includes('key-near-expiry');
     if (wantsAlert && mode !== 'observe') {

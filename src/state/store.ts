@@ -344,7 +344,7 @@ export class StateStore {
   async listHistory(projectId: string, opts: { since?: string; limit?: number } = {}): Promise<HistoryRow[]> {
     const out: HistoryRow[] = [];
     const filter = opts.since
-      ? odata`PartitionKey eq ${projectId} and RowKey lt ${invertedTimeKey(Date.parse(opts.since) - 1) + '~'}`
+      ? odata`PartitionKey eq ${projectId} and RowKey lt ${invertedTimeKey(Date.parse(opts.since)) + '~'}`
       : odata`PartitionKey eq ${projectId}`;
     await this.call(async () => {
       for await (const e of this.history.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {

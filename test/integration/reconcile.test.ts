@@ -412,10 +412,100 @@ describe('modes and key state', () => {
     const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
     expect(o.kind).toBe('alerted');
     expect(o.flags).toContain('key-disabled');
+    // Atlas (emulated) also reports valid:false while the permissions are intact: flagged, not "healthy".
+    expect(o.flags).toContain('atlas-invalid-while-azure-granted');
     expect(o.status).toBe('degraded');
     expect(writes()).toBe(0);
     expect(w.webhookAlerts.filter((a) => a.projectId === p.projectId).map((a) => a.type)).toEqual([
       'AtlasEarGuard.CheckFailing',
     ]);
+  });
+});
+
+describe('more judgements', () => {
+  it('a custom role that grants the data actions is fetched, judged, and needs no write', async () => {
+    const p = await w.addProject({ model: 'rbac', grants: 'none' });
+    const role = w.sandbox.control.createCustomRole({
+      roleName: `EAR key user ${p.vaultName}`,
+      dataActions: [
+        'Microsoft.KeyVault/vaults/keys/read',
+        'Microsoft.KeyVault/vaults/keys/encrypt/action',
+        'Microsoft.KeyVault/vaults/keys/decrypt/action',
+      ],
+    });
+    w.sandbox.control.assignRole({
+      scope: p.vaultName,
+      role: String(role.id),
+      principalId: p.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    w.sandbox.control.assignRole({
+      scope: p.vaultName,
+      role: 'Reader',
+      principalId: p.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.kind).toBe('converged');
+    expect(o.verdict!.permissions.decrypt!.via[0]).toMatchObject({
+      kind: 'roleAssignment',
+      roleName: `EAR key user ${p.vaultName}`,
+    });
+    expect(w.sandbox.control.counts().byOperation['roleDefinitions.get']).toBe(1);
+    expect(writes()).toBe(0);
+  });
+
+  it('a deny assignment on decrypt: failed with the reason and RestoreFailed, no grant written (it could not win)', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    w.sandbox.control.addDenyAssignment({
+      scope: p.vaultId,
+      principals: [{ id: '00000000-0000-0000-0000-000000000000', type: 'SystemDefined' }],
+      dataActions: ['Microsoft.KeyVault/vaults/keys/decrypt/action'],
+    });
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.kind).toBe('failed');
+    expect(o.kind === 'failed' && o.reason).toMatch(/deny assignment/);
+    expect(writes()).toBe(0);
+    expect(w.webhookAlerts.filter((a) => a.projectId === p.projectId).map((a) => a.type)).toEqual([
+      'AtlasEarGuard.RestoreFailed',
+    ]);
+  });
+
+  it('a key near expiry is flagged and alerted once; access stays granted', async () => {
+    const p = await w.addProject({ model: 'accessPolicy' });
+    w.sandbox.control.setKeyExpiry({
+      vault: p.vaultName,
+      key: p.keyName,
+      exp: Math.floor(Date.now() / 1000) + 3 * 24 * 3600,
+    });
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.kind).toBe('alerted');
+    expect(o.flags).toContain('key-near-expiry');
+    expect(o.verdict?.verdict).toBe('granted');
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(w.webhookAlerts.filter((a) => a.projectId === p.projectId).map((a) => a.type)).toEqual([
+      'AtlasEarGuard.CheckFailing',
+    ]);
+  });
+
+  it('static credentials without a configured principal are skipped with the reason, never judged healthy', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    w.atlas.setEncryptionAtRest(p.projectId, {
+      enabled: true,
+      clientID: '7e000000-0000-0000-0000-000000000001',
+      secret: 'not-a-real-secret',
+      tenantID: w.sandbox.tenantId,
+      subscriptionID: w.sandbox.subscriptionId,
+      resourceGroupName: p.resourceGroup,
+      keyVaultName: p.vaultName,
+      keyIdentifier: p.keyIdentifier,
+      azureEnvironment: 'AZURE',
+    });
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o).toMatchObject({ kind: 'skipped', status: 'unsupported' });
+    expect(o.kind === 'skipped' && o.reason).toMatch(/static credentials/);
+    expect((await w.engine.deps.state.getProject(p.projectId))!.status).toBe('unsupported');
   });
 });

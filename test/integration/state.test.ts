@@ -94,9 +94,17 @@ describe('history table', () => {
     );
     const rows = await store.listHistory(id);
     expect(rows).toHaveLength(32);
+    expect(rows.every((r, i) => i === 0 || r.rowKey > rows[i - 1]!.rowKey)).toBe(true);
     expect(rows[0]!.summary).toBe('new');
     expect(rows.at(-1)!.summary).toBe('old');
+    await store.appendHistory({
+      projectId: id,
+      kind: 'check',
+      summary: 'one ms before',
+      at: new Date(t0 + 29_999).toISOString(),
+    });
     const since = await store.listHistory(id, { since: new Date(t0 + 30_000).toISOString() });
+    expect(since.map((r) => r.summary)).not.toContain('one ms before');
     expect(since.map((r) => r.summary)).not.toContain('old');
     expect(since).toHaveLength(31);
     expect(await store.listHistory(id, { limit: 3 })).toHaveLength(3);
