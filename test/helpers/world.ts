@@ -7,9 +7,7 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { createEngine, type Engine, type EngineOptions } from '../../src/engine.js';
 import { loadSettings } from '../../src/settings.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/index.js';
-import { createAtlas, type AtlasControl } from '../../src/sandbox/atlas.js';
-import type { SandboxContext } from '../../src/sandbox/contract.js';
-import { makeCertificate, startHttpsServer } from '../../src/sandbox/server.js';
+import type { AtlasControl } from '../../src/sandbox/atlas.js';
 import { remediatorCondition } from '../../src/sandbox/seed.js';
 import { startAzurite, type RunningAzurite } from './azurite.js';
 
@@ -113,36 +111,10 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
   const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
 
-  // Until startSandbox wires its Atlas half in, serve the same Atlas emulator next to it, judging key access
-  // with the sandbox's own ARM state (so Atlas's `valid` still follows the emulated vault).
-  let atlasControl = sandbox.control.atlas as unknown as AtlasControl | undefined;
-  let atlasBaseUrl = sandbox.atlasBaseUrl;
-  let atlasCa: string | undefined;
-  let atlasPublicKey = sandbox.atlasPublicKey;
-  let atlasPrivateKey = sandbox.atlasPrivateKey;
-  let closeAtlas = async () => undefined as void;
-  if (!atlasControl) {
-    const tls = await makeCertificate();
-    let base = '';
-    const ctx: SandboxContext = {
-      tenantId: sandbox.tenantId,
-      subscriptionId: sandbox.subscriptionId,
-      baseUrl: () => base,
-      checkKeyAccess: (q) => sandbox.control.checkKeyAccess(q),
-      notify: () => undefined,
-      count: () => undefined,
-      timeScale: 0.001,
-    };
-    const half = createAtlas(ctx);
-    const server = await startHttpsServer(tls, () => [half.routes]);
-    base = server.baseUrl;
-    atlasControl = half.control;
-    atlasBaseUrl = `${base}/api/atlas/v2`;
-    atlasCa = tls.ca;
-    ({ publicKey: atlasPublicKey, privateKey: atlasPrivateKey } = half.control.apiKey());
-    closeAtlas = () => server.close();
-  }
-  const connection = { ...sandbox, atlasCa, atlasBaseUrl, atlasPublicKey, atlasPrivateKey };
+  const atlasControl = sandbox.control.atlas as unknown as AtlasControl | undefined;
+  if (!atlasControl) throw new Error('startSandbox came up without its Atlas half (control.atlas)');
+  const atlasPublicKey = sandbox.atlasPublicKey;
+  const atlasPrivateKey = sandbox.atlasPrivateKey;
 
   const c = sandbox.control;
   const remediator = c.principals().find((p) => p.name === 'ear-guard')!;
@@ -167,7 +139,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   });
   const engineOptions = (extra: Partial<EngineOptions> = {}): EngineOptions => ({
     settings,
-    sandbox: connection,
+    sandbox,
     storageConnection: azurite.connectionString,
     armRetry: { maxRetries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 50 },
     atlasRetry: { maxRetries: 2, backoffMs: 5, maxRetryAfterMs: 200 },
@@ -212,7 +184,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       principalId: remediator.objectId,
       principalType: 'ServicePrincipal',
     });
-    const projectId = await seedAtlasProject(sandbox, atlasControl!, {
+    const projectId = await seedAtlasProject(sandbox, atlasControl, {
       name: n,
       resourceGroupName: rg,
       keyVaultName: vault,
@@ -249,7 +221,6 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       for (const e of engines) await e.close();
       await new Promise<void>((r) => hook.close(() => r()));
       await azurite.close();
-      await closeAtlas();
       await sandbox.close();
     },
   };
