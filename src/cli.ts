@@ -1,6 +1,15 @@
 // Operator CLI entry. Each subcommand lives in its own module; this file only dispatches.
 import { runExplain } from './commands/explain.js';
 import { runSandbox } from './commands/sandbox.js';
+import { runCheck } from './commands/check.js';
+import { runPreflight } from './commands/preflight.js';
+import { runMigrate } from './commands/migrate.js';
+import { runSweepCommand } from './commands/sweep.js';
+import { runStatus } from './commands/status.js';
+import { runHistory } from './commands/history.js';
+import { runIntent } from './commands/intent.js';
+import { runTriage } from './commands/triage.js';
+import { runStart } from './commands/start.js';
 
 const HELP = `ear-guard: keep MongoDB Atlas encryption at rest alive on Azure Key Vault
 
@@ -9,8 +18,20 @@ Usage: ear-guard <command> [options]
 Commands:
   explain     judge offline whether a principal holds get/encrypt/decrypt on a key (from az/ARM JSON);
               exit 0 granted, 1 missing, 3 indeterminate, 2 bad input. 'ear-guard explain --help' for flags
+  start       run the remediator locally (webhook, timer, API, status page); the demo sandbox when no Azure is set
   sandbox     run the Azure + Atlas emulator (--seed demo --json --out <file>); 'sandbox act' drives it
+  check       live check of a project (Atlas + ARM): verdict per permission, key state, fix commands; --fix restores
+  preflight   verify before you PATCH encryptionAtRest: principal registered, grants, key state; --fix grants
+  migrate     move a project from static credentials to the secretless service principal (--dry-run first)
+  sweep       reconcile every configured project once, with a summary table
+  status      the state table: one row per project
+  history     a project's history: detections, restores, alerts, intents (--since 7d)
+  intent      record a deliberate revocation (revoked) or lift it (granted) --reason "..."
+  triage      what the app would do with an Event Grid / CloudEvents event file
   --help      this text
+
+Every command takes --help (with examples), --json, --sandbox <file> and --config <file>.
+Exit status: 0 ok, 1 drift found or check failed, 2 usage or input error, 3 indeterminate, 4 cannot reach Azure/Atlas.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -21,6 +42,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'explain') return runExplain(argv.slice(1));
   if (command === 'sandbox') return runSandbox(argv.slice(1));
+  const rest = argv.slice(1);
+  if (command === 'check') return runCheck(rest);
+  if (command === 'preflight') return runPreflight(rest);
+  if (command === 'migrate') return runMigrate(rest);
+  if (command === 'sweep') return runSweepCommand(rest);
+  if (command === 'status') return runStatus(rest);
+  if (command === 'history') return runHistory(rest);
+  if (command === 'intent') return runIntent(rest);
+  if (command === 'triage') return runTriage(rest);
+  if (command === 'start') return runStart(rest);
   process.stderr.write(`ear-guard: unknown command '${command}'. Run 'ear-guard --help'.\n`);
   return 2;
 }

@@ -1,0 +1,241 @@
+// `ear-guard start` (what `npm start` runs): the remediator in one process, on the local host.
+// With no Azure configuration it starts the built-in sandbox with the demo seed, so a newcomer sees the whole
+// product work: the webhook is subscribed to the sandbox's events through the Event Grid route, state lives
+// in an in-process Azurite, and a first sweep checks every project at once.
+import { parseArgs } from 'node:util';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { loadSettings, SettingsError, type Settings } from '../settings.js';
+import type { SandboxConnection } from '../engine.js';
+
+export const START_HELP = `Usage: ear-guard start [--port <n>] [--sandbox <file>] [--schedule "<ncrontab>"] [--json]
+
+Runs the remediator locally: the Event Grid webhook, the sweep timer, the HTTP API and the status page,
+the same handlers the Azure Functions app registers.
+
+  With ATLAS_PUBLIC_KEY/ATLAS_PRIVATE_KEY set (and Azure credentials as @azure/identity reads them), it
+  watches the real Atlas projects and Azure vaults. Otherwise it starts the built-in sandbox (Azure + Atlas
+  emulator) with the demo seed and writes its description to .sandbox/sandbox.json.
+
+Options:
+  --port <n>          listen port (default PORT, else 7071 as the Functions host)
+  --sandbox <file>    use a running sandbox ('ear-guard sandbox --out <file>'); also EAR_GUARD_SANDBOX
+  --schedule <cron>   sweep schedule, NCRONTAB with seconds (default EAR_GUARD_SWEEP_SCHEDULE, 0 */5 * * * *)
+  --json              print one JSON line when ready (for scripts)
+
+Settings: LOCAL_FUNCTION_KEY (generated and printed when unset), EAR_GUARD_STORAGE (default: in-process Azurite).
+`;
+
+export interface StartIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Resolves when the process should stop (default: SIGINT/SIGTERM). */
+  until?: Promise<void>;
+}
+
+const defaultIo = (): StartIo => ({
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+  cwd: process.cwd(),
+});
+
+function signals(): Promise<void> {
+  return new Promise((r) => {
+    process.once('SIGINT', () => r());
+    process.once('SIGTERM', () => r());
+  });
+}
+
+export async function runStart(argv: string[], io: StartIo = defaultIo()): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        sandbox: { type: 'string' },
+        schedule: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    io.stderr(`ear-guard start: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (args.help) {
+    io.stdout(START_HELP);
+    return 0;
+  }
+  const portText = args.port ?? io.env.PORT ?? '7071';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr(`ear-guard start: --port/PORT: expected a port number 0-65535, got '${portText}'\n`);
+    return 2;
+  }
+
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const env = { ...io.env };
+    let sandbox: SandboxConnection | undefined;
+    let vaultIds: string[] = [];
+    let sandboxFile: string | undefined;
+    let subscriptionId = '';
+    let projects: string[] = [];
+    const sandboxArg = args.sandbox ?? env.EAR_GUARD_SANDBOX;
+    const realAzure = !sandboxArg && !!env.ATLAS_PUBLIC_KEY;
+
+    if (sandboxArg) {
+      const { connectSandbox } = await import('../sandbox/connect.js');
+      const conn = await connectSandbox(sandboxArg);
+      closers.push(() => conn.close());
+      sandbox = { ...conn, credential: conn.credential };
+      subscriptionId = conn.subscriptionId;
+      vaultIds = (conn.description.demo?.vaults ?? []).map((v) => v.vaultId);
+      projects = (conn.description.demo?.vaults ?? []).flatMap((v) => (v.projectId ? [v.projectId] : []));
+      sandboxFile = resolve(io.cwd, sandboxArg);
+    } else if (!realAzure) {
+      const { startSandbox } = await import('../sandbox/index.js');
+      const sb = await startSandbox({ seed: 'demo' });
+      closers.push(() => sb.close());
+      sandbox = sb;
+      subscriptionId = sb.subscriptionId;
+      vaultIds = (sb.demo?.vaults ?? []).map((v) => v.vaultId);
+      projects = (sb.demo?.vaults ?? []).flatMap((v) => (v.projectId ? [v.projectId] : []));
+      const dir = join(io.cwd, '.sandbox');
+      await mkdir(dir, { recursive: true });
+      sandboxFile = join(dir, 'sandbox.json');
+      await writeFile(sandboxFile, JSON.stringify(sb.describe(), null, 2) + '\n', { mode: 0o600 });
+    }
+
+    const settings: Settings = loadSettings(
+      sandbox
+        ? {
+            EAR_GUARD_MODE: 'remediate',
+            ...env,
+            ATLAS_PUBLIC_KEY: sandbox.atlasPublicKey,
+            ATLAS_PRIVATE_KEY: sandbox.atlasPrivateKey,
+            ATLAS_BASE_URL: sandbox.atlasBaseUrl,
+          }
+        : env,
+    );
+
+    let storageConnection = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
+    let queue = !!storageConnection && /QueueEndpoint=|UseDevelopmentStorage=true/i.test(storageConnection);
+    if (!storageConnection) {
+      const { startLocalStorage } = await import('../local/azurite.js');
+      const storage = await startLocalStorage({ queue: true });
+      closers.push(() => storage.close());
+      storageConnection = storage.connectionString;
+      queue = true;
+    }
+
+    const generatedKey = !env.LOCAL_FUNCTION_KEY;
+    const functionKey = env.LOCAL_FUNCTION_KEY || randomBytes(24).toString('base64url');
+    const { startLocalApp } = await import('../local/app.js');
+    const local = await startLocalApp({
+      settings,
+      sandbox,
+      storageConnection,
+      port,
+      functionKey,
+      queue,
+      sweepSchedule: args.schedule,
+      log: (line) => io.stderr(`${line}\n`),
+    });
+    closers.push(() => local.close());
+
+    if (sandbox) {
+      const { subscribeWebhook } = await import('../local/subscribe.js');
+      await subscribeWebhook({
+        credential: sandbox.credential!,
+        subscriptionId,
+        clientOptions: { endpoint: sandbox.armEndpoint, tlsOptions: { ca: sandbox.ca! } },
+        webhookUrl: local.webhookUrl,
+        vaultIds,
+      });
+    }
+    // A first sweep at once: it fills the indexes that map events to projects and the status page.
+    const { handleSweep } = await import('../functions/sweepProjects.js');
+    const azureFunctions = (await import('@azure/functions')).default;
+    const first = await handleSweep(
+      local.app,
+      new azureFunctions.InvocationContext({
+        functionName: 'sweepProjects',
+        logHandler: (level, ...a) => io.stderr(`[sweepProjects] ${level} ${a.join(' ')}\n`),
+      }),
+    );
+
+    const ready = {
+      url: local.host.url,
+      api: `${local.host.url}/api/projects`,
+      dashboard: `${local.host.url}/api/dashboard`,
+      health: `${local.host.url}/api/health`,
+      webhook: `${local.host.url}/runtime/webhooks/eventgrid?functionName=onAzureEvent`,
+      sandboxFile,
+      projects: projects.length ? projects : first.summary.items.map((i) => i.projectId),
+      firstSweep: first.summary.byOutcome,
+    };
+    if (args.json) {
+      io.stdout(JSON.stringify({ ...ready, functionKey }) + '\n');
+    } else {
+      const k = `code=${functionKey}`;
+      io.stdout(
+        [
+          `atlas-ear-guard is running ${sandbox ? (sandboxArg ? 'against the sandbox in ' + sandboxFile : 'against the built-in sandbox (demo seed)') : 'against Azure and Atlas'}`,
+          ``,
+          `  status page   ${ready.dashboard}?${k}`,
+          `  HTTP API      ${ready.api}?${k}`,
+          `  health        ${ready.health}`,
+          `  webhook       ${ready.webhook}&code=...`,
+          `  function key  ${generatedKey ? functionKey + '   (generated; set LOCAL_FUNCTION_KEY to choose one)' : '(from LOCAL_FUNCTION_KEY)'}`,
+          sandboxFile ? `  sandbox       ${sandboxFile}` : '',
+          ``,
+          `First sweep: ${
+            Object.entries(first.summary.byOutcome)
+              .map(([o, n]) => `${n} ${o}`)
+              .join(', ') || 'no projects'
+          }. Projects: ${ready.projects.join(', ') || 'none'}`,
+          ``,
+          ...(sandbox && !sandboxArg
+            ? [
+                `Try it (in another terminal):`,
+                `  npx ear-guard sandbox act --sandbox .sandbox/sandbox.json --as alice delete-assignment --project ${projects[0] ?? '<id>'}`,
+                `  curl -s "${ready.api}/${projects[0] ?? '<id>'}/history?${k}"`,
+                `  curl -s -X POST "${ready.api}/${projects[1] ?? '<id>'}/check?${k}"`,
+                ``,
+              ]
+            : []),
+          `Ctrl+C stops it.`,
+          ``,
+        ]
+          .filter((l, i, a) => !(l === '' && a[i - 1] === ''))
+          .join('\n') + '\n',
+      );
+    }
+    await (io.until ?? signals());
+    await closeAll();
+    return 0;
+  } catch (err) {
+    await closeAll();
+    if (err instanceof SettingsError) {
+      io.stderr(`ear-guard start: ${err.message}\n`);
+      return 2;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      io.stderr(`ear-guard start: port ${port} is in use; choose another with --port or PORT\n`);
+      return 2;
+    }
+    io.stderr(`ear-guard start: ${(err as Error).message}\n`);
+    return 4;
+  }
+}
