@@ -1,0 +1,354 @@
+// `ear-guard check --project <groupId> | --all [--fix]`: a live check (Atlas API + ARM) with the reconcile loop's
+// own observation and evaluator: the verdict per permission with grant paths, the key's state, Atlas's `valid`
+// flag and the fix commands. Nothing is written unless --fix, which runs the app's reconcile loop in remediate
+// mode for the project (so a recorded revocation is honoured and the restore is recorded in history).
+import type { AtlasTarget } from '../atlas/target.js';
+import type { KeyRecord } from '../azure/arm.js';
+import { fixCommands } from '../core/fix.js';
+import type { Requirement, Verdict } from '../core/types.js';
+import { inspectTarget, type ActionRecord } from '../reconcile.js';
+import type { ProjectRecord } from '../state/store.js';
+import { renderHuman } from './explain.js';
+import {
+  COMMON_HELP,
+  connect,
+  EXIT,
+  explainServiceError,
+  flag,
+  list,
+  mapLimit,
+  parseOptions,
+  requireGroupId,
+  runGuarded,
+  table,
+  usageError,
+  worstExit,
+  writeJson,
+  defaultIo,
+  type CliIo,
+  type Connected,
+} from './common.js';
+
+export const CHECK_HELP = `Usage: ear-guard check --project <groupId> [--project <groupId> ...] | --all [--fix] [--json]
+
+Live check of Atlas encryption at rest on Azure Key Vault: reads the project's EAR configuration from the Atlas
+Admin API and the vault, key and role assignments from ARM, then prints the verdict per permission (get, encrypt,
+decrypt; wrapKey, unwrapKey and Reader recommended) with the grant path, the key's state (enabled, expiry, current
+version vs the version in Atlas's keyIdentifier), Atlas's own azureKeyVault.valid flag, and the az commands that
+fix anything missing. Nothing is written unless --fix.
+
+  --project <groupId>  an Atlas project ID (repeatable)
+  --all                every project in ATLAS_PROJECT_IDS, else every project the Atlas key can see
+  --fix                restore missing grants with the app's reconcile loop (mode remediate): only the missing
+                       grants, only for the Atlas principal; a recorded 'intent revoked' is honoured. Needs
+                       EAR_GUARD_STORAGE (the restore is recorded in the project's history)
+  --concurrency <n>    projects checked at once with --all (default 4)
+
+Examples:
+  ear-guard check --project 5f1e2d3c4b5a69788796a5b4
+  ear-guard check --all --json | jq '.projects[] | select(.result != "granted")'
+  ear-guard check --project 5f1e2d3c4b5a69788796a5b4 --fix
+  ear-guard check --sandbox /tmp/sandbox.json --all
+
+Atlas API key role: Project Owner (GET encryptionAtRest and GET cloudProviderAccess require it).
+Azure: Reader on the vault's subscription or resource group; --fix also needs the remediator's write roles.
+Exit status (worst project): 0 granted, 1 missing/degraded/check failed, 3 indeterminate, 4 cannot reach
+Azure/Atlas, 2 usage.
+
+${COMMON_HELP}`;
+
+export type CheckResult = 'granted' | 'missing' | 'indeterminate' | 'degraded' | 'unsupported' | 'invalid' | 'error';
+
+export interface KeyState {
+  name: string;
+  exists: boolean;
+  enabled?: boolean;
+  expires?: string;
+  notBefore?: string;
+  currentVersion?: string;
+  /** The version pinned in Atlas's keyIdentifier (undefined: versionless). */
+  atlasVersion?: string;
+  versionMatches?: boolean;
+}
+
+export interface ProjectCheck {
+  projectId: string;
+  result: CheckResult;
+  exitCode: number;
+  reason?: string;
+  target?: Pick<
+    AtlasTarget,
+    | 'principalObjectId'
+    | 'tenantId'
+    | 'vaultId'
+    | 'keyName'
+    | 'keyIdentifier'
+    | 'credentials'
+    | 'roleId'
+    | 'requirePrivateNetworking'
+    | 'azureEnvironment'
+  >;
+  atlasValid?: boolean;
+  key?: KeyState;
+  verdict?: Verdict;
+  flags?: string[];
+  fix?: string[];
+  intent?: { intent: string; by?: string; reason?: string; at?: string };
+  /** With --fix: what the reconcile loop did. */
+  reconcile?: { outcome: string; status: string; reason?: string; actions: ActionRecord[] };
+}
+
+const BLOCKING = ['key-not-found', 'key-disabled', 'key-expired', 'atlas-invalid-while-azure-granted'];
+
+export function keyState(t: AtlasTarget, key: KeyRecord | undefined): KeyState {
+  if (!key) return { name: t.keyName, exists: false, atlasVersion: t.keyVersion };
+  return {
+    name: key.name,
+    exists: true,
+    enabled: key.enabled,
+    expires: key.expires,
+    notBefore: key.notBefore,
+    currentVersion: key.currentVersion,
+    atlasVersion: t.keyVersion,
+    versionMatches:
+      t.keyVersion && key.currentVersion ? t.keyVersion.toLowerCase() === key.currentVersion.toLowerCase() : undefined,
+  };
+}
+
+/** az commands for the key-side problems the permission fix commands cannot address. */
+export function keyFixCommands(t: AtlasTarget, flags: string[]): string[] {
+  const out: string[] = [];
+  const kv = `--vault-name ${t.vaultName} --name ${t.keyName}`;
+  if (flags.includes('key-not-found')) {
+    out.push(
+      `# the key '${t.keyName}' does not exist in vault ${t.vaultName}: recover it (az keyvault key recover ${kv}) or point Atlas at another key`,
+    );
+  }
+  if (flags.includes('key-disabled')) out.push(`az keyvault key set-attributes ${kv} --enabled true`);
+  if (flags.includes('key-expired')) {
+    out.push(
+      `az keyvault key set-attributes ${kv} --expires <a later UTC date, e.g. ${new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 19)}Z>`,
+    );
+  }
+  if (flags.includes('atlas-invalid-while-azure-granted')) {
+    out.push(
+      '# Atlas reports azureKeyVault.valid=false although Azure grants access: RBAC changes take up to 10 minutes to reach the data plane; check again shortly',
+    );
+  }
+  return out;
+}
+
+export function targetSummary(t: AtlasTarget): NonNullable<ProjectCheck['target']> {
+  return {
+    principalObjectId: t.principalObjectId,
+    tenantId: t.tenantId,
+    vaultId: t.vaultId,
+    keyName: t.keyName,
+    keyIdentifier: t.keyIdentifier,
+    credentials: t.credentials,
+    ...(t.roleId ? { roleId: t.roleId } : {}),
+    requirePrivateNetworking: t.requirePrivateNetworking,
+    azureEnvironment: t.azureEnvironment,
+  };
+}
+
+async function checkOne(conn: Connected, projectId: string, explicit: boolean): Promise<ProjectCheck> {
+  let row: ProjectRecord | undefined;
+  if (conn.state) row = await conn.state.getProject(projectId).catch(() => undefined);
+  const intent = row
+    ? {
+        intent: row.intent,
+        ...(row.intentBy ? { by: row.intentBy } : {}),
+        ...(row.intentReason ? { reason: row.intentReason } : {}),
+        ...(row.intentAt ? { at: row.intentAt } : {}),
+      }
+    : undefined;
+  let target;
+  try {
+    target = await conn.atlas!.loadTarget(projectId);
+  } catch (e) {
+    const x = explainServiceError(e, 'atlas');
+    return { projectId, result: 'error', exitCode: x.exitCode, reason: x.message };
+  }
+  if (target.kind === 'unsupported') {
+    return {
+      projectId,
+      result: 'unsupported',
+      exitCode: explicit ? EXIT.indeterminate : EXIT.ok,
+      reason: target.reason,
+    };
+  }
+  if (target.kind === 'invalid') return { projectId, result: 'invalid', exitCode: EXIT.failed, reason: target.reason };
+  const t = target.target;
+  let ins;
+  try {
+    ins = await inspectTarget(t, { azure: conn.azure!, policy: conn.policy }, row?.model);
+  } catch (e) {
+    const x = explainServiceError(e, 'arm');
+    return {
+      projectId,
+      result: 'error',
+      exitCode: x.exitCode,
+      reason: x.message,
+      target: targetSummary(t),
+      atlasValid: t.atlasValid,
+    };
+  }
+  const requirement: Requirement = {
+    principalId: t.principalObjectId,
+    key: { vaultId: t.vaultId, keyName: t.keyName },
+    recommendReaderOnVault: true,
+  };
+  const v = ins.verdict;
+  const blocking = ins.flags.filter((f) => BLOCKING.includes(f));
+  const result: CheckResult =
+    v.verdict === 'missing'
+      ? 'missing'
+      : v.verdict === 'indeterminate'
+        ? 'indeterminate'
+        : blocking.length
+          ? 'degraded'
+          : 'granted';
+  const exitCode = result === 'granted' ? EXIT.ok : result === 'indeterminate' ? EXIT.indeterminate : EXIT.failed;
+  return {
+    projectId,
+    result,
+    exitCode,
+    ...(blocking.length && result !== 'missing' ? { reason: `permissions are intact but ${blocking.join(', ')}` } : {}),
+    target: targetSummary(t),
+    atlasValid: t.atlasValid,
+    key: keyState(t, ins.key),
+    verdict: v,
+    flags: ins.flags,
+    fix: [...fixCommands(v, requirement), ...keyFixCommands(t, ins.flags)],
+    ...(intent ? { intent } : {}),
+  };
+}
+
+function renderKey(k: KeyState | undefined): string {
+  if (!k) return '-';
+  if (!k.exists) return `${k.name}: NOT FOUND`;
+  const parts = [
+    k.enabled ? 'enabled' : 'DISABLED',
+    k.expires ? `expires ${k.expires}${Date.parse(k.expires) <= Date.now() ? ' (EXPIRED)' : ''}` : 'no expiry',
+    `current version ${k.currentVersion ?? '?'}`,
+    k.atlasVersion
+      ? `Atlas uses ${k.atlasVersion}${k.versionMatches === false ? ' (an older version: still usable while enabled)' : ''}`
+      : 'Atlas uses the versionless identifier',
+  ];
+  return `${k.name}: ${parts.join(', ')}`;
+}
+
+export function renderCheck(c: ProjectCheck): string {
+  const out: string[] = [`== Project ${c.projectId}: ${c.result.toUpperCase()} ==`];
+  if (c.reason) out.push(`Reason:     ${c.reason}`);
+  if (c.target) {
+    out.push(
+      `Atlas:      ${c.target.credentials === 'secretless' ? `secretless (roleId ${c.target.roleId})` : 'static credentials'}, azureKeyVault.valid: ${c.atlasValid ?? 'not reported'}${c.target.requirePrivateNetworking ? ', requirePrivateNetworking (validation is asynchronous)' : ''}`,
+    );
+  }
+  if (c.key) out.push(`Key state:  ${renderKey(c.key)}`);
+  if (c.intent) {
+    out.push(
+      `Intent:     ${c.intent.intent}${c.intent.by ? ` (by ${c.intent.by}${c.intent.reason ? `: ${c.intent.reason}` : ''})` : ''}`,
+    );
+  }
+  if (c.flags?.length) out.push(`Flags:      ${c.flags.join(', ')}`);
+  if (c.reconcile) {
+    out.push(
+      `--fix:      ${c.reconcile.outcome} (status ${c.reconcile.status})${c.reconcile.reason ? `: ${c.reconcile.reason}` : ''}`,
+    );
+    for (const a of c.reconcile.actions)
+      out.push(`            ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
+  }
+  out.push('');
+  if (c.verdict && c.target) out.push(renderHuman(c.verdict, c.fix ?? [], c.target.keyIdentifier));
+  return out.join('\n') + '\n';
+}
+
+export async function runCheck(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  return runGuarded('check', io, async () => {
+    const { values } = parseOptions(
+      'check',
+      argv,
+      {
+        project: { type: 'string', multiple: true },
+        all: { type: 'boolean' },
+        fix: { type: 'boolean' },
+        concurrency: { type: 'string' },
+      },
+      CHECK_HELP,
+    );
+    if (flag(values, 'help')) {
+      io.stdout.write(CHECK_HELP);
+      return EXIT.ok;
+    }
+    const projects = list(values, 'project').map((p) => requireGroupId(p, '--project'));
+    const all = flag(values, 'all');
+    if (!all && projects.length === 0) throw usageError('name the projects: --project <groupId> (repeatable) or --all');
+    if (all && projects.length) throw usageError('--all and --project exclude each other');
+    const concurrency = Number(values.concurrency ?? 4);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw usageError(`--concurrency '${String(values.concurrency)}' is not a positive integer`);
+    }
+    const fix = flag(values, 'fix');
+    const conn = await connect(values, io, {
+      cloud: true,
+      state: fix ? 'required' : 'optional',
+      engine: fix,
+      policy: fix ? { mode: 'remediate' } : undefined,
+      stateFor: '--fix (the restore is recorded, and a recorded revocation is honoured)',
+    });
+    try {
+      let ids = projects;
+      if (all) {
+        try {
+          ids = conn.settings.ATLAS_PROJECT_IDS.length
+            ? conn.settings.ATLAS_PROJECT_IDS
+            : await conn.atlas!.listProjectIds();
+        } catch (e) {
+          const x = explainServiceError(e, 'atlas');
+          io.stderr.write(`ear-guard check: listing projects: ${x.message}\n`);
+          return x.exitCode;
+        }
+      }
+      const results = await mapLimit(ids, concurrency, async (id) => {
+        if (fix) {
+          const outcome = await conn.engine!.reconcile(id, { kind: 'cli' });
+          const after = await checkOne(conn, id, !all);
+          after.reconcile = {
+            outcome: outcome.kind,
+            status: outcome.status,
+            ...('reason' in outcome ? { reason: outcome.reason } : {}),
+            actions: outcome.actions,
+          };
+          return after;
+        }
+        return checkOne(conn, id, !all);
+      });
+      const exitCode = worstExit(results.map((r) => r.exitCode));
+      if (flag(values, 'json')) {
+        writeJson(io, { exitCode, projects: results });
+      } else {
+        for (const r of results) io.stdout.write(renderCheck(r) + '\n');
+        if (results.length > 1 || all) {
+          io.stdout.write(
+            table(
+              ['PROJECT', 'RESULT', 'MISSING', 'FLAGS'],
+              results.map((r) => [
+                r.projectId,
+                r.result,
+                r.verdict?.missing.join(',') ?? '',
+                r.flags?.join(',') ?? (r.result === 'error' || r.result === 'unsupported' ? r.reason : ''),
+              ]),
+            ),
+          );
+        }
+        if (results.length === 0) io.stdout.write('No projects to check.\n');
+      }
+      return exitCode;
+    } finally {
+      await conn.close();
+    }
+  });
+}

@@ -1,0 +1,536 @@
+// `ear-guard preflight --project <groupId> [--role-id <roleId> | --principal <objectId>] [--key <keyIdentifier>]`:
+// the seed's "verify before you PATCH encryptionAtRest". Each check passes or fails with the exact az command that
+// fixes a failure; --fix applies the grants with the reconcile loop's own plan (planRestore) and act step.
+import type { AtlasAzureServicePrincipal, AtlasCloudProviderAccess, AtlasEncryptionAtRest } from '../atlas/client.js';
+import { ATLAS_AZURE_APP_ID, type AtlasTarget } from '../atlas/target.js';
+import { classifyError } from '../azure/errors.js';
+import { parseKeyIdentifier } from '../core/documents.js';
+import { READER_ON_VAULT } from '../core/evaluate.js';
+import { fixCommands } from '../core/fix.js';
+import type { Requirement, Verdict } from '../core/types.js';
+import {
+  applyRestorePlan,
+  inspectTarget,
+  planRestore,
+  type ActionRecord,
+  type Inspection,
+  type PlannedAction,
+} from '../reconcile.js';
+import { keyFixCommands, keyState, type KeyState } from './check.js';
+import {
+  COMMON_HELP,
+  connect,
+  defaultIo,
+  EXIT,
+  flag,
+  GUID,
+  parseOptions,
+  requireGroupId,
+  runGuarded,
+  str,
+  table,
+  usageError,
+  writeJson,
+  type CliIo,
+  type Connected,
+} from './common.js';
+
+export const PREFLIGHT_HELP = `Usage: ear-guard preflight --project <groupId> [--role-id <roleId> | --principal <objectId>]
+                           [--key <keyIdentifier>] [--subscription <id>] [--resource-group <name>] [--fix] [--json]
+
+Verify before you PATCH encryptionAtRest (the secretless Azure Key Vault setup): is the Atlas app's service
+principal (appId ${ATLAS_AZURE_APP_ID}) registered with the project (cloudProviderAccess), does it hold
+Reader (RBAC vaults) and get/encrypt/decrypt (plus wrapKey/unwrapKey, recommended) in the permission model the vault
+actually uses, is the key present, enabled and unexpired, and does requirePrivateNetworking make Atlas's
+validation asynchronous. Each check prints pass/fail and the az command that fixes a failure.
+
+  --project <groupId>     the Atlas project
+  --role-id <roleId>      the cloudProviderAccess roleId to check (default: the roleId in the EAR configuration,
+                          else the project's one registered Atlas service principal)
+  --principal <objectId>  check this service principal object ID instead (before it is registered)
+  --key <keyIdentifier>   https://<vault>.vault.azure.net/keys/<name>[/<version>] (default: the EAR configuration's)
+  --subscription <id>     the vault's subscription (default: the EAR configuration's subscriptionID)
+  --resource-group <rg>   the vault's resource group (default: the EAR configuration's resourceGroupName)
+  --fix                   apply the missing grants with the same restore code the app uses (only the missing
+                          grants, only for the Atlas principal), then check again
+
+Examples:
+  ear-guard preflight --project 5f1e2d3c4b5a69788796a5b4
+  ear-guard preflight --project 5f1e2d3c4b5a69788796a5b4 --principal 2b7c... \\
+      --key https://kv-prod.vault.azure.net/keys/atlas-ear/0123abcd --resource-group rg-prod
+  ear-guard preflight --project 5f1e2d3c4b5a69788796a5b4 --fix --json
+
+Atlas API key role: Project Owner (encryptionAtRest and cloudProviderAccess reads require it).
+Azure: Reader on the vault; --fix needs the remediator's write roles on the vault.
+Exit status: 0 every check passed, 1 a check failed, 3 a check could not be judged, 4 cannot reach Azure/Atlas.
+
+${COMMON_HELP}`;
+
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'unknown';
+
+export interface PreflightCheck {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string[];
+}
+
+export interface PreflightInput {
+  projectId: string;
+  roleId?: string;
+  principal?: string;
+  key?: string;
+  subscription?: string;
+  resourceGroup?: string;
+}
+
+export interface PreflightReport {
+  projectId: string;
+  ready: boolean;
+  exitCode: number;
+  principal?: { objectId: string; tenantId?: string; roleId?: string; registered: boolean };
+  vaultId?: string;
+  keyIdentifier?: string;
+  model?: string;
+  key?: KeyState;
+  checks: PreflightCheck[];
+  /** With --fix: what was planned, blocked and done. */
+  fix?: { plan: PlannedAction[]; blocked: string[]; actions: ActionRecord[] };
+}
+
+/** What preflight learned, for --fix and migrate. */
+export interface PreflightState {
+  report: PreflightReport;
+  ear: AtlasEncryptionAtRest;
+  cpa: AtlasCloudProviderAccess;
+  target?: AtlasTarget;
+  inspection?: Inspection;
+  registration?: AtlasAzureServicePrincipal;
+}
+
+const atlasSps = (cpa: AtlasCloudProviderAccess) => cpa.azureServicePrincipals ?? [];
+
+export function registerCommand(projectId: string, tenantId: string, objectId: string): string {
+  return `POST /api/atlas/v2/groups/${projectId}/cloudProviderAccess {"providerName":"AZURE","tenantId":"${tenantId}","servicePrincipalId":"${objectId}","atlasAzureAppId":"${ATLAS_AZURE_APP_ID}"}   (or: ear-guard migrate --project ${projectId} --principal ${objectId})`;
+}
+
+function finish(report: PreflightReport): PreflightReport {
+  const fail = report.checks.some((c) => c.status === 'fail');
+  const unknown = report.checks.some((c) => c.status === 'unknown');
+  report.ready = !fail && !unknown;
+  report.exitCode = fail ? EXIT.failed : unknown ? EXIT.indeterminate : EXIT.ok;
+  return report;
+}
+
+/** Runs every check (reads only). */
+export async function preflight(conn: Connected, input: PreflightInput): Promise<PreflightState> {
+  const client = conn.atlasClient!;
+  const [ear, cpa] = await Promise.all([
+    client.getEncryptionAtRest(input.projectId),
+    client.getCloudProviderAccess(input.projectId),
+  ]);
+  const akv = ear.azureKeyVault ?? {};
+  const report: PreflightReport = { projectId: input.projectId, ready: false, exitCode: EXIT.failed, checks: [] };
+  const add = (c: PreflightCheck) => report.checks.push(c);
+  const state: PreflightState = { report, ear, cpa };
+
+  add({
+    id: 'atlas-ear-config',
+    title: 'Atlas encryption at rest (Azure Key Vault) configuration',
+    status: 'pass',
+    detail: akv.enabled
+      ? akv.roleId
+        ? `enabled, secretless (roleId ${akv.roleId})`
+        : `enabled with static credentials (clientID ${akv.clientID ?? 'unknown'}); migrate with 'ear-guard migrate'`
+      : 'not enabled yet',
+  });
+
+  // Where the key is.
+  const keyIdentifier = input.key ?? akv.keyIdentifier;
+  if (!keyIdentifier) {
+    throw usageError(
+      `--key is required: project ${input.projectId} has no Azure Key Vault key configured in Atlas yet`,
+    );
+  }
+  const key = parseKeyIdentifier(keyIdentifier, input.key ? '--key' : 'azureKeyVault.keyIdentifier');
+  const sameVault = (akv.keyVaultName ?? '').toLowerCase() === key.vaultName.toLowerCase();
+  const subscriptionId = input.subscription ?? akv.subscriptionID;
+  const resourceGroup = input.resourceGroup ?? (sameVault ? akv.resourceGroupName : undefined);
+  if (!subscriptionId)
+    throw usageError(`--subscription is required: Atlas names no subscriptionID for project ${input.projectId}`);
+  if (!GUID.test(subscriptionId))
+    throw usageError(`--subscription '${subscriptionId}' is not a subscription ID (expected a GUID)`);
+  if (!resourceGroup) {
+    throw usageError(
+      `--resource-group is required: the resource group of vault '${key.vaultName}' is not in the project's EAR configuration`,
+    );
+  }
+  const vaultId = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${key.vaultName}`;
+  report.vaultId = vaultId;
+  report.keyIdentifier = keyIdentifier;
+
+  // Who: the registered Atlas service principal.
+  const sps = atlasSps(cpa);
+  let sp: AtlasAzureServicePrincipal | undefined;
+  let principalId: string | undefined;
+  let notRegisteredDetail: string | undefined;
+  if (input.roleId) {
+    sp = sps.find((s) => s._id === input.roleId);
+    if (!sp)
+      notRegisteredDetail = `roleId ${input.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`;
+  } else if (input.principal) {
+    principalId = input.principal;
+    sp = sps.find((s) => (s.servicePrincipalId ?? '').toLowerCase() === input.principal!.toLowerCase());
+    if (!sp)
+      notRegisteredDetail = `service principal ${input.principal} is not registered with the project (cloudProviderAccess)`;
+  } else if (akv.roleId) {
+    sp = sps.find((s) => s._id === akv.roleId);
+    if (!sp)
+      notRegisteredDetail = `the EAR configuration's roleId ${akv.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`;
+  } else {
+    const atlasOnes = sps.filter((s) => !s.atlasAzureAppId || s.atlasAzureAppId.toLowerCase() === ATLAS_AZURE_APP_ID);
+    if (atlasOnes.length > 1) {
+      throw usageError(
+        `project ${input.projectId} has ${atlasOnes.length} registered Azure service principals (roleIds ${atlasOnes.map((s) => s._id).join(', ')}): pick one with --role-id`,
+      );
+    }
+    sp = atlasOnes[0];
+    if (!sp) notRegisteredDetail = 'no Atlas service principal is registered with the project (cloudProviderAccess)';
+  }
+  principalId = sp?.servicePrincipalId ?? principalId;
+  const tenantId = sp?.tenantId ?? akv.tenantID;
+  if (!principalId) {
+    add({
+      id: 'principal-registered',
+      title: 'Atlas service principal registered with the project',
+      status: 'fail',
+      detail: notRegisteredDetail ?? 'no service principal',
+      fix: [
+        `az ad sp list --filter "appId eq '${ATLAS_AZURE_APP_ID}'" --query "[].id" -o tsv   # or: az ad sp create --id ${ATLAS_AZURE_APP_ID}`,
+        `ear-guard preflight --project ${input.projectId} --principal <that object ID>   # then register it: ear-guard migrate`,
+      ],
+    });
+    return { ...state, report: finish(report) };
+  }
+  if (!GUID.test(principalId)) throw usageError(`--principal '${principalId}' is not an object ID (expected a GUID)`);
+  state.registration = sp;
+  report.principal = {
+    objectId: principalId,
+    ...(tenantId ? { tenantId } : {}),
+    ...(sp ? { roleId: sp._id } : {}),
+    registered: !!sp,
+  };
+  if (sp) {
+    const foreignApp = sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID;
+    add({
+      id: 'principal-registered',
+      title: 'Atlas service principal registered with the project',
+      status: foreignApp ? 'warn' : 'pass',
+      detail: `roleId ${sp._id} -> service principal ${principalId}${tenantId ? ` in tenant ${tenantId}` : ''}${foreignApp ? `; atlasAzureAppId ${sp.atlasAzureAppId} is not the Atlas app ${ATLAS_AZURE_APP_ID}` : ''}`,
+    });
+  } else {
+    add({
+      id: 'principal-registered',
+      title: 'Atlas service principal registered with the project',
+      status: 'fail',
+      detail: `${notRegisteredDetail}; the Azure checks below are for ${principalId}`,
+      fix: [registerCommand(input.projectId, tenantId ?? '<tenant-id>', principalId)],
+    });
+  }
+
+  const target: AtlasTarget = {
+    projectId: input.projectId,
+    principalObjectId: principalId,
+    tenantId: tenantId ?? '',
+    subscriptionId,
+    resourceGroup,
+    vaultName: key.vaultName,
+    keyName: key.keyName,
+    keyVersion: key.version,
+    keyIdentifier,
+    azureEnvironment: akv.azureEnvironment ?? 'AZURE',
+    requirePrivateNetworking: akv.requirePrivateNetworking === true,
+    atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
+    credentials: akv.roleId ? 'secretless' : 'static',
+    ...(sp ? { roleId: sp._id } : {}),
+    vaultId,
+  };
+  state.target = target;
+
+  let ins: Inspection;
+  try {
+    ins = await inspectTarget(target, { azure: conn.azure!, policy: conn.policy });
+  } catch (e) {
+    const c = classifyError(e, 'arm');
+    if (c.status === 404) {
+      add({
+        id: 'vault',
+        title: 'Key vault exists',
+        status: 'fail',
+        detail: `vault ${vaultId} was not found (${c.describe()})`,
+        fix: [
+          `az keyvault show --name ${key.vaultName} --query id -o tsv   # then pass --subscription / --resource-group`,
+        ],
+      });
+      return { ...state, report: finish(report) };
+    }
+    throw e;
+  }
+  state.inspection = ins;
+  if (!target.tenantId) target.tenantId = ins.docs.vault.tenantId;
+  const v = ins.verdict;
+  report.model = v.model;
+  report.key = keyState(target, ins.key);
+
+  add({
+    id: 'permission-model',
+    title: 'Permission model the vault uses',
+    status: 'pass',
+    detail:
+      v.model === 'rbac'
+        ? 'Azure RBAC (enableRbacAuthorization: true): access policies are ignored'
+        : 'access policies (enableRbacAuthorization false or absent): RBAC data roles are ignored',
+  });
+
+  const requirement: Requirement = {
+    principalId,
+    key: { vaultId, keyName: key.keyName },
+    recommendReaderOnVault: true,
+  };
+  const fix = fixCommands(v, requirement);
+  const readerFix = fix.filter((c) => /--role "Reader"/.test(c));
+  const permFix = fix.filter((c) => !readerFix.includes(c));
+  add(permissionCheck(v, permFix));
+
+  if (v.model === 'rbac') {
+    const r = v.readerOnVault;
+    const readerUnsure = !r?.granted && (r?.conditionalVia ?? []).length > 0;
+    add({
+      id: 'reader-on-vault',
+      title: 'Reader on the vault (Atlas reads the vault metadata)',
+      status: r?.granted ? 'pass' : readerUnsure ? 'unknown' : 'fail',
+      detail: r?.granted
+        ? 'granted'
+        : readerUnsure
+          ? 'granted only through a conditional assignment: cannot be judged offline'
+          : (r?.deniedBy ?? []).length
+            ? `denied by ${r!.deniedBy!.join(', ')}`
+            : 'missing',
+      ...(readerFix.length ? { fix: readerFix } : {}),
+    });
+  }
+  const recommended = v.missingRecommended.filter((p) => p !== READER_ON_VAULT);
+  add({
+    id: 'wrap-unwrap',
+    title: 'wrapKey and unwrapKey (recommended)',
+    status: recommended.length ? 'warn' : 'pass',
+    detail: recommended.length ? `missing ${recommended.join(', ')}` : 'granted',
+    ...(recommended.length && permFix.length ? { fix: permFix } : {}),
+  });
+
+  const k = report.key;
+  const keyFix = (flagName: string) => keyFixCommands(target, [flagName]);
+  add(
+    k.exists
+      ? {
+          id: 'key-exists',
+          title: 'Key exists',
+          status: 'pass',
+          detail: `${k.name} (current version ${k.currentVersion ?? '?'})`,
+        }
+      : {
+          id: 'key-exists',
+          title: 'Key exists',
+          status: 'fail',
+          detail: `key ${key.keyName} not found in vault ${key.vaultName}`,
+          fix: keyFix('key-not-found'),
+        },
+  );
+  if (k.exists) {
+    add(
+      k.enabled
+        ? { id: 'key-enabled', title: 'Key enabled', status: 'pass', detail: 'enabled' }
+        : {
+            id: 'key-enabled',
+            title: 'Key enabled',
+            status: 'fail',
+            detail: 'the key is disabled',
+            fix: keyFix('key-disabled'),
+          },
+    );
+    const now = Date.now();
+    const expired = ins.flags.includes('key-expired');
+    const notYet = k.notBefore && Date.parse(k.notBefore) > now;
+    add({
+      id: 'key-unexpired',
+      title: 'Key unexpired and active',
+      status: expired || notYet ? 'fail' : ins.flags.includes('key-near-expiry') ? 'warn' : 'pass',
+      detail: expired
+        ? `expired at ${k.expires}`
+        : notYet
+          ? `not valid before ${k.notBefore}`
+          : k.expires
+            ? `expires ${k.expires}${ins.flags.includes('key-near-expiry') ? ' (soon)' : ''}`
+            : 'no expiry set',
+      ...(expired ? { fix: keyFix('key-expired') } : {}),
+    });
+    if (key.version && k.versionMatches === false) {
+      add({
+        id: 'key-version',
+        title: 'Key version in the identifier',
+        status: 'warn',
+        detail: `the identifier pins version ${key.version}; the current version is ${k.currentVersion}: Atlas will use the pinned version`,
+      });
+    }
+  }
+  add({
+    id: 'private-networking',
+    title: 'Validation timing (requirePrivateNetworking)',
+    status: target.requirePrivateNetworking ? 'warn' : 'pass',
+    detail: target.requirePrivateNetworking
+      ? 'requirePrivateNetworking is on: Atlas accepts the PATCH and the data nodes validate Key Vault access afterwards (asynchronously); a misconfiguration shows up later and can end in cluster shutdown, so every check above must pass first'
+      : 'requirePrivateNetworking is off: Atlas validates Key Vault access when the PATCH is made',
+  });
+  return { ...state, report: finish(report) };
+}
+
+function permissionCheck(v: Verdict, fix: string[]): PreflightCheck {
+  const required = v.requiredPermissions ?? ['get', 'encrypt', 'decrypt'];
+  const title = `${required.join(', ')} on the key`;
+  if (v.missing.length) {
+    const denied = v.missing.filter((p) => (v.permissions[p]?.deniedBy ?? []).length);
+    return {
+      id: 'key-permissions',
+      title,
+      status: 'fail',
+      detail: `missing ${v.missing.join(', ')} (${v.model === 'rbac' ? 'Azure RBAC' : 'access policies'})${denied.length ? `; ${denied.join(', ')} removed by a deny assignment` : ''}`,
+      ...(fix.length ? { fix } : {}),
+    };
+  }
+  if (v.indeterminate.length) {
+    return {
+      id: 'key-permissions',
+      title,
+      status: 'unknown',
+      detail: `${v.indeterminate.join(', ')} granted only through conditional assignments: cannot be judged offline`,
+    };
+  }
+  return { id: 'key-permissions', title, status: 'pass', detail: 'granted' };
+}
+
+/** --fix: plan with the loop's planRestore and write with its act step. */
+export async function applyPreflightFix(
+  conn: Connected,
+  st: PreflightState,
+): Promise<{ plan: PlannedAction[]; blocked: string[]; actions: ActionRecord[] }> {
+  if (!st.target || !st.inspection)
+    return { plan: [], blocked: ['nothing to grant: the principal or the vault is unknown'], actions: [] };
+  const { plan, blocked } = planRestore(st.target, st.inspection.verdict, st.inspection.docs.vault.tenantId, {
+    restoreScope: conn.policy.restoreScope,
+    roles: conn.policy.roles,
+  });
+  if (blocked.length || plan.length === 0) return { plan, blocked, actions: [] };
+  const actions = await applyRestorePlan(st.target, plan, {
+    azure: conn.azure!,
+    ...(conn.state ? { state: conn.state } : {}),
+  });
+  return { plan, blocked, actions };
+}
+
+const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', unknown: '????' };
+
+export function renderPreflight(r: PreflightReport): string {
+  const out: string[] = [];
+  out.push(`Preflight for project ${r.projectId}${r.principal ? `, service principal ${r.principal.objectId}` : ''}`);
+  if (r.vaultId)
+    out.push(`Vault: ${r.vaultId}${r.model ? ` (${r.model === 'rbac' ? 'Azure RBAC' : 'access policies'})` : ''}`);
+  if (r.keyIdentifier) out.push(`Key:   ${r.keyIdentifier}`);
+  out.push('');
+  out.push(
+    table(
+      ['', 'CHECK', 'DETAIL'],
+      r.checks.map((c) => [MARK[c.status], c.title, c.detail]),
+    ).trimEnd(),
+  );
+  const fixes = r.checks.filter(
+    (c) => c.fix?.length && (c.status === 'fail' || c.status === 'warn' || c.status === 'unknown'),
+  );
+  if (r.fix) {
+    out.push('', '--fix:');
+    if (r.fix.blocked.length) for (const b of r.fix.blocked) out.push(`  blocked: ${b}`);
+    if (!r.fix.plan.length && !r.fix.blocked.length) out.push('  nothing to grant');
+    for (const a of r.fix.actions) out.push(`  ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
+  }
+  if (fixes.length) {
+    out.push('', 'To fix, run:');
+    for (const c of fixes) for (const f of c.fix!) out.push(`  ${f}`);
+  }
+  out.push(
+    '',
+    r.ready
+      ? 'READY: every check passed; PATCH encryptionAtRest with the roleId is safe (ear-guard migrate does it).'
+      : r.exitCode === EXIT.indeterminate
+        ? 'NOT SURE: some checks cannot be judged offline; do not PATCH encryptionAtRest until they are confirmed.'
+        : 'NOT READY: do not PATCH encryptionAtRest yet.',
+  );
+  return out.join('\n') + '\n';
+}
+
+export async function runPreflight(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  return runGuarded('preflight', io, async () => {
+    const { values } = parseOptions(
+      'preflight',
+      argv,
+      {
+        project: { type: 'string' },
+        'role-id': { type: 'string' },
+        principal: { type: 'string' },
+        key: { type: 'string' },
+        subscription: { type: 'string' },
+        'resource-group': { type: 'string' },
+        fix: { type: 'boolean' },
+      },
+      PREFLIGHT_HELP,
+    );
+    if (flag(values, 'help')) {
+      io.stdout.write(PREFLIGHT_HELP);
+      return EXIT.ok;
+    }
+    const input = preflightInput(values);
+    const conn = await connect(values, io, { cloud: true, state: 'optional' });
+    try {
+      let st = await preflight(conn, input);
+      if (flag(values, 'fix')) {
+        const fix = await applyPreflightFix(conn, st);
+        st = await preflight(conn, input);
+        st.report.fix = fix;
+      }
+      if (flag(values, 'json')) writeJson(io, st.report);
+      else io.stdout.write(renderPreflight(st.report));
+      return st.report.exitCode;
+    } finally {
+      await conn.close();
+    }
+  });
+}
+
+export function preflightInput(values: Record<string, unknown>): PreflightInput {
+  const v = values as Parameters<typeof str>[0];
+  const projectId = requireGroupId(str(v, 'project'), '--project');
+  const roleId = str(v, 'role-id');
+  const principal = str(v, 'principal');
+  if (roleId && principal) throw usageError('--role-id and --principal exclude each other');
+  if (roleId && !/^[0-9a-f]{24}$/i.test(roleId))
+    throw usageError(`--role-id '${roleId}' is not a roleId (expected 24 hex characters)`);
+  if (principal && !GUID.test(principal))
+    throw usageError(`--principal '${principal}' is not an object ID (expected a GUID)`);
+  return {
+    projectId,
+    ...(roleId ? { roleId } : {}),
+    ...(principal ? { principal } : {}),
+    ...(str(v, 'key') ? { key: str(v, 'key') } : {}),
+    ...(str(v, 'subscription') ? { subscription: str(v, 'subscription') } : {}),
+    ...(str(v, 'resource-group') ? { resourceGroup: str(v, 'resource-group') } : {}),
+  };
+}

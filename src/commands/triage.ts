@@ -1,0 +1,104 @@
+// `ear-guard triage <event.json|-> [--json]`: what the app would do with an event (or an array of events) from Event
+// Grid or CloudEvents 1.0, with no Azure call: relevant or not, which kind, the ARM scope whose access may have
+// changed, why; and, with a state connection, the projects it maps to.
+import { EventInputError, parseEvents, triageEvent } from '../core/triage.js';
+import { projectsForEvent } from '../routeEvents.js';
+import {
+  COMMON_HELP,
+  connect,
+  defaultIo,
+  EXIT,
+  flag,
+  parseOptions,
+  readInput,
+  runGuarded,
+  table,
+  usageError,
+  writeJson,
+  type CliIo,
+} from './common.js';
+
+export const TRIAGE_HELP = `Usage: ear-guard triage <event.json | -> [--json]
+
+Shows what the app would do with an event, or an array of events, in the Event Grid schema or CloudEvents 1.0
+('-' reads stdin): for each, whether it is relevant, its kind (roleAssignment, roleDefinition, vault,
+accessPolicy, denyAssignment, key, validation, ignored), the ARM scope whose access may have changed (for a role
+assignment, the scope it was assigned at) and why. With EAR_GUARD_STORAGE set, also the projects it maps to.
+No Azure or Atlas call is made: handy for debugging event subscriptions without waiting for a real change.
+
+Examples:
+  ear-guard triage event.json
+  az eventgrid ... | ear-guard triage - --json
+  ear-guard triage --storage "$EAR_GUARD_STORAGE" events.json
+
+Exit status: 0 ok, 2 the file is not an event or an array of events (the message names the field).
+
+${COMMON_HELP}`;
+
+export async function runTriage(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  return runGuarded('triage', io, async () => {
+    const { values, positionals } = parseOptions('triage', argv, {}, TRIAGE_HELP, true);
+    if (flag(values, 'help')) {
+      io.stdout.write(TRIAGE_HELP);
+      return EXIT.ok;
+    }
+    if (positionals.length !== 1) throw usageError("name one file: ear-guard triage <event.json> ('-' for stdin)");
+    const file = positionals[0]!;
+    const text = (await readInput(file, 'event file', io)).replace(/^\uFEFF/, '');
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch (e) {
+      throw usageError(`${file === '-' ? 'stdin' : file}: not valid JSON (${(e as Error).message})`);
+    }
+    let events;
+    try {
+      events = parseEvents(payload);
+    } catch (e) {
+      if (e instanceof EventInputError) throw usageError(`${file === '-' ? 'stdin' : file}: ${e.message}`);
+      throw e;
+    }
+    const conn = await connect(values, io, { cloud: false, state: 'optional' });
+    try {
+      const results = [];
+      for (const ev of events) {
+        const t = triageEvent(ev);
+        const projects = conn.state ? await projectsForEvent(conn.state, t) : undefined;
+        results.push({
+          eventId: t.eventId,
+          eventType: t.eventType,
+          relevant: t.relevant,
+          kind: t.kind,
+          scope: t.scope ?? null,
+          reason: t.reason,
+          ...(t.operationName ? { operationName: t.operationName } : {}),
+          ...(t.resourceId ? { resourceId: t.resourceId } : {}),
+          ...(t.keyName ? { keyName: t.keyName } : {}),
+          ...(t.actor ? { actor: t.actor } : {}),
+          ...(projects ? { projects } : {}),
+        });
+      }
+      if (flag(values, 'json')) {
+        writeJson(io, results);
+        return EXIT.ok;
+      }
+      io.stdout.write(
+        table(
+          ['EVENT', 'RELEVANT', 'KIND', 'SCOPE', ...(conn.state ? ['PROJECTS'] : []), 'REASON'],
+          results.map((r) => [
+            r.eventId,
+            r.relevant ? 'yes' : 'no',
+            r.kind,
+            r.scope ?? '',
+            ...(conn.state ? [r.projects?.join(',') ?? ''] : []),
+            r.reason,
+          ]),
+        ),
+      );
+      if (!conn.state) io.stdout.write('\n(no EAR_GUARD_STORAGE: projects not mapped)\n');
+      return EXIT.ok;
+    } finally {
+      await conn.close();
+    }
+  });
+}
