@@ -62,7 +62,7 @@ function projectRow(p: ProjectSummary, now: Date): SafeHtml {
     r.flags.length ? `flags: ${r.flags.join(', ')}` : '',
   ].filter(Boolean);
   return markup`<tr id="p-${r.projectId}" data-project="${r.projectId}" data-status="${r.status}">
-    <td data-label="Project"><a href="#h-${r.projectId}" class="mono">${r.projectId}</a></td>
+    <td data-label="Project"><a href="#h-${r.projectId}" class="mono pid">${r.projectId}</a></td>
     <td data-label="Status">${statusBadge(r.status)}${notes.map((n) => markup`<div class="note">${n}</div>`)}</td>
     <td data-label="Model">${modelLabel(r.model)}</td>
     <td data-label="Vault / key">
@@ -96,7 +96,7 @@ function timeline(p: ProjectSummary, limit: number, now: Date): SafeHtml {
                   <time datetime="${h.at}" title="${formatRelative(h.at, now)}">${formatTime(h.at)}</time>
                   <span class="kind">${h.kind}</span>
                   <span class="sum">${h.summary}</span
-                  >${h.actor ? markup` <span class="meta">by <span class="actor">${h.actor}</span></span>` : ''}${h.trigger ? markup` <span class="meta">via ${h.trigger}</span>` : ''}${h.eventId ? markup` <span class="meta mono" title="Event Grid event ID">event ${h.eventId}</span>` : ''}${h.correlationId ? markup` <span class="meta mono" title="Azure correlation ID">corr ${h.correlationId}</span>` : ''}
+                  >${h.actor ? markup` <span class="meta">by <span class="actor">${h.actor}</span></span>` : ''}${h.trigger ? markup` <span class="meta">via ${h.trigger}</span>` : ''}${h.eventId ? markup` <span class="meta mono" title="Event Grid event ID">event ID ${h.eventId}</span>` : ''}${h.correlationId ? markup` <span class="meta mono" title="Azure correlation ID">correlation ID ${h.correlationId}</span>` : ''}
                 </li>`,
             )}
           </ol>`
@@ -109,7 +109,7 @@ function timeline(p: ProjectSummary, limit: number, now: Date): SafeHtml {
 export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
   const shown = episodes.slice(-max);
   if (!shown.length) return markup`<p class="none" id="chart-empty">No restores recorded yet.</p>`;
-  const W = 640;
+  const W = 480;
   const H = 220;
   const left = 52;
   const right = 12;
@@ -226,6 +226,7 @@ header{display:flex;flex-wrap:wrap;align-items:baseline;gap:8px 16px}
 h1{font-size:20px;margin:0}h2{font-size:16px;margin:0 0 8px}
 .meta,.count,.note,.none{color:var(--mut);font-size:13px}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px;word-break:break-all}
+.pid{word-break:normal;white-space:nowrap}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px;margin:12px 0}
 .chips{display:flex;flex-wrap:wrap;gap:6px}
 .chip{border:1px solid var(--line);border-radius:999px;padding:2px 10px;font-size:13px}
@@ -242,6 +243,7 @@ a{color:var(--info)}
 .hb-bad{border-color:var(--bad)}
 .reasons{margin:4px 0;color:var(--bad)}
 .tl summary{cursor:pointer;padding:6px 0}
+.asof{margin:4px 0 0}
 .tl ol{list-style:none;margin:4px 0 8px;padding:0 0 0 12px;border-left:2px solid var(--line)}
 .tl li{padding:3px 0 3px 8px;position:relative}
 .tl li::before{content:"";position:absolute;left:-19px;top:10px;width:10px;height:10px;border-radius:50%;background:var(--muted)}
@@ -252,7 +254,7 @@ a{color:var(--info)}
 .chart{width:100%;height:auto;max-height:260px}
 .chart .grid{stroke:var(--line);stroke-width:1}
 .chart .axisline{stroke:var(--mut)}
-.chart .axis,.chart .limit-label{fill:var(--mut);font-size:11px}
+.chart .axis,.chart .limit-label{fill:var(--mut);font-size:12px}
 .chart .limit{stroke:var(--bad);stroke-dasharray:5 4}
 .chart .limit-label{fill:var(--bad)}
 .chart .bar{fill:var(--info)}.chart .bar.late{fill:var(--bad)}
@@ -276,10 +278,13 @@ const SCRIPT = `
     fetch(location.href,{headers:{accept:'text/html'},cache:'no-store',credentials:'same-origin'})
       .then(function(r){if(!r.ok&&r.status!==503)throw new Error('HTTP '+r.status);return r.text();})
       .then(function(t){
-        var doc=new DOMParser().parseFromString(t,'text/html');
-        var next=doc.getElementById('content');
-        if(!next)throw new Error('unexpected page');
-        document.getElementById('content').replaceWith(document.importNode(next,true));
+        // Only <main> is taken (an inert template, no style or script of the new response is parsed: its
+        // nonce differs from ours and CSP would report it).
+        var s=t.indexOf('<main id="content"'), e=t.lastIndexOf('</main>');
+        if(s<0||e<0)throw new Error('unexpected page');
+        var tpl=document.createElement('template');
+        tpl.innerHTML=t.slice(s,e+7);
+        document.getElementById('content').replaceWith(tpl.content.firstElementChild);
         state.textContent='Live: refreshed '+new Date().toLocaleTimeString();
         state.className='';
         body.setAttribute('data-refreshed',String(Date.now()));
@@ -322,10 +327,10 @@ export function renderDashboard(input: DashboardInput): string {
 <body data-refresh="${refresh}">
 <header>
 <h1>Atlas EAR guard</h1>
-<span class="meta">Generated <time id="generated" datetime="${now.toISOString()}">${formatTime(now.toISOString())}</time></span>
 <span class="meta" id="refresh-state" aria-live="polite">Refreshes every ${refresh} s</span>
 </header>
 <main id="content">
+<p class="meta asof">Data as of <time id="generated" datetime="${now.toISOString()}">${formatTime(now.toISOString())}</time></p>
 ${
   input.error
     ? markup`<section class="hb-bad" role="alert">
