@@ -42,7 +42,7 @@ const SECURITY_HEADERS = {
 
 export function makeDashboardHandler(
   getDeps: () => Promise<ObservabilityDeps> | ObservabilityDeps = getObservabilityDeps,
-): HttpHandler {
+): (req: HttpRequest, ctx: InvocationContext) => Promise<HttpResponseInit> {
   return async (req: HttpRequest, ctx: InvocationContext): Promise<HttpResponseInit> => {
     const log = loggerForInvocation(ctx);
     let deps: ObservabilityDeps;

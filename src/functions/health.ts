@@ -9,7 +9,7 @@ import { redactText } from '../observability/redact.js';
 
 export function makeHealthHandler(
   getDeps: () => Promise<ObservabilityDeps> | ObservabilityDeps = getObservabilityDeps,
-): HttpHandler {
+): (req: HttpRequest, ctx: InvocationContext) => Promise<HttpResponseInit> {
   return async (_req: HttpRequest, ctx: InvocationContext): Promise<HttpResponseInit> => {
     const headers = { 'cache-control': 'no-store' };
     try {
