@@ -4,6 +4,7 @@
 // control API) an Atlas project per vault whose EAR points at the key.
 import { ROLE_IDS } from '../core/builtinRoles.js';
 import type { Sandbox } from './index.js';
+import { stableGuid } from './state.js';
 
 export interface DemoVault {
   model: 'rbac' | 'accessPolicy';
@@ -23,98 +24,105 @@ export interface DemoSeed {
   remediatorPrincipalId: string;
 }
 
-/** The ABAC condition from the brief: the remediator may write only the required roles, only for the Atlas principal. */
+/**
+ * The ABAC condition infra/app/vault.bicep deploys: the remediator may write (and delete) role assignments only for
+ * the required roles and only for the Atlas principal. The sandbox enforces it (arm/rbac.ts).
+ */
 export function remediatorCondition(atlasPrincipalId: string): string {
-  return (
-    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR " +
-    `(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${ROLE_IDS.keyVaultCryptoUser}, ${ROLE_IDS.reader}} AND ` +
-    `@Request[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidEquals {${atlasPrincipalId}}))`
-  );
+  const roles = `${ROLE_IDS.keyVaultCryptoUser}, ${ROLE_IDS.reader}`;
+  const part = (action: 'write' | 'delete', source: 'Request' | 'Resource') =>
+    `((!(ActionMatches{'Microsoft.Authorization/roleAssignments/${action}'})) OR ` +
+    `(@${source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${roles}} AND ` +
+    `@${source}[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidEquals {${atlasPrincipalId}}))`;
+  return `${part('write', 'Request')} AND ${part('delete', 'Resource')}`;
 }
 
-export async function seedDemo(sb: Sandbox): Promise<DemoSeed> {
+/**
+ * One watched vault as a customer would have it: a key, the Atlas principal's grants in the vault's model
+ * (Key Vault Crypto User + Reader, or an access policy with get/encrypt/decrypt/wrapKey/unwrapKey, as the seed
+ * document's commands grant), the remediator's least-privilege rights on it (RBAC Administrator under the ABAC
+ * condition, and the narrow access-policy writer), and an Atlas project whose EAR points at the key.
+ */
+export function seedVaultProject(
+  sb: Sandbox,
+  p: { vaultName: string; model: 'rbac' | 'accessPolicy'; resourceGroup?: string; projectName?: string },
+): DemoVault {
   const c = sb.control;
-  const rg = 'rg-ear-demo';
+  const rg = p.resourceGroup ?? 'rg-ear-demo';
   const atlas = sb.atlasPrincipalId;
-  const remediator = c.principals().find((p) => p.name === 'ear-guard')!;
+  const remediator = c.principals().find((x) => x.name === 'ear-guard')!;
   c.createResourceGroup({ name: rg });
-  // The remediator reads everywhere (Reader on the subscription).
+  // The remediator reads everywhere (Reader on the subscription); assignRole is idempotent by name.
   c.assignRole({
     scope: `/subscriptions/${sb.subscriptionId}`,
     role: 'Reader',
     principalId: remediator.objectId,
     principalType: 'ServicePrincipal',
   });
-
-  // RBAC vault: Atlas holds Key Vault Crypto User and Reader on the vault.
-  c.createVault({ vault: 'kv-ear-rbac', resourceGroup: rg, rbac: true });
-  const k1 = c.createKey({ vault: 'kv-ear-rbac', key: 'atlas-ear' });
+  c.createVault({ vault: p.vaultName, resourceGroup: rg, rbac: p.model === 'rbac' });
+  const key = c.createKey({ vault: p.vaultName, key: 'atlas-ear' });
+  if (p.model === 'rbac') {
+    c.assignRole({
+      scope: p.vaultName,
+      role: 'Key Vault Crypto User',
+      principalId: atlas,
+      principalType: 'ServicePrincipal',
+    });
+    c.assignRole({ scope: p.vaultName, role: 'Reader', principalId: atlas, principalType: 'ServicePrincipal' });
+  } else {
+    c.setAccessPolicy({
+      vault: p.vaultName,
+      objectId: atlas,
+      keys: ['get', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
+    });
+  }
+  // Both restore rights on every vault, so a vault switched between the models can still be restored.
   c.assignRole({
-    scope: 'kv-ear-rbac',
-    role: 'Key Vault Crypto User',
-    principalId: atlas,
-    principalType: 'ServicePrincipal',
-  });
-  c.assignRole({ scope: 'kv-ear-rbac', role: 'Reader', principalId: atlas, principalType: 'ServicePrincipal' });
-  c.assignRole({
-    scope: 'kv-ear-rbac',
+    scope: p.vaultName,
     role: 'Role Based Access Control Administrator',
     principalId: remediator.objectId,
     principalType: 'ServicePrincipal',
     condition: remediatorCondition(atlas),
     conditionVersion: '2.0',
   });
-
-  // Access-policy vault: Atlas holds get/encrypt/decrypt/wrapKey/unwrapKey through an access policy.
-  c.createVault({ vault: 'kv-ear-policy', resourceGroup: rg, rbac: false });
-  const k2 = c.createKey({ vault: 'kv-ear-policy', key: 'atlas-ear' });
-  c.setAccessPolicy({
-    vault: 'kv-ear-policy',
-    objectId: atlas,
-    keys: ['get', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
-  });
+  // A fixed name: creating it again for the next vault updates the same custom role.
   const writer = c.createCustomRole({
+    name: stableGuid(`ear-guard-access-policy-writer:${sb.subscriptionId}`),
     roleName: 'EAR Guard Access Policy Writer',
     description: 'Restores the Atlas principal access policy (accessPolicies/write only).',
     actions: ['Microsoft.KeyVault/vaults/read', 'Microsoft.KeyVault/vaults/accessPolicies/write'],
   });
   c.assignRole({
-    scope: 'kv-ear-policy',
+    scope: p.vaultName,
     role: String(writer.id),
     principalId: remediator.objectId,
     principalType: 'ServicePrincipal',
   });
+  const v: DemoVault = {
+    model: p.model,
+    vaultName: p.vaultName,
+    resourceGroup: rg,
+    vaultId: String(c.getVault({ vault: p.vaultName }).id),
+    keyName: 'atlas-ear',
+    keyIdentifier: key.keyIdentifier,
+  };
+  v.projectId = c.atlas.seedProject({
+    name: p.projectName ?? `ear-${p.vaultName}`,
+    tenantId: sb.tenantId,
+    subscriptionId: sb.subscriptionId,
+    resourceGroupName: rg,
+    keyVaultName: p.vaultName,
+    keyIdentifier: key.keyIdentifier,
+    principalId: atlas,
+  }).projectId;
+  return v;
+}
 
-  const vaults: DemoVault[] = [
-    {
-      model: 'rbac',
-      vaultName: 'kv-ear-rbac',
-      resourceGroup: rg,
-      vaultId: String(c.getVault({ vault: 'kv-ear-rbac' }).id),
-      keyName: 'atlas-ear',
-      keyIdentifier: k1.keyIdentifier,
-    },
-    {
-      model: 'accessPolicy',
-      vaultName: 'kv-ear-policy',
-      resourceGroup: rg,
-      vaultId: String(c.getVault({ vault: 'kv-ear-policy' }).id),
-      keyName: 'atlas-ear',
-      keyIdentifier: k2.keyIdentifier,
-    },
+export async function seedDemo(sb: Sandbox): Promise<DemoSeed> {
+  const remediator = sb.control.principals().find((p) => p.name === 'ear-guard')!;
+  const vaults = [
+    seedVaultProject(sb, { vaultName: 'kv-ear-rbac', model: 'rbac', projectName: 'ear-demo-rbac' }),
+    seedVaultProject(sb, { vaultName: 'kv-ear-policy', model: 'accessPolicy', projectName: 'ear-demo-accessPolicy' }),
   ];
-
-  // One Atlas project per vault, EAR pointing at its key through the registered Atlas principal.
-  for (const v of vaults) {
-    v.projectId = c.atlas.seedProject({
-      name: `ear-demo-${v.model}`,
-      tenantId: sb.tenantId,
-      subscriptionId: sb.subscriptionId,
-      resourceGroupName: v.resourceGroup,
-      keyVaultName: v.vaultName,
-      keyIdentifier: v.keyIdentifier,
-      principalId: atlas,
-    }).projectId;
-  }
-  return { vaults, atlasPrincipalId: atlas, remediatorPrincipalId: remediator.objectId };
+  return { vaults, atlasPrincipalId: sb.atlasPrincipalId, remediatorPrincipalId: remediator.objectId };
 }

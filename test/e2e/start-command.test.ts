@@ -38,7 +38,7 @@ describe('ear-guard start', () => {
       expect(JSON.parse(readFileSync(sandboxFile, 'utf8')).armEndpoint).toMatch(/^https:\/\/localhost:\d+$/);
       const list = await fetch(`${ready.api}?code=${ready.functionKey}`);
       expect(list.status).toBe(200);
-      expect((await list.json()).projects).toHaveLength(2);
+      expect(((await list.json()) as { projects: unknown[] }).projects).toHaveLength(2);
       expect((await fetch(String(ready.api))).status).toBe(401);
       expect((await fetch(String(ready.health))).status).toBe(200);
     } finally {
