@@ -308,6 +308,15 @@ export interface TelemetryOptions {
 
 let current: TelemetryHandle | undefined;
 
+/** Telemetry must never break the app: an unreachable ingestion endpoint fails the export, not the caller. */
+async function quietly(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch {
+    // the exporter already retried (and persisted to disk, for Azure Monitor); nothing useful to do here
+  }
+}
+
 /** Parses APPLICATIONINSIGHTS_AUTHENTICATION_STRING (`Authorization=AAD;ClientId=<guid>`). */
 export function parseAuthenticationString(value: string | undefined): { aad: boolean; clientId?: string } {
   const parts = Object.fromEntries(
@@ -355,6 +364,10 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
     useAzureMonitor({
       azureMonitorExporterOptions: { connectionString, ...(credential ? { credential } : {}) },
       instrumentationOptions: { azureSdk: { enabled: true } },
+      // Every reconcile trace is kept: volume is low and a dropped trace is a drift nobody can follow. (The
+      // distro's default rate limiter, 5 traces/s, also drops the first traces after start.)
+      samplingRatio: 1,
+      tracesPerSecond: 0,
       ...(opts.spanProcessors ? { spanProcessors: opts.spanProcessors } : {}),
       ...(opts.metricReaders
         ? { metricReaders: opts.metricReaders as import('@opentelemetry/sdk-metrics').MetricReader[] }
@@ -363,13 +376,15 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
     bridgeAzureSdkTracing();
     current = {
       mode: 'azure-monitor',
-      flush: async () => {
-        await (metrics.getMeterProvider() as { forceFlush?: () => Promise<void> }).forceFlush?.();
-      },
-      shutdown: async () => {
-        current = undefined;
-        await shutdownAzureMonitor();
-      },
+      flush: () =>
+        quietly(async () => {
+          await (metrics.getMeterProvider() as { forceFlush?: () => Promise<void> }).forceFlush?.();
+        }),
+      shutdown: () =>
+        quietly(async () => {
+          current = undefined;
+          await shutdownAzureMonitor();
+        }),
     };
     return current;
   }
@@ -419,9 +434,10 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
   const mode: TelemetryMode = wantConsole ? 'console' : wantOtlp ? 'otlp' : 'custom';
   current = {
     mode,
-    flush: async () => {
-      await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
-    },
+    flush: () =>
+      quietly(async () => {
+        await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
+      }),
     shutdown: async () => {
       current = undefined;
       await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
