@@ -4,10 +4,9 @@
 // in an in-process Azurite, and a first sweep checks every project at once.
 import { parseArgs } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { loadSettings, SettingsError, type Settings } from '../settings.js';
-import type { SandboxConnection } from '../engine.js';
+import { SettingsError } from '../settings.js';
+import { startLocalStack, sweepNow, type LocalStack } from '../local/stack.js';
 
 export const START_HELP = `Usage: ear-guard start [--port <n>] [--sandbox <file>] [--schedule "<ncrontab>"] [--json]
 
@@ -79,100 +78,28 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
     return 2;
   }
 
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-  };
+  let stack: LocalStack | undefined;
   try {
-    const env = { ...io.env };
-    let sandbox: SandboxConnection | undefined;
-    let vaultIds: string[] = [];
-    let sandboxFile: string | undefined;
-    let subscriptionId = '';
-    let projects: string[] = [];
-    const sandboxArg = args.sandbox ?? env.EAR_GUARD_SANDBOX;
-    const realAzure = !sandboxArg && !!env.ATLAS_PUBLIC_KEY;
-
-    if (sandboxArg) {
-      const { connectSandbox } = await import('../sandbox/connect.js');
-      const conn = await connectSandbox(sandboxArg);
-      closers.push(() => conn.close());
-      sandbox = { ...conn, credential: conn.credential };
-      subscriptionId = conn.subscriptionId;
-      vaultIds = (conn.description.demo?.vaults ?? []).map((v) => v.vaultId);
-      projects = (conn.description.demo?.vaults ?? []).flatMap((v) => (v.projectId ? [v.projectId] : []));
-      sandboxFile = resolve(io.cwd, sandboxArg);
-    } else if (!realAzure) {
-      const { startSandbox } = await import('../sandbox/index.js');
-      const sb = await startSandbox({ seed: 'demo' });
-      closers.push(() => sb.close());
-      sandbox = sb;
-      subscriptionId = sb.subscriptionId;
-      vaultIds = (sb.demo?.vaults ?? []).map((v) => v.vaultId);
-      projects = (sb.demo?.vaults ?? []).flatMap((v) => (v.projectId ? [v.projectId] : []));
-      const dir = join(io.cwd, '.sandbox');
-      await mkdir(dir, { recursive: true });
-      sandboxFile = join(dir, 'sandbox.json');
-      await writeFile(sandboxFile, JSON.stringify(sb.describe(), null, 2) + '\n', { mode: 0o600 });
-    }
-
-    const settings: Settings = loadSettings(
-      sandbox
-        ? {
-            EAR_GUARD_MODE: 'remediate',
-            ...env,
-            ATLAS_PUBLIC_KEY: sandbox.atlasPublicKey,
-            ATLAS_PRIVATE_KEY: sandbox.atlasPrivateKey,
-            ATLAS_BASE_URL: sandbox.atlasBaseUrl,
-          }
-        : env,
-    );
-
-    let storageConnection = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
-    let queue = !!storageConnection && /QueueEndpoint=|UseDevelopmentStorage=true/i.test(storageConnection);
-    if (!storageConnection) {
-      const { startLocalStorage } = await import('../local/azurite.js');
-      const storage = await startLocalStorage({ queue: true });
-      closers.push(() => storage.close());
-      storageConnection = storage.connectionString;
-      queue = true;
-    }
-
-    const generatedKey = !env.LOCAL_FUNCTION_KEY;
-    const functionKey = env.LOCAL_FUNCTION_KEY || randomBytes(24).toString('base64url');
-    const { startLocalApp } = await import('../local/app.js');
-    const local = await startLocalApp({
-      settings,
-      sandbox,
-      storageConnection,
+    const sandboxArg = args.sandbox ?? io.env.EAR_GUARD_SANDBOX;
+    stack = await startLocalStack({
+      env: io.env,
+      sandboxFile: sandboxArg ? resolve(io.cwd, sandboxArg) : undefined,
       port,
-      functionKey,
-      queue,
       sweepSchedule: args.schedule,
       log: (line) => io.stderr(`${line}\n`),
     });
-    closers.push(() => local.close());
-
-    if (sandbox) {
-      const { subscribeWebhook } = await import('../local/subscribe.js');
-      await subscribeWebhook({
-        credential: sandbox.credential!,
-        subscriptionId,
-        clientOptions: { endpoint: sandbox.armEndpoint, tlsOptions: { ca: sandbox.ca! } },
-        webhookUrl: local.webhookUrl,
-        vaultIds,
-      });
+    const { local, functionKey, generatedKey } = stack;
+    const sandbox = stack.connection;
+    const projects = stack.vaults.flatMap((v) => (v.projectId ? [v.projectId] : []));
+    let sandboxFile = sandboxArg ? resolve(io.cwd, sandboxArg) : undefined;
+    if (stack.sandbox) {
+      const dir = join(io.cwd, '.sandbox');
+      await mkdir(dir, { recursive: true });
+      sandboxFile = join(dir, 'sandbox.json');
+      await writeFile(sandboxFile, JSON.stringify(stack.sandbox.describe(), null, 2) + '\n', { mode: 0o600 });
     }
-    // A first sweep at once: it fills the indexes that map events to projects and the status page.
-    const { handleSweep } = await import('../functions/sweepProjects.js');
-    const azureFunctions = (await import('@azure/functions')).default;
-    const first = await handleSweep(
-      local.app,
-      new azureFunctions.InvocationContext({
-        functionName: 'sweepProjects',
-        logHandler: (level, ...a) => io.stderr(`[sweepProjects] ${level} ${a.join(' ')}\n`),
-      }),
-    );
+    // A first sweep at once: it fills the indexes that map events to projects, and the status page.
+    const first = await sweepNow(stack, (l) => io.stderr(`${l}\n`));
 
     const ready = {
       url: local.host.url,
@@ -222,10 +149,10 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
       );
     }
     await (io.until ?? signals());
-    await closeAll();
+    await stack.close();
     return 0;
   } catch (err) {
-    await closeAll();
+    await stack?.close();
     if (err instanceof SettingsError) {
       io.stderr(`ear-guard start: ${err.message}\n`);
       return 2;

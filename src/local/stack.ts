@@ -1,0 +1,148 @@
+// The local stack behind `npm start`, `npm run demo` and the end-to-end tests: a sandbox (in-process with the
+// demo seed, or a running one from its JSON file) or real Azure, state in EAR_GUARD_STORAGE or an in-process
+// Azurite, the local host serving the Functions handlers, and the webhook subscribed to the sandbox's events
+// through the Event Grid ARM route.
+import { randomBytes } from 'node:crypto';
+import { loadSettings, type Settings } from '../settings.js';
+import type { EngineOptions, SandboxConnection } from '../engine.js';
+import type { Sandbox, SandboxOptions, DemoSeed } from '../sandbox/index.js';
+import type { DemoVault } from '../sandbox/seed.js';
+import { startLocalApp, type LocalApp } from './app.js';
+
+export interface LocalStackOptions {
+  env: Record<string, string | undefined>;
+  /** Connect to a running sandbox (its `--out` JSON file) instead of starting one. */
+  sandboxFile?: string;
+  /** Start an in-process sandbox even when ATLAS_PUBLIC_KEY is set (demo, tests). */
+  forceSandbox?: boolean;
+  sandboxOptions?: SandboxOptions;
+  port?: number;
+  sweepSchedule?: string;
+  queuePollMs?: number;
+  engine?: Partial<EngineOptions>;
+  /** Settings that win over the environment (demo/test policy). */
+  overrides?: Record<string, string>;
+  subscribe?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  settings: Settings;
+  local: LocalApp;
+  /** The in-process sandbox, when this stack started one. */
+  sandbox?: Sandbox;
+  /** How the engine reaches the sandbox (in-process or from a file). */
+  connection?: SandboxConnection & { subscriptionId: string };
+  vaults: DemoVault[];
+  demo?: DemoSeed;
+  functionKey: string;
+  generatedKey: boolean;
+  storageConnection: string;
+  close(): Promise<void>;
+}
+
+export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const env = o.env;
+    let connection: LocalStack['connection'];
+    let sandbox: Sandbox | undefined;
+    let vaults: DemoVault[] = [];
+    let demo: DemoSeed | undefined;
+    if (o.sandboxFile) {
+      const { connectSandbox } = await import('../sandbox/connect.js');
+      const conn = await connectSandbox(o.sandboxFile);
+      closers.push(() => conn.close());
+      connection = conn;
+      demo = conn.description.demo;
+      vaults = demo?.vaults ?? [];
+    } else if (o.forceSandbox || !env.ATLAS_PUBLIC_KEY) {
+      const { startSandbox } = await import('../sandbox/index.js');
+      sandbox = await startSandbox({ seed: 'demo', ...o.sandboxOptions });
+      closers.push(() => sandbox!.close());
+      connection = sandbox;
+      demo = sandbox.demo;
+      vaults = demo?.vaults ?? [];
+    }
+    const settings = loadSettings(
+      connection
+        ? {
+            EAR_GUARD_MODE: 'remediate',
+            ...env,
+            ...o.overrides,
+            ATLAS_PUBLIC_KEY: connection.atlasPublicKey,
+            ATLAS_PRIVATE_KEY: connection.atlasPrivateKey,
+            ATLAS_BASE_URL: connection.atlasBaseUrl,
+          }
+        : { ...env, ...o.overrides },
+    );
+
+    let storageConnection = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
+    let queue = !!storageConnection && /QueueEndpoint=|UseDevelopmentStorage=true/i.test(storageConnection);
+    if (!storageConnection) {
+      const { startLocalStorage } = await import('./azurite.js');
+      const storage = await startLocalStorage({ queue: true });
+      closers.push(() => storage.close());
+      storageConnection = storage.connectionString;
+      queue = true;
+    }
+
+    const generatedKey = !env.LOCAL_FUNCTION_KEY;
+    const functionKey = env.LOCAL_FUNCTION_KEY || randomBytes(24).toString('base64url');
+    const local = await startLocalApp({
+      settings,
+      sandbox: connection,
+      storageConnection,
+      port: o.port,
+      functionKey,
+      queue,
+      queuePollMs: o.queuePollMs,
+      sweepSchedule: o.sweepSchedule,
+      engine: o.engine,
+      log: o.log,
+    });
+    closers.push(() => local.close());
+
+    if (connection && o.subscribe !== false) {
+      const { subscribeWebhook } = await import('./subscribe.js');
+      await subscribeWebhook({
+        credential: connection.credential!,
+        subscriptionId: connection.subscriptionId,
+        clientOptions: { endpoint: connection.armEndpoint, tlsOptions: { ca: connection.ca! } },
+        webhookUrl: local.webhookUrl,
+        vaultIds: vaults.map((v) => v.vaultId),
+      });
+    }
+    return {
+      settings,
+      local,
+      sandbox,
+      connection,
+      vaults,
+      demo,
+      functionKey,
+      generatedKey,
+      storageConnection,
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Runs the sweep now (as the timer would), e.g. at start so the indexes that route events are filled. */
+export async function sweepNow(stack: LocalStack, log: (line: string) => void = () => {}) {
+  const { handleSweep } = await import('../functions/sweepProjects.js');
+  const azureFunctions = (await import('@azure/functions')).default;
+  return handleSweep(
+    stack.local.app,
+    new azureFunctions.InvocationContext({
+      functionName: 'sweepProjects',
+      logHandler: (level, ...a) => log(`[sweepProjects] ${level} ${a.join(' ')}`),
+    }),
+  );
+}
