@@ -10,6 +10,7 @@ import { runHistory } from './commands/history.js';
 import { runIntent } from './commands/intent.js';
 import { runTriage } from './commands/triage.js';
 import { runStart } from './commands/start.js';
+import { runDemo } from './commands/demo.js';
 
 const HELP = `ear-guard: keep MongoDB Atlas encryption at rest alive on Azure Key Vault
 
@@ -19,6 +20,7 @@ Commands:
   explain     judge offline whether a principal holds get/encrypt/decrypt on a key (from az/ARM JSON);
               exit 0 granted, 1 missing, 3 indeterminate, 2 bad input. 'ear-guard explain --help' for flags
   start       run the remediator locally (webhook, timer, API, status page); the demo sandbox when no Azure is set
+  demo        a scripted drift scenario on a fresh sandbox, with a timeline (npm run demo)
   sandbox     run the Azure + Atlas emulator (--seed demo --json --out <file>); 'sandbox act' drives it
   check       live check of a project (Atlas + ARM): verdict per permission, key state, fix commands; --fix restores
   preflight   verify before you PATCH encryptionAtRest: principal registered, grants, key state; --fix grants
@@ -52,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'intent') return runIntent(rest);
   if (command === 'triage') return runTriage(rest);
   if (command === 'start') return runStart(rest);
+  if (command === 'demo') return runDemo(rest);
   process.stderr.write(`ear-guard: unknown command '${command}'. Run 'ear-guard --help'.\n`);
   return 2;
 }
