@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { loadSettings, SettingsError, settingsSchema } from '../../src/settings.js';
+
+const base = { ATLAS_PUBLIC_KEY: 'pub', ATLAS_PRIVATE_KEY: 'very-secret-private-key' };
+
+describe('settings', () => {
+  it('applies the documented defaults', () => {
+    const s = loadSettings(base);
+    expect(s.EAR_GUARD_MODE).toBe('alert');
+    expect(s.EAR_GUARD_SWEEP_SCHEDULE).toBe('0 */5 * * * *');
+    expect(s.ATLAS_PROJECT_IDS).toEqual([]);
+    expect(s.EAR_GUARD_DRY_RUN).toBe(false);
+  });
+
+  it('lists every problem at once, naming each field, without echoing secret values', () => {
+    try {
+      loadSettings({
+        ATLAS_PRIVATE_KEY: 'very-secret-private-key',
+        EAR_GUARD_MODE: 'fix-everything',
+        ATLAS_PROJECT_IDS: 'abc',
+        EAR_GUARD_MAX_RESTORES: '0',
+      });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(SettingsError);
+      const msg = (e as Error).message;
+      expect(msg).toMatch(/ATLAS_PUBLIC_KEY/);
+      expect(msg).toMatch(/EAR_GUARD_MODE/);
+      expect(msg).toMatch(/ATLAS_PROJECT_IDS.*24 hex/);
+      expect(msg).toMatch(/EAR_GUARD_MAX_RESTORES/);
+      expect(msg).not.toMatch(/very-secret/);
+      expect((e as SettingsError).problems).toHaveLength(4);
+    }
+  });
+
+  it('local.settings.json.example documents every setting the app reads', () => {
+    const example = JSON.parse(readFileSync('local.settings.json.example', 'utf8')).Values as Record<string, string>;
+    for (const key of Object.keys(settingsSchema.shape)) expect(example, key).toHaveProperty(key);
+  });
+});
