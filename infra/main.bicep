@@ -81,6 +81,9 @@ param staticPrincipals string = ''
 @description('Optional generic alert webhook URL (may carry a token: stored as a Key Vault secret).')
 param alertWebhookUrl string = ''
 
+@description('E-mail addresses notified by the Azure Monitor alert rules (no action group when empty).')
+param alertEmails array = []
+
 func accessPolicyRoleGuid(subscriptionId string, env string) string => guid(subscriptionId, 'atlas-ear-guard-access-policy-restorer', env)
 
 var contract = loadJsonContent('guard-contract.json')
@@ -134,6 +137,23 @@ module app 'app/app.bicep' = {
 }
 
 // A narrow custom role for access-policy restores, one per subscription that has such vaults.
+// Alert rules (no sweep for 15 min, RestoreFailed/CheckFailing, function failures) and the workbook, over the
+// telemetry the app exports to the Application Insights component above.
+module monitoring 'app/alerts.bicep' = {
+  name: 'earguard-monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    // Known before deployment (What-If needs it to name the `existing` component); app.bicep names it the same way.
+    applicationInsightsName: 'appi-earguard-${resourceToken}'
+    functionAppName: app.outputs.functionAppName
+    sweepFunctionName: contract.functions.timer
+    alertEmails: alertEmails
+  }
+}
+
 module accessPolicyRole 'app/access-policy-role.bicep' = [
   for subscriptionId in (remediate ? accessPolicySubscriptions : []): {
     name: 'earguard-ap-role-${take(uniqueString(subscriptionId, environmentName), 8)}'

@@ -362,3 +362,4 @@ output functionAppId string = site.id
 output functionAppName string = site.name
 output secretsVaultName string = secretsVault.name
 output alertTopicEndpoint string = alertTopic.properties.endpoint
+output applicationInsightsName string = insights.name

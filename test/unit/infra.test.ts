@@ -430,6 +430,30 @@ describe.skipIf(!hasDotnet)('infra: Bicep compiles and lints clean with the real
     expect(readFileSync(check.armPath, 'utf8')).not.toMatch(/listKeys|listkeys/);
   });
 
+  it("monitoring: alert rules and the workbook deploy against the app's Application Insights component", () => {
+    const m = moduleParams(arm, 'monitoring');
+    const appModule = (arm.resources as Record<string, Json>).app!;
+    const appTemplate = (appModule.properties as Json).template as Json;
+    // The component app.bicep creates and the one alerts.bicep reads are named alike from the same token.
+    const insights = Object.values(appTemplate.resources as Record<string, Json>).find(
+      (r) => r.type === 'Microsoft.Insights/components',
+    )!;
+    expect(insights.name).toBe("[variables('names').insights]");
+    expect((appTemplate.variables as Json).names).toMatchObject({
+      insights: "[format('appi-earguard-{0}', parameters('resourceToken'))]",
+    });
+    expect(moduleParams(arm, 'app').resourceToken!.value).toBe("[variables('resourceToken')]");
+    expect(m.resourceToken!.value).toBe("[variables('resourceToken')]");
+    expect(m.applicationInsightsName!.value).toBe("[format('appi-earguard-{0}', variables('resourceToken'))]");
+    expect(m.functionAppName!.value).toBe("[reference('app').outputs.functionAppName.value]");
+    expect(m.sweepFunctionName!.value).toBe("[variables('contract').functions.timer]");
+    expect(m.alertEmails!.value).toBe("[parameters('alertEmails')]");
+    expect((arm.resources as Record<string, Json>).monitoring!.dependsOn).toContain('app');
+    const deployed = all.filter((d) => d.path.startsWith('main/monitoring/')).map((d) => d.type);
+    expect(deployed.filter((t) => t === 'Microsoft.Insights/scheduledQueryRules')).toHaveLength(3);
+    expect(deployed).toContain('Microsoft.Insights/workbooks');
+  });
+
   it('app settings: every setting src/settings.ts reads is set by Bicep or documented as optional, and vice versa', () => {
     const appTemplate = (all.find((d) => d.path === 'main/app')!.res.properties as Json).template as Json;
     const appSettings = (appTemplate.resources as Record<string, Json>).appSettings!;
