@@ -139,6 +139,12 @@ export class SandboxState {
   readonly principals = new Map<string, Principal>();
   /** Page size for role assignment / definition lists (ARM pages with nextLink). */
   pageSize = 1000;
+  /**
+   * Names of principals whose ARM writes pass without an RBAC check (arm/rbac.ts), like the Service Administrator
+   * and Co-Administrators of a classic subscription. Everyone else (`ear-guard`, `mallory`, any JWT caller) needs
+   * a role assignment that grants the action.
+   */
+  readonly coAdministrators = new Set<string>(['admin', 'alice', 'bob']);
   readonly atlasPrincipal: Principal;
 
   constructor(

@@ -7,6 +7,7 @@ import { AzureClientFactory } from '../../src/azure/clients.js';
 import { ClassifiedError } from '../../src/azure/errors.js';
 import { roleAssignmentName } from '../../src/azure/guid.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { remediatorCondition } from '../../src/sandbox/seed.js';
 
 let sb: Sandbox;
 let arm: ArmAdapter;
@@ -33,6 +34,20 @@ beforeAll(async () => {
   c.setAccessPolicy({ vault: 'kv-arm-ap', objectId: sb.atlasPrincipalId, keys: ['get'] });
   rbacVault = String(c.getVault({ vault: 'kv-arm-rbac' }).id);
   apVault = String(c.getVault({ vault: 'kv-arm-ap' }).id);
+  // The remediator's least privilege (the sandbox enforces it): conditioned RBAC admin + the access-policy writer.
+  const remediator = c.principals().find((p) => p.name === 'ear-guard')!.objectId;
+  c.assignRole({
+    scope: 'kv-arm-rbac',
+    role: ROLE_IDS.roleBasedAccessControlAdministrator,
+    principalId: remediator,
+    condition: remediatorCondition(sb.atlasPrincipalId),
+    conditionVersion: '2.0',
+  });
+  const writer = c.createCustomRole({
+    roleName: 'EAR Guard Access Policy Writer (arm tests)',
+    actions: ['Microsoft.KeyVault/vaults/read', 'Microsoft.KeyVault/vaults/accessPolicies/write'],
+  });
+  c.assignRole({ scope: 'kv-arm-ap', role: String(writer.id), principalId: remediator });
 });
 afterAll(async () => {
   await sb?.close();

@@ -28,7 +28,8 @@ const ops = (ns: (ChangeNotice | KeyVaultNotice)[]) => ns.map((n) => ('operation
 
 beforeAll(async () => {
   sb = await startSandbox({ timeScale: 0.001 });
-  c = clients(sb);
+  // The tenant's admin: these tests are about shapes; caller authorization has its own tests (security-authorization).
+  c = clients(sb, 'admin');
   sub = `/subscriptions/${sb.subscriptionId}`;
   sb.control.createResourceGroup({ name: 'rg-conf' });
   rgScope = `${sub}/resourceGroups/rg-conf`;
@@ -605,7 +606,7 @@ describe('bad requests get ARM-shaped errors, never a crash', () => {
     expect(basic.status).toBe(401);
     const badJson = await f(path, {
       method: 'PUT',
-      headers: { authorization: 'Bearer x', 'content-type': 'application/json' },
+      headers: { authorization: 'Bearer actor:admin', 'content-type': 'application/json' },
       body: '{"location": ',
     });
     expect(badJson.status).toBe(400);
@@ -614,7 +615,7 @@ describe('bad requests get ARM-shaped errors, never a crash', () => {
       `${sub}/providers/Microsoft.Authorization/roleAssignments/${'1'.repeat(8)}-1111-4111-8111-111111111111?api-version=2022-04-01`,
       {
         method: 'PUT',
-        headers: { authorization: 'Bearer x', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer actor:admin', 'content-type': 'application/json' },
         body: '[1,2]',
       },
     );
@@ -628,7 +629,7 @@ describe('bad requests get ARM-shaped errors, never a crash', () => {
     expect(otherSub.json).toMatchObject({ error: { code: 'SubscriptionNotFound' } });
     const wrongType = await f(path, {
       method: 'PUT',
-      headers: { authorization: 'Bearer x', 'content-type': 'application/json' },
+      headers: { authorization: 'Bearer actor:admin', 'content-type': 'application/json' },
       body: JSON.stringify({ location: 'westus', properties: { tenantId: 7, sku: 'cheap' } }),
     });
     expect(wrongType.status).toBe(400);

@@ -27,6 +27,7 @@ import {
   sendPage,
   stringField,
 } from './common.js';
+import { authorizeAction, roleAssignmentAttributes } from './rbac.js';
 import { requireScopeExists } from './resources.js';
 
 const AUTH = '/providers/Microsoft.Authorization/';
@@ -543,10 +544,24 @@ export async function handleAuthorization(
           'properties.delegatedManagedIdentityResourceId',
         ),
       };
+      authorizeAction(
+        state,
+        caller.actor,
+        'Microsoft.Authorization/roleAssignments/write',
+        roleAssignmentId(scope, name),
+        {
+          request: roleAssignmentAttributes(input),
+        },
+      );
       const r = putRoleAssignment(ctx, state, caller, scope, name, input);
       return sendJson(res, r.status, roleAssignmentBody(r.assignment));
     }
     case 'roleAssignments.delete': {
+      const id = roleAssignmentId(scope, name);
+      const existing = state.roleAssignments.get(id.toLowerCase());
+      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleAssignments/delete', id, {
+        resource: existing ? roleAssignmentAttributes(existing) : {},
+      });
       const gone = deleteRoleAssignment(ctx, state, caller, roleAssignmentId(scope, name));
       return gone ? sendJson(res, 200, roleAssignmentBody(gone)) : sendJson(res, 204, undefined);
     }
@@ -584,10 +599,12 @@ export async function handleAuthorization(
       const props = objectField(body, 'properties');
       if (!props)
         throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
+      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/write', req.url.pathname);
       const d = putCustomRole(ctx, state, caller, scope, name, props);
       return sendJson(res, 201, roleDefinitionBody(d, scope));
     }
     case 'roleDefinitions.delete': {
+      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/delete', req.url.pathname);
       const d = state.customRoles.get(name.toLowerCase());
       if (!d) return sendJson(res, 204, undefined);
       if ([...state.roleAssignments.values()].some((a) => roleGuidOf(a.roleDefinitionId)?.toLowerCase() === d.name)) {

@@ -32,6 +32,7 @@ import {
   sendPage,
   unixNow,
 } from './common.js';
+import { authorizeAction } from './rbac.js';
 import { requireResourceGroup, requireSubscription } from './resources.js';
 
 const PERMISSION_NAMES: Record<string, readonly string[]> = {
@@ -715,6 +716,20 @@ export async function handleKeyVault(
     .slice(1)
     .map((s) => (s === undefined ? s : decodeSegment(s)));
   requireSubscription(state, subId!);
+  // Writes need the caller's own rights (arm/rbac.ts); reads are open to any authenticated caller.
+  const vaultScope = vaultName ? state.vaultId(rg!, vaultName) : '';
+  const writeAction: Record<string, [string, string]> = {
+    'vaults.createOrUpdate': ['Microsoft.KeyVault/vaults/write', vaultScope],
+    'vaults.update': ['Microsoft.KeyVault/vaults/write', vaultScope],
+    'vaults.delete': ['Microsoft.KeyVault/vaults/delete', vaultScope],
+    'vaults.updateAccessPolicy': [
+      'Microsoft.KeyVault/vaults/accessPolicies/write',
+      `${vaultScope}/accessPolicies/${childName}`,
+    ],
+    'keys.createIfNotExist': ['Microsoft.KeyVault/vaults/keys/write', `${vaultScope}/keys/${childName}`],
+  };
+  const needs = writeAction[operation];
+  if (needs) authorizeAction(state, caller.actor, needs[0], needs[1]);
   switch (operation) {
     case 'vaults.listByResourceGroup': {
       const g = requireResourceGroup(state, rg!);

@@ -18,6 +18,7 @@ import {
   sendError,
 } from './common.js';
 import { classifyKeyVault, handleKeyVault } from './keyvault.js';
+import { authorizeAction } from './rbac.js';
 import { putResourceGroup, requireResourceGroup, requireSubscription, resourceGroupBody } from './resources.js';
 
 const RG_RE = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/?$/i;
@@ -83,6 +84,12 @@ export function armRoutes(ctx: SandboxContext, state: SandboxState, faults: Faul
           sendJson(res, 200, resourceGroupBody(requireResourceGroup(state, name)));
         } else {
           const body = parseJsonBody(req);
+          authorizeAction(
+            state,
+            who,
+            'Microsoft.Resources/subscriptions/resourceGroups/write',
+            state.resourceGroupId(name),
+          );
           const r = putResourceGroup(ctx, state, caller, name, {
             location: typeof body.location === 'string' ? body.location : undefined,
             tags: objectField(body, 'tags') as Record<string, string> | undefined,
