@@ -129,6 +129,8 @@ module app 'app/app.bicep' = {
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals
+      // The one principal a restore may grant to, pinned for this tenant (the ABAC condition names the same one).
+      EAR_GUARD_ATLAS_PRINCIPALS: '${tenant().tenantId}=${atlasPrincipalObjectId}'
       EAR_GUARD_TABLE_PREFIX: tablePrefix
       AZURE_CLOUD: environment().name
     }

@@ -9,7 +9,7 @@ import { AlertPublisher, EventGridSink, WebhookSink, type AlertSink } from './al
 import { ArmAdapter, type AzurePort } from './azure/arm.js';
 import { AzureClientFactory, type RetryOptions } from './azure/clients.js';
 import { AtlasClient } from './atlas/client.js';
-import { AtlasAdapter, parseStaticPrincipals, type AtlasPort } from './atlas/target.js';
+import { AtlasAdapter, parseAtlasPrincipals, parseStaticPrincipals, type AtlasPort } from './atlas/target.js';
 import {
   DEFAULT_POLICY,
   TargetCache,
@@ -86,6 +86,7 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
     maxRestores: s.EAR_GUARD_MAX_RESTORES,
     flapWindowMs: s.EAR_GUARD_FLAP_WINDOW_MINUTES * 60_000,
     dryRun: s.EAR_GUARD_DRY_RUN,
+    atlasPrincipals: parseAtlasPrincipals(s.EAR_GUARD_ATLAS_PRINCIPALS ?? []),
     ...extra,
   };
 }

@@ -10,7 +10,7 @@ import type { ObservedDocuments, Requirement, Verdict } from './core/types.js';
 import { ALERT_TYPES, type Alert, type AlertPublisher, type AlertType } from './alerts/index.js';
 import type { AzurePort, KeyRecord } from './azure/arm.js';
 import { ClassifiedError, classifyError } from './azure/errors.js';
-import type { AtlasPort, AtlasTarget, TargetResult } from './atlas/target.js';
+import { checkAtlasPrincipal, type AtlasPort, type AtlasTarget, type TargetResult } from './atlas/target.js';
 import type { HistoryEntry, Mode, ProjectRecord, ProjectStatus, RestoreScope, StateStore } from './state/store.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -96,6 +96,11 @@ export interface ReconcilePolicy {
   leaseMs: number;
   /** Re-checks a lease holder runs for reconciles that arrived while it held the lease. */
   maxPasses: number;
+  /**
+   * Pinned Atlas service principals, tenantId (lower case) -> object ID (EAR_GUARD_ATLAS_PRINCIPALS). Empty or absent:
+   * trust on first use (the principal recorded in the project row). See checkAtlasPrincipal.
+   */
+  atlasPrincipals?: Record<string, string>;
 }
 
 export const DEFAULT_POLICY: ReconcilePolicy = {
@@ -464,6 +469,51 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
       }),
     };
   }
+  // Principal substitution: a registration for another principal (or another app) gets nothing, and an alert.
+  const principalMismatch = (reason: string, t?: AtlasTarget): PassResult => {
+    record(ctx, 'detection', `principal mismatch: ${reason}`, {
+      reported: t?.principalObjectId,
+      trusted: row.principalId,
+    });
+    return {
+      outcome: {
+        ...base(ctx, 'failing', { flags: ['principal-mismatch'] }),
+        kind: 'failed',
+        reason,
+        transient: false,
+        code: 'PrincipalMismatch',
+      },
+      // The trusted principal stays recorded; only the status and the error change.
+      update: (r) => ({
+        ...r,
+        status: 'failing',
+        flags: ['principal-mismatch'],
+        checks: r.checks + 1,
+        failures: r.failures + 1,
+        lastError: reason,
+        lastCheck: nowIso(),
+        lastChange: r.status !== 'failing' ? nowIso() : r.lastChange,
+        lastOutcome: 'failed',
+      }),
+      alert:
+        mode === 'observe'
+          ? undefined
+          : {
+              type: ALERT_TYPES.PrincipalMismatch,
+              severity: 'critical',
+              projectId: ctx.projectId,
+              vaultId: t?.vaultId ?? row.vaultId,
+              keyName: t?.keyName ?? row.keyName,
+              principalId: t?.principalObjectId,
+              missing: [],
+              changedBy,
+              action: 'nothing granted: the principal Atlas names is not the trusted Atlas service principal',
+              reason,
+              flags: ['principal-mismatch'],
+            },
+    };
+  };
+  if (target.kind === 'invalid' && target.code === 'PrincipalMismatch') return principalMismatch(target.reason);
   if (target.kind === 'invalid') {
     return failure(
       new ClassifiedError('terminal', 'atlas', target.reason, undefined, 'InvalidEncryptionAtRestConfig'),
@@ -471,6 +521,8 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
     );
   }
   const t = target.target;
+  const trusted = checkAtlasPrincipal(t, policy.atlasPrincipals ?? {}, row.principalId);
+  if (!trusted.ok) return principalMismatch(trusted.reason, t);
   await deps.state
     .indexVault(t.vaultId, ctx.projectId)
     .catch((e) => deps.log?.warn('index vault failed', { error: String(e) }));

@@ -55,6 +55,22 @@ export const settingsSchema = z.object({
   EAR_GUARD_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(50),
   /** Static-credential projects: the principal's object ID to watch, as `projectId=objectId,...`. */
   EAR_GUARD_STATIC_PRINCIPALS: csv,
+  /**
+   * The expected object ID of the Atlas service principal (app 9efedfcc-2eca-4b27-a613-0cad1e114cb7) per tenant, as
+   * `tenantId=objectId,...`. A project whose Atlas registration names another principal gets nothing granted and a
+   * PrincipalMismatch alert. Empty: trust on first use (the first principal seen is recorded per project and a change
+   * is refused the same way). infra/main.bicep sets it from its atlasPrincipalObjectId parameter.
+   */
+  EAR_GUARD_ATLAS_PRINCIPALS: csv.pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          new RegExp(`^${guid.source.slice(1, -1)}=${guid.source.slice(1, -1)}$`, 'i'),
+          'expected tenantId=objectId (two GUIDs)',
+        ),
+    ),
+  ),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

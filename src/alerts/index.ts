@@ -12,6 +12,8 @@ export const ALERT_TYPES = {
   RestoreFailed: 'AtlasEarGuard.RestoreFailed',
   RevokedByIntent: 'AtlasEarGuard.RevokedByIntent',
   CheckFailing: 'AtlasEarGuard.CheckFailing',
+  /** Atlas names a principal other than the pinned (or first-seen) Atlas service principal: nothing was granted. */
+  PrincipalMismatch: 'AtlasEarGuard.PrincipalMismatch',
 } as const;
 export type AlertType = (typeof ALERT_TYPES)[keyof typeof ALERT_TYPES];
 

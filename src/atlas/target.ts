@@ -34,12 +34,69 @@ export type TargetResult =
   | { kind: 'target'; target: AtlasTarget }
   /** Nothing for this product to watch (not Azure EAR; static credentials with no principal configured). */
   | { kind: 'unsupported'; reason: string }
-  /** Azure EAR is on but Atlas's configuration is broken (roleId not registered, fields missing). */
-  | { kind: 'invalid'; reason: string };
+  /**
+   * Azure EAR is on but Atlas's configuration is broken (roleId not registered, fields missing), or names a principal
+   * that must not be granted anything (`code: 'PrincipalMismatch'`).
+   */
+  | { kind: 'invalid'; reason: string; code?: 'PrincipalMismatch' };
 
 export interface MapOptions {
   /** Static-credential projects: projectId -> principal object ID (EAR_GUARD_STATIC_PRINCIPALS). */
   staticPrincipals?: Record<string, string>;
+  /**
+   * Pinned Atlas service principals: tenantId (lower case) -> object ID (EAR_GUARD_ATLAS_PRINCIPALS, parsed by
+   * parseAtlasPrincipals). When given, a secretless target naming another principal maps to `invalid` with code
+   * PrincipalMismatch (the reconcile loop does the same check, plus trust on first use, from its policy).
+   */
+  atlasPrincipals?: Record<string, string>;
+}
+
+/** Parses EAR_GUARD_ATLAS_PRINCIPALS entries (`tenantId=objectId`) into lower-cased tenantId -> objectId. */
+export function parseAtlasPrincipals(entries: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) {
+    const [t, o] = e.split('=').map((s) => s.trim().toLowerCase());
+    if (!t || !o) throw new Error(`EAR_GUARD_ATLAS_PRINCIPALS: '${e}' is not tenantId=objectId`);
+    out[t] = o;
+  }
+  return out;
+}
+
+export type PrincipalCheck =
+  { ok: true; basis: 'pinned' | 'recorded' | 'first-use' | 'static' } | { ok: false; reason: string };
+
+/**
+ * Is the principal Atlas names for this target the one the product may grant to? Static-credential principals are
+ * the operator's own setting. A secretless principal must be the pinned one for the target's tenant; with no pins
+ * configured at all, it must be the one recorded for the project before (`recorded`; trust on first use). (That the
+ * registration is for the Atlas app, when Atlas says which app, mapTarget checks always.)
+ */
+export function checkAtlasPrincipal(t: AtlasTarget, pins: Record<string, string>, recorded?: string): PrincipalCheck {
+  if (t.credentials === 'static') return { ok: true, basis: 'static' };
+  const principal = t.principalObjectId.toLowerCase();
+  if (Object.keys(pins).length > 0) {
+    const pinned = pins[t.tenantId.toLowerCase()];
+    if (!pinned) {
+      return {
+        ok: false,
+        reason: `tenant ${t.tenantId} has no pinned Atlas principal in EAR_GUARD_ATLAS_PRINCIPALS; Atlas names ${t.principalObjectId}: nothing is granted`,
+      };
+    }
+    if (pinned.toLowerCase() !== principal) {
+      return {
+        ok: false,
+        reason: `Atlas names principal ${t.principalObjectId} for tenant ${t.tenantId}, but EAR_GUARD_ATLAS_PRINCIPALS pins ${pinned}: nothing is granted`,
+      };
+    }
+    return { ok: true, basis: 'pinned' };
+  }
+  if (recorded && recorded.toLowerCase() !== principal) {
+    return {
+      ok: false,
+      reason: `Atlas now names principal ${t.principalObjectId}, but this project was first seen with ${recorded} (trust on first use; pin the principal in EAR_GUARD_ATLAS_PRINCIPALS to accept a change): nothing is granted`,
+    };
+  }
+  return { ok: true, basis: recorded ? 'recorded' : 'first-use' };
 }
 
 /** Pure mapping of the two Atlas documents. */
@@ -92,6 +149,14 @@ export function mapTarget(
     if (!sp.servicePrincipalId) {
       return { kind: 'invalid', reason: `cloudProviderAccess role ${akv.roleId} has no servicePrincipalId` };
     }
+    // A registration for another application's principal is never the Atlas principal, pinned or not.
+    if (sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID) {
+      return {
+        kind: 'invalid',
+        code: 'PrincipalMismatch',
+        reason: `cloudProviderAccess role ${akv.roleId} registers principal ${sp.servicePrincipalId ?? '?'} of app ${sp.atlasAzureAppId}, not the Atlas app ${ATLAS_AZURE_APP_ID}: nothing is granted`,
+      };
+    }
     principalObjectId = sp.servicePrincipalId;
     tenantId = tenantId ?? sp.tenantId;
   } else {
@@ -107,7 +172,7 @@ export function mapTarget(
   if (!tenantId) return { kind: 'invalid', reason: 'no tenant ID in azureKeyVault.tenantID or the service principal' };
 
   const vaultId = `/subscriptions/${akv.subscriptionID}/resourceGroups/${akv.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${akv.keyVaultName}`;
-  return {
+  const target: TargetResult = {
     kind: 'target',
     target: {
       projectId,
@@ -127,6 +192,11 @@ export function mapTarget(
       vaultId,
     },
   };
+  if (target.kind === 'target' && opts.atlasPrincipals) {
+    const check = checkAtlasPrincipal(target.target, opts.atlasPrincipals);
+    if (!check.ok) return { kind: 'invalid', reason: check.reason, code: 'PrincipalMismatch' };
+  }
+  return target;
 }
 
 /** Parses EAR_GUARD_STATIC_PRINCIPALS entries (`projectId=objectId`). */
