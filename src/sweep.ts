@@ -2,9 +2,13 @@
 // subscription), then record a summary row and the heartbeat that /api/health reads. Used by the timer
 // function, the queue fan-out's producer and `ear-guard sweep`.
 import { hostname } from 'node:os';
+import type { AzurePort, KeyRecord } from './azure/arm.js';
+import { scopeCovers } from './core/scopes.js';
+import type { DenyAssignmentDoc, RoleAssignmentDoc, VaultDoc } from './core/types.js';
 import type { Engine } from './engine.js';
-import type { Outcome, Trigger } from './reconcile.js';
+import { reconcileProject, type Outcome, type Trigger } from './reconcile.js';
 import { writeHeartbeat } from './state/heartbeat.js';
+import { recordSweep as recordSweepMetric } from './observability/telemetry.js';
 
 export const SWEEP_PARTITION = '_sweep';
 
@@ -37,6 +41,106 @@ export interface SweepOptions {
   onResult?: (item: SweepItem, done: number, total: number) => void;
   /** Write the summary row and heartbeat (default true). */
   record?: boolean;
+  /**
+   * Observe each vault once per sweep (vault, the principal's assignments, deny assignments), shared by every
+   * project whose key lives in it; keys are still read per project. Default true. Entries live at most
+   * `sharedReadTtlMs` (default 60 s) and a vault's entries are dropped after any write to it, so a restore is
+   * always verified against fresh reads.
+   */
+  shareVaultReads?: boolean;
+  sharedReadTtlMs?: number;
+}
+
+function vaultOf(scope: string): string | undefined {
+  return /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+)/i
+    .exec(scope)?.[1]
+    ?.toLowerCase();
+}
+
+/** What a listing at `scope` returns out of a listing at its vault: everything above the vault, and below it only what covers `scope`. */
+function relevantTo(itemScope: string, vault: string, scope: string): boolean {
+  return !scopeCovers(vault, itemScope) || scopeCovers(itemScope, scope);
+}
+
+/**
+ * An AzurePort that answers vault-level reads from one read per vault (per sweep). A key-scope listing is
+ * answered from the vault-scope listing (which holds everything at, above and below the vault) filtered to what
+ * covers the key: the same set a key-scope listing returns. Writes pass through and invalidate their vault.
+ */
+export class SharedVaultReads implements AzurePort {
+  private readonly entries = new Map<string, { value: Promise<unknown>; until: number }>();
+  /** Underlying reads made (for the benchmark and tests). */
+  reads = 0;
+
+  constructor(
+    private readonly inner: AzurePort,
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const t = this.now();
+    const e = this.entries.get(key);
+    if (e && e.until > t) return e.value as Promise<T>;
+    this.reads++;
+    const value = load();
+    this.entries.set(key, { value, until: t + this.ttlMs });
+    // A failed read is not cached: the next project retries it.
+    value.catch(() => {
+      if (this.entries.get(key)?.value === value) this.entries.delete(key);
+    });
+    return value;
+  }
+
+  private invalidate(vaultId: string): void {
+    const v = vaultId.toLowerCase();
+    for (const k of [...this.entries.keys()]) if (k.endsWith(`|${v}`) || k.includes(`|${v}|`)) this.entries.delete(k);
+  }
+
+  getVault(vaultId: string): Promise<VaultDoc> {
+    return this.memo(`vault|${vaultId.toLowerCase()}`, () => this.inner.getVault(vaultId));
+  }
+
+  async listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]> {
+    const vault = vaultOf(scope);
+    if (!vault) return this.inner.listPrincipalAssignments(scope, principalId);
+    const all = await this.memo(`ra|${vault}|${principalId.toLowerCase()}`, () =>
+      this.inner.listPrincipalAssignments(vault, principalId),
+    );
+    return all.filter((a) => relevantTo(a.scope, vault, scope));
+  }
+
+  getRoleDefinitions(ids: string[]) {
+    return this.inner.getRoleDefinitions(ids);
+  }
+
+  async listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]> {
+    const vault = vaultOf(scope);
+    if (!vault) return this.inner.listDenyAssignments(scope);
+    const all = await this.memo(`deny|${vault}`, () => this.inner.listDenyAssignments(vault));
+    return all.filter((d) => relevantTo(d.scope, vault, scope));
+  }
+
+  getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
+    return this.inner.getKey(vaultId, keyName);
+  }
+
+  async createRoleAssignment(req: Parameters<AzurePort['createRoleAssignment']>[0]) {
+    const vault = vaultOf(req.scope);
+    try {
+      return await this.inner.createRoleAssignment(req);
+    } finally {
+      if (vault) this.invalidate(vault);
+    }
+  }
+
+  async addAccessPolicy(req: Parameters<AzurePort['addAccessPolicy']>[0]) {
+    try {
+      return await this.inner.addAccessPolicy(req);
+    } finally {
+      this.invalidate(req.vaultId);
+    }
+  }
 }
 
 class Semaphore {
@@ -78,6 +182,10 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const subLimit = Math.max(1, opts.perSubscription ?? 4);
   const items: SweepItem[] = [];
   let done = 0;
+  const deps =
+    opts.shareVaultReads === false
+      ? undefined
+      : { ...engine.deps, azure: new SharedVaultReads(engine.deps.azure, opts.sharedReadTtlMs) };
 
   await Promise.all(
     ids.map(async (projectId) => {
@@ -88,7 +196,9 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
       await global.acquire();
       const item: SweepItem = { projectId };
       try {
-        item.outcome = await engine.reconcile(projectId, trigger);
+        item.outcome = deps
+          ? await reconcileProject(projectId, trigger, deps)
+          : await engine.reconcile(projectId, trigger);
       } catch (err) {
         item.error = err instanceof Error ? err.message : String(err);
       } finally {
@@ -123,7 +233,7 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   return summary;
 }
 
-/** One history row under the `_sweep` partition and the heartbeat (only for sweeps that finished). */
+/** One history row under the `_sweep` partition, the heartbeat and its metric (only for sweeps that finished). */
 export async function recordSweep(engine: Engine, s: SweepSummary, trigger: Trigger): Promise<void> {
   const state = engine.deps.state;
   await state.appendHistory({
@@ -146,4 +256,7 @@ export async function recordSweep(engine: Engine, s: SweepSummary, trigger: Trig
     errors: s.errors,
     instance: process.env.WEBSITE_INSTANCE_ID ?? hostname(),
   });
+  // The heartbeat metric, counted here only (timer, fan-out, CLI and local host all record through this), with
+  // the outcome the "no completed sweep" alert rule queries.
+  recordSweepMetric({ durationSeconds: s.durationMs / 1000, projects: s.total, outcome: 'completed' });
 }

@@ -379,22 +379,30 @@ export class StateStore {
 
   /** Remembers that `projectId` watches `vaultId` (idempotent upsert). */
   async indexVault(vaultId: string, projectId: string): Promise<void> {
-    await this.call(() =>
-      this.index.upsertEntity(
-        { partitionKey: 'vault', rowKey: `${encodeKey(vaultId)}|${projectId}`, vaultId, projectId },
-        'Replace',
-      ),
-    );
+    const rowKey = `${encodeKey(vaultId)}|${projectId}`;
+    if (this.indexed.has(`v|${rowKey}`)) return;
+    await this.call(() => this.index.upsertEntity({ partitionKey: 'vault', rowKey, vaultId, projectId }, 'Replace'));
+    this.rememberIndexed(`v|${rowKey}`);
+  }
+
+  /**
+   * Index rows are never deleted, so one this instance wrote stays written: a healthy check then costs no index
+   * write at all (the sweep would otherwise upsert the same rows every 5 minutes). Bounded; a restart re-writes once.
+   */
+  private readonly indexed = new Set<string>();
+  private rememberIndexed(k: string): void {
+    if (this.indexed.size >= 200_000) this.indexed.clear();
+    this.indexed.add(k);
   }
 
   /** Remembers that a role assignment the product has seen belongs to `projectId`'s principal and key. */
   async indexAssignment(assignmentId: string, projectId: string): Promise<void> {
+    const rowKey = `${encodeKey(assignmentId)}|${projectId}`;
+    if (this.indexed.has(`a|${rowKey}`)) return;
     await this.call(() =>
-      this.index.upsertEntity(
-        { partitionKey: 'assignment', rowKey: `${encodeKey(assignmentId)}|${projectId}`, assignmentId, projectId },
-        'Replace',
-      ),
+      this.index.upsertEntity({ partitionKey: 'assignment', rowKey, assignmentId, projectId }, 'Replace'),
     );
+    this.rememberIndexed(`a|${rowKey}`);
   }
 
   private async scan(partition: string, prefix: string): Promise<Record<string, unknown>[]> {
