@@ -198,7 +198,7 @@ describe('webhook bad input (local host serving the Functions handlers)', () => 
     const hist = await Promise.all(a.projects.map((p) => a.local.app.engine.deps.state.listHistory(p.projectId)));
     return { rows: rows.map(({ etag: _e, ...r }) => r), hist: hist.map((h) => h.length) };
   }
-  const post = (body: BodyInit, url = a.local.webhookUrl, headers: Record<string, string> = {}) =>
+  const post = (body: string, url = a.local.webhookUrl, headers: Record<string, string> = {}) =>
     fetch(url, {
       method: 'POST',
       body,
@@ -261,7 +261,7 @@ describe('safety properties over random scenarios (with faults)', () => {
 
   it('never writes for another principal or role, never replace/remove, never deletes, never restores a revoked project', async () => {
     const mallory = w.sandbox.control.principals().find((p) => p.name === 'mallory')!.objectId;
-    const allowedRoles = new Set([ROLE_IDS.keyVaultCryptoUser, ROLE_IDS.reader]);
+    const allowedRoles = new Set<string>([ROLE_IDS.keyVaultCryptoUser, ROLE_IDS.reader]);
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('rbac' as const, 'accessPolicy' as const),
