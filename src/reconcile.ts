@@ -12,6 +12,17 @@ import type { AzurePort, KeyRecord } from './azure/arm.js';
 import { ClassifiedError, classifyError } from './azure/errors.js';
 import { checkAtlasPrincipal, type AtlasPort, type AtlasTarget, type TargetResult } from './atlas/target.js';
 import type { HistoryEntry, Mode, ProjectRecord, ProjectStatus, RestoreScope, StateStore } from './state/store.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { redactText } from './observability/redact.js';
+import {
+  SPANS,
+  annotateSpan,
+  recordDrift,
+  recordReconcile,
+  recordRestore,
+  recordRestoreLatency,
+  withSpan,
+} from './observability/telemetry.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Requests and outcomes
@@ -31,6 +42,8 @@ export interface Trigger {
   actor?: TriggerActor;
   operationName?: string;
   resourceId?: string;
+  /** When the change happened (the event's `eventTime`): the start of the restore latency. */
+  eventTime?: string;
 }
 
 export type OutcomeKind = 'converged' | 'restored' | 'alerted' | 'skipped' | 'retry' | 'failed';
@@ -530,7 +543,7 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   // 2. Actual state from ARM.
   let obs: Observation;
   try {
-    obs = await observe(ctx, t);
+    obs = await withSpan(SPANS.observe, { project: ctx.projectId }, () => observe(ctx, t));
   } catch (err) {
     return failure(err, 'arm', t);
   }
@@ -632,11 +645,13 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   }
 
   // v.verdict === 'missing': drift.
+  const detectedAt = nowIso();
   record(
     ctx,
     'detection',
     `missing ${v.missing.join(', ')} (${v.model})${flipped ? `; vault permission model flipped (${flipped.slice(14)})` : ''}`,
-    summary,
+    // The event time (when the change happened) starts the status page's time to restore.
+    { ...summary, eventTime: ctx.trigger.eventTime },
   );
 
   // Guard: deliberate revocation.
@@ -767,7 +782,9 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   }
 
   // 5. Act.
-  const actions = await act(ctx, t, plan);
+  const actions = await withSpan(SPANS.act, { project: ctx.projectId, 'ear_guard.plan.size': plan.length }, () =>
+    act(ctx, t, plan),
+  );
   for (const a of actions) record(ctx, 'action', `${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`, a);
   const failedActs = actions.filter((a) => a.result === 'failed') as (ActionRecord & { _err?: ClassifiedError })[];
   const cleanActions = actions.map((a) => {
@@ -819,7 +836,11 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   // 6. Verify by observing again.
   let after: Observation;
   try {
-    after = await observe(ctx, t);
+    after = await withSpan(SPANS.verify, { project: ctx.projectId }, async (span) => {
+      const o = await observe(ctx, t);
+      span.setAttribute('ear_guard.verdict', o.verdict.verdict);
+      return o;
+    });
   } catch (err) {
     const f = failure(err, 'arm (verification)', t);
     return { ...f, outcome: { ...f.outcome, plan, actions: cleanActions } as Outcome };
@@ -854,6 +875,8 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
       alert: { ...alertBase, type: ALERT_TYPES.RestoreFailed, severity: 'critical', action: actionText(), reason },
     };
   }
+  // Restore latency: from the change (event time) or, without an event, from detection, to the verified restore.
+  recordRestoreLatency(ctx.trigger.eventTime ?? detectedAt, restoredAt, { trigger: ctx.trigger.kind });
   const flipNote = flipped
     ? ` The vault's permission model changed (${flipped.slice(14)}); it is the owner's choice and was left as is, so the access was restored in the new model.`
     : '';
@@ -916,12 +939,60 @@ function mergeOutcomes(first: Outcome, later: Outcome): Outcome {
   return { ...later, alerts: [...first.alerts, ...later.alerts] };
 }
 
+/** What drifted, for the drift metric (low cardinality); undefined when nothing did. */
+export function driftCause(o: Outcome, trigger: Pick<Trigger, 'operationName'> = {}): string | undefined {
+  if (o.verdict?.verdict === 'missing') {
+    if (o.flags.some((f) => f.startsWith('model-flipped'))) return 'model-flipped';
+    const op = (trigger.operationName ?? '').toLowerCase();
+    if (op.includes('roleassignments/delete')) return 'role-assignment-deleted';
+    if (op.includes('accesspolicies') || op.includes('microsoft.keyvault/vaults/write')) return 'access-policy-removed';
+    return o.verdict.model === 'rbac' ? 'role-assignment-missing' : 'access-policy-missing';
+  }
+  return o.flags.find((f) => f === 'key-disabled' || f === 'key-expired' || f === 'key-not-found');
+}
+
+/** The reconcile metrics, from the outcome: one reconcile, the drift it found, the restore it made. */
+function recordOutcome(o: Outcome, trigger: Trigger, durationSeconds: number): void {
+  recordReconcile(o.kind, { trigger: trigger.kind, durationSeconds });
+  const cause = driftCause(o, trigger);
+  // Counted per reconcile that finds it: a drift left in place (modes observe/alert) counts at every check.
+  if (cause) recordDrift(cause, { model: o.verdict?.model });
+  if (o.actions.length) {
+    const kind = o.actions[0]!.kind === 'roleAssignment' ? 'rbac' : 'accessPolicy';
+    const result =
+      o.kind === 'restored' ? 'verified' : o.actions.some((a) => a.result === 'failed') ? 'failed' : 'unverified';
+    recordRestore(kind, result, { trigger: trigger.kind });
+  }
+}
+
 /**
  * Reconciles one Atlas project. Level-triggered and idempotent: call it as often as you like. Two calls for one
  * project never write twice: the project row's ETag makes one of them the lease holder; the other records its
  * request and returns `skipped` (the holder re-checks before it lets go).
+ *
+ * Traced as one `ear_guard.reconcile` span (project, trigger, event ID, correlation ID, outcome) with `observe`,
+ * `act` and `verify` children; the Azure SDK spans of those steps nest under them.
  */
 export async function reconcileProject(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
+  const started = performance.now();
+  const attrs = {
+    project: projectId,
+    trigger: trigger.kind,
+    eventId: trigger.eventId,
+    correlationId: trigger.correlationId,
+  };
+  return withSpan(SPANS.reconcile, attrs, async (span) => {
+    const outcome = await reconcileLeased(projectId, trigger, deps);
+    annotateSpan({ outcome: outcome.kind, correlationId: outcome.correlationId, model: outcome.verdict?.model });
+    if (outcome.kind === 'failed' || outcome.kind === 'retry') {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: redactText(outcome.reason) });
+    }
+    recordOutcome(outcome, trigger, (performance.now() - started) / 1000);
+    return outcome;
+  });
+}
+
+async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
   const now = deps.now ?? Date.now;
   const ctx: Ctx = { projectId, trigger, correlationId: trigger.correlationId ?? randomUUID(), deps, now, history: [] };
   const owner = randomUUID();

@@ -5,6 +5,7 @@ import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import type { TokenCredential } from '@azure/core-auth';
 import { Agent } from 'undici';
 import { classifyError, type ClassifiedError } from '../azure/errors.js';
+import { recordAlert } from '../observability/telemetry.js';
 
 export const ALERT_TYPES = {
   AccessDrifted: 'AtlasEarGuard.AccessDrifted',
@@ -137,6 +138,8 @@ export class AlertPublisher {
   constructor(readonly sinks: AlertSink[]) {}
 
   async publish(alert: Alert): Promise<PublishResult> {
+    // Counted once per alert raised, whatever the sinks do (a failed delivery is in the history row).
+    recordAlert(alert.type);
     const result: PublishResult = { sent: [], failed: [] };
     await Promise.all(
       this.sinks.map(async (s) => {

@@ -5,6 +5,8 @@
 import DigestClient from 'digest-fetch';
 import { Agent } from 'undici';
 import { ClassifiedError, classifyError, isTransientStatus, parseRetryAfter } from '../azure/errors.js';
+import { atlasOperation } from '../observability/operations.js';
+import { recordApiRequest } from '../observability/telemetry.js';
 
 export const ATLAS_ACCEPT = 'application/vnd.atlas.2023-01-01+json';
 
@@ -121,13 +123,26 @@ export class AtlasClient {
         await new Promise((r) => setTimeout(r, wait));
       }
       let res: Response;
+      // One metric point per attempt (the digest challenge round trip is part of it), by operation and status.
+      const started = performance.now();
+      const metric = (status?: number, errorType?: string) =>
+        recordApiRequest({
+          api: 'atlas',
+          operation: atlasOperation(method, path),
+          method,
+          status,
+          errorType,
+          durationSeconds: (performance.now() - started) / 1000,
+        });
       try {
         res = await this.once(method, path, body);
       } catch (err) {
         lastErr = classifyError(err, 'atlas');
+        metric(undefined, lastErr.code ?? (lastErr.transient ? 'transient' : 'terminal'));
         if (lastErr.transient) continue;
         throw lastErr;
       }
+      metric(res.status);
       const text = await res.text().catch(() => '');
       if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
       let detail: { detail?: string; errorCode?: string; reason?: string } = {};

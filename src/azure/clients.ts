@@ -5,6 +5,8 @@ import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/core-auth';
 import { AzureAuthorityHosts, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { armOperation } from '../observability/operations.js';
+import { recordApiRequest } from '../observability/telemetry.js';
 
 export type AzureCloud = 'AzureCloud' | 'AzureUSGovernment' | 'AzureChinaCloud';
 
@@ -74,6 +76,43 @@ export interface SubscriptionClients {
   keyVault: KeyVaultManagementClient;
 }
 
+type AdditionalPolicy = NonNullable<
+  NonNullable<ConstructorParameters<typeof AuthorizationManagementClient>[2]>['additionalPolicies']
+>[number];
+
+/**
+ * Records every ARM HTTP request (each retry too: a 429 storm shows as such) in the API request metric, by
+ * operation (`roleAssignments.create`, from the method and the path) and status. Bodies and headers are not read.
+ */
+export const armRequestMetricPolicy: AdditionalPolicy = {
+  position: 'perRetry',
+  policy: {
+    name: 'earGuardArmRequestMetric',
+    async sendRequest(request, next) {
+      const started = performance.now();
+      const operation = armOperation(request.method, request.url);
+      const done = (status?: number, errorType?: string) =>
+        recordApiRequest({
+          api: 'arm',
+          operation,
+          method: request.method,
+          status,
+          errorType,
+          durationSeconds: (performance.now() - started) / 1000,
+        });
+      try {
+        const response = await next(request);
+        done(response.status);
+        return response;
+      } catch (err) {
+        const e = err as { statusCode?: number; code?: string; name?: string };
+        done(e.statusCode, e.code ?? e.name ?? 'Error');
+        throw err;
+      }
+    },
+  },
+};
+
 export class AzureClientFactory {
   readonly endpoint: string;
   readonly credential: TokenCredential;
@@ -94,6 +133,7 @@ export class AzureClientFactory {
         ...(this.opts.ca ? { tlsOptions: { ca: this.opts.ca } } : {}),
         ...(this.opts.retry ? { retryOptions: this.opts.retry } : {}),
         userAgentOptions: { userAgentPrefix: 'atlas-ear-guard' },
+        additionalPolicies: [armRequestMetricPolicy],
       };
       c = {
         subscriptionId,

@@ -9,6 +9,7 @@ import type { Outcome } from '../reconcile.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { setObservabilityDeps } from '../observability/deps.js';
 import { registerSecrets } from '../observability/redact.js';
+import { startTelemetrySafely } from '../observability/telemetry.js';
 import { Coalescer, RecentIds } from './coalesce.js';
 
 export const RECONCILE_QUEUE = contract.reconcileQueueName;
@@ -62,6 +63,12 @@ export function queueFromEnvironment(
 export function getAppContext(): Promise<AppContext> {
   if (!current) {
     current = (async () => {
+      // Telemetry first, before any Azure SDK client exists (the engine, the queue). Here rather than at module
+      // load: every handler reaches this before it does anything, it runs once per instance, and it needs no
+      // top-level await in the bundle (esbuild would make the whole bundle's evaluation wait on it). The Azure SDK
+      // spans would survive either order (@azure/core-tracing looks its instrumenter up per span), but nothing the
+      // engine records before the providers exist is kept.
+      await startTelemetrySafely();
       const settings = loadSettings(process.env);
       registerSecrets(settings.ATLAS_PRIVATE_KEY, settings.ATLAS_PUBLIC_KEY, settings.ALERT_EVENTGRID_KEY);
       const engine = await createEngine({ settings });

@@ -69,10 +69,14 @@ export async function handleAzureEvent(
       kind: 'event',
       eventId: ev.id,
       correlationId: t.correlationId,
+      // When the change happened: the start of the restore latency (metric and status page).
+      eventTime: t.eventTime,
       actor: t.actor,
       operationName: t.operationName ?? ev.type,
       resourceId: t.resourceId,
     };
+    // Relevant, but no watched project's key or vault is under its scope.
+    if (projects.length === 0) recordEventDropped('no-watched-project');
     log.info('event relevant', {
       eventId: ev.id,
       correlationId: t.correlationId,

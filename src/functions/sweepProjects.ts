@@ -5,7 +5,6 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { runSweep, recordSweep, type SweepSummary } from '../sweep.js';
 import { loggerForInvocation } from '../observability/logger.js';
-import { recordSweep as recordSweepMetric } from '../observability/telemetry.js';
 import { getAppContext, type AppContext } from './context.js';
 
 export interface QueueMessage {
@@ -46,14 +45,13 @@ export async function handleSweep(app: AppContext, ctx: InvocationContext): Prom
       errors: 0,
       items: [],
     };
+    // The summary row, the heartbeat and the sweep metric (recordSweep is the one place that counts sweeps).
     await recordSweep(app.engine, summary, { kind: 'timer' });
     log.info('sweep fanned out', { sweepId, projects: ids.length });
-    recordSweepMetric({ durationSeconds: summary.durationMs / 1000, projects: ids.length, outcome: 'fanout' });
     return { mode: 'fanout', summary, enqueued: ids.length };
   }
   const summary = await runSweep(app.engine, { projectIds: ids, trigger: { kind: 'timer', correlationId: sweepId } });
   log.info('sweep finished', { sweepId, projects: summary.total, outcomes: summary.byOutcome, ms: summary.durationMs });
-  recordSweepMetric({ durationSeconds: summary.durationMs / 1000, projects: summary.total, outcome: 'inline' });
   return { mode: 'inline', summary };
 }
 

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../settings.js';
 import type { EngineOptions, SandboxConnection } from '../engine.js';
 import type { Sandbox, SandboxOptions, DemoSeed } from '../sandbox/index.js';
 import type { DemoVault } from '../sandbox/seed.js';
+import { runningTelemetry, startTelemetrySafely } from '../observability/telemetry.js';
 import { startLocalApp, type LocalApp } from './app.js';
 
 export interface LocalStackOptions {
@@ -48,6 +49,12 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   };
   try {
     const env = o.env;
+    // Telemetry before any SDK client: nothing unless EAR_GUARD_OTEL_EXPORTER (console|otlp) or
+    // APPLICATIONINSIGHTS_CONNECTION_STRING asks for it. One already running (a test's) is kept and left running.
+    if (!runningTelemetry()) {
+      const telemetry = await startTelemetrySafely({ env }, (m) => o.log?.(m));
+      closers.push(() => telemetry.shutdown());
+    }
     let connection: LocalStack['connection'];
     let sandbox: Sandbox | undefined;
     let vaults: DemoVault[] = [];

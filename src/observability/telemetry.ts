@@ -308,6 +308,27 @@ export interface TelemetryOptions {
 
 let current: TelemetryHandle | undefined;
 
+/** The handle of the running telemetry, if `startTelemetry` ran (so a host shuts down only what it started). */
+export function runningTelemetry(): TelemetryHandle | undefined {
+  return current;
+}
+
+/**
+ * Starts telemetry for a host (the Functions app, the local stack) without ever failing it: remediation must go on
+ * when an exporter cannot be set up. The failure is reported through `onError` (a log line).
+ */
+export async function startTelemetrySafely(
+  opts: TelemetryOptions = {},
+  onError: (message: string) => void = (m) => process.stderr.write(m + '\n'),
+): Promise<TelemetryHandle> {
+  try {
+    return await startTelemetry(opts);
+  } catch (err) {
+    onError(`telemetry not started: ${redactText(err instanceof Error ? err.message : String(err))}`);
+    return { mode: 'none', flush: async () => {}, shutdown: async () => {} };
+  }
+}
+
 /** Telemetry must never break the app: an unreachable ingestion endpoint fails the export, not the caller. */
 async function quietly(fn: () => Promise<void>): Promise<void> {
   try {
