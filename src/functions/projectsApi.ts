@@ -57,13 +57,15 @@ export function parseSince(v: string | null, now = Date.now()): string | undefin
     : new Date(t).toISOString();
 }
 
-/** Who is acting: App Service authentication's principal when present, else the function-key holder. */
+/**
+ * Who is acting: App Service authentication's principal when it is on (it sets WEBSITE_AUTH_ENABLED and owns the
+ * x-ms-client-principal-* headers), else the function-key holder. Without it those headers are the caller's own
+ * words: recorded as a claim, never as the identity.
+ */
 function caller(req: HttpRequest): string {
-  return (
-    req.headers.get('x-ms-client-principal-name') ??
-    req.headers.get('x-ms-client-principal-id') ??
-    'function-key holder'
-  );
+  const claimed = req.headers.get('x-ms-client-principal-name') ?? req.headers.get('x-ms-client-principal-id');
+  if (claimed && /^true$/i.test(process.env.WEBSITE_AUTH_ENABLED ?? '')) return claimed;
+  return claimed ? `function-key holder (unverified claim: ${claimed.slice(0, 100)})` : 'function-key holder';
 }
 
 export async function handleProjectsApi(
