@@ -3,6 +3,7 @@
 // app imports several times faster on a cold start (measured in bench/).
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
+import { BUNDLE_EXTERNALS } from './build-externals.mjs';
 
 const quiet = process.argv.includes('--quiet');
 const common = {
@@ -27,7 +28,7 @@ if (process.argv.includes('--functions') && existsSync('src/functions/index.ts')
     outdir: 'dist',
     banner,
     minify: true,
-    // Provided by the Functions host at run time.
-    external: ['@azure/functions-core'],
+    // The host's own module, and optional imports never taken on Node 20 (see build-externals.mjs).
+    external: BUNDLE_EXTERNALS,
   });
 }
