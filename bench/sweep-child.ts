@@ -1,0 +1,53 @@
+// One sweep in its own process, so its peak RSS is the sweeper's alone (the sandbox and Azurite live in the
+// parent). Prints one JSON line.
+import { createEngine } from '../src/engine.js';
+import { loadSettings } from '../src/settings.js';
+import { runSweep } from '../src/sweep.js';
+
+interface Config {
+  sandbox: { armEndpoint: string; atlasBaseUrl: string; ca: string; atlasPublicKey: string; atlasPrivateKey: string };
+  storage: string;
+  projectIds: string[];
+  shareVaultReads: boolean;
+  concurrency?: number;
+  perSubscription?: number;
+  prefix: string;
+}
+
+const cfg = JSON.parse(process.env.BENCH_CONFIG!) as Config;
+const settings = loadSettings({
+  ATLAS_PUBLIC_KEY: cfg.sandbox.atlasPublicKey,
+  ATLAS_PRIVATE_KEY: cfg.sandbox.atlasPrivateKey,
+  ATLAS_BASE_URL: cfg.sandbox.atlasBaseUrl,
+  EAR_GUARD_MODE: 'remediate',
+  EAR_GUARD_TABLE_PREFIX: cfg.prefix,
+});
+const engine = await createEngine({ settings, sandbox: cfg.sandbox, storageConnection: cfg.storage });
+let peakRss = process.memoryUsage().rss;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+const rssBefore = process.memoryUsage().rss;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const summary = await runSweep(engine, {
+  projectIds: cfg.projectIds,
+  shareVaultReads: cfg.shareVaultReads,
+  concurrency: cfg.concurrency,
+  perSubscription: cfg.perSubscription,
+});
+const wallMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+clearInterval(sampler);
+peakRss = Math.max(peakRss, process.memoryUsage().rss);
+await engine.close();
+console.log(
+  JSON.stringify({
+    wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    byOutcome: summary.byOutcome,
+    errors: summary.errors,
+    rssBefore,
+    peakRss,
+    maxRss: process.resourceUsage().maxRSS * 1024,
+  }),
+);
+process.exit(0);

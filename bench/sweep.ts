@@ -1,0 +1,97 @@
+// (3) Sweep at scale under ARM's read token bucket (250 burst + 25/s per subscription), sandbox time scaled.
+// The sandbox and Azurite run here; the sweep runs in a child process (its RSS is the product's alone).
+import { Faults, ARM_RATE_LIMITS } from '../src/sandbox/faults.js';
+import { startSandbox } from '../src/sandbox/index.js';
+import { startLocalStorage } from '../src/local/azurite.js';
+import { connectionOf, runChild, seed } from './lib.js';
+
+// Bench instrumentation of the emulator (not the product): count the 429s the token bucket answers.
+let throttled = 0;
+const take = Faults.prototype.takeToken;
+Faults.prototype.takeToken = function (this: Faults, ...a: Parameters<Faults['takeToken']>) {
+  const ok = take.apply(this, a);
+  if (!ok) throttled++;
+  return ok;
+};
+
+export interface SweepScaleResult {
+  projects: number;
+  vaults: number;
+  shareVaultReads: boolean;
+  timeScale: number;
+  seedMs: number;
+  wallRealS: number;
+  wallSandboxS: number;
+  cpuS: number;
+  armReads: number;
+  armReadsPerProject: number;
+  lowerBoundSandboxS: number;
+  ratio: number;
+  throttled429: number;
+  byOutcome: Record<string, number>;
+  errors: number;
+  peakRssMb: number;
+  rssBeforeMb: number;
+}
+
+export async function sweepAtScale(
+  projects: number,
+  vaults: number,
+  opts: { timeScale: number; shareVaultReads: boolean },
+): Promise<SweepScaleResult> {
+  const sb = await startSandbox({ timeScale: opts.timeScale });
+  const storage = await startLocalStorage();
+  try {
+    const t0 = performance.now();
+    const seeded = seed(sb, projects, vaults);
+    const seedMs = performance.now() - t0;
+    sb.control.resetCounts();
+    throttled = 0;
+    // A full bucket at the start, as after a quiet period.
+    sb.control.setRateLimit({ enabled: true });
+    const r = await runChild<{
+      wallMs: number;
+      cpuMs: number;
+      byOutcome: Record<string, number>;
+      errors: number;
+      peakRss: number;
+      rssBefore: number;
+      maxRss: number;
+    }>('sweep-child.ts', {
+      sandbox: connectionOf(sb),
+      storage: storage.connectionString,
+      projectIds: seeded.map((p) => p.projectId),
+      shareVaultReads: opts.shareVaultReads,
+      prefix: `s${projects}${opts.shareVaultReads ? 'y' : 'n'}`,
+    });
+    const counts = sb.control.counts().byCallerOperation['ear-guard'] ?? {};
+    const armReadOps = Object.entries(counts).filter(([op]) => /\.(get|list)/i.test(op));
+    const attempts = armReadOps.reduce((s, [, n]) => s + n, 0);
+    const reads = attempts - throttled;
+    const { burst, perSecond } = ARM_RATE_LIMITS.reads;
+    const bound = Math.max(0, (reads - burst) / perSecond);
+    const wallSandboxS = r.wallMs / 1000 / opts.timeScale;
+    return {
+      projects,
+      vaults,
+      shareVaultReads: opts.shareVaultReads,
+      timeScale: opts.timeScale,
+      seedMs,
+      wallRealS: r.wallMs / 1000,
+      wallSandboxS,
+      cpuS: r.cpuMs / 1000,
+      armReads: reads,
+      armReadsPerProject: reads / projects,
+      lowerBoundSandboxS: bound,
+      ratio: bound > 0 ? wallSandboxS / bound : NaN,
+      throttled429: throttled,
+      byOutcome: r.byOutcome,
+      errors: r.errors,
+      peakRssMb: Math.max(r.peakRss, r.maxRss) / 1024 / 1024,
+      rssBeforeMb: r.rssBefore / 1024 / 1024,
+    };
+  } finally {
+    await sb.close();
+    await storage.close();
+  }
+}
