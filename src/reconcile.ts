@@ -884,6 +884,9 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
     outcome: { ...base(ctx, 'restored', { ...common, plan, actions: cleanActions }), kind: 'restored' },
     update: (r) => ({
       ...rowBase(r, 'restored'),
+      // The row describes the verified state, not the drift that was just repaired.
+      verdict: after.verdict.verdict,
+      missing: after.verdict.missing,
       checks: r.checks + 1,
       restores: r.restores + 1,
       restoreTimes: [...recent, restoredAt],

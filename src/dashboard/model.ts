@@ -74,12 +74,31 @@ export function restoreEpisodes(projectId: string, rowsNewestFirst: HistoryRow[]
   return out;
 }
 
-export function summarizeProject(record: ProjectRecord, rowsNewestFirst: HistoryRow[] = []): ProjectSummary {
+/** How long a healthy project that was restored still reads "Restored" on the page. */
+export const RECENTLY_RESTORED_MS = 60 * 60_000;
+
+/**
+ * The project as the page shows it. A restore is followed within seconds by a re-check (the restore's own write
+ * event) that finds the grant in place and records `healthy`; so that the restore stays visible, a healthy project
+ * whose last drift ended in a verified restore within RECENTLY_RESTORED_MS reads `restored`.
+ */
+export function summarizeProject(
+  record: ProjectRecord,
+  rowsNewestFirst: HistoryRow[] = [],
+  now?: Date,
+): ProjectSummary {
   const history = [...rowsNewestFirst].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
   const lastDrift = history.find((r) => r.kind === 'detection');
   const episodes = restoreEpisodes(record.projectId, history);
+  const last = episodes.at(-1);
+  const recentlyRestored =
+    now !== undefined &&
+    record.status === 'healthy' &&
+    last !== undefined &&
+    (!lastDrift || last.verifiedAt >= lastDrift.at) &&
+    now.getTime() - Date.parse(last.verifiedAt) <= RECENTLY_RESTORED_MS;
   return {
-    record,
+    record: recentlyRestored ? { ...record, status: 'restored' } : record,
     lastDrift,
     changedBy: lastDrift?.actor ?? (record.intent === 'revoked' ? record.intentBy : undefined),
     lastRestore: episodes.at(-1),

@@ -304,7 +304,7 @@ export function renderDashboard(input: DashboardInput): string {
   const nonce = input.nonce ? raw(` nonce="${input.nonce.replace(/[^A-Za-z0-9+/=_-]/g, '')}"`) : '';
   const order: Record<string, number> = { failing: 0, escalated: 1, drifted: 2, degraded: 3, restored: 4, unknown: 5 };
   const summaries = input.projects
-    .map((p) => summarizeProject(p, input.history[p.projectId] ?? []))
+    .map((p) => summarizeProject(p, input.history[p.projectId] ?? [], input.now))
     .sort(
       (a, b) =>
         (order[a.record.status] ?? 6) - (order[b.record.status] ?? 6) ||

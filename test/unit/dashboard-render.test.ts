@@ -68,6 +68,25 @@ describe('restore episodes', () => {
     expect(s.lastRestore?.seconds).toBe(5);
     expect(formatDuration(125)).toBe('2 min 5 s');
   });
+
+  it('a healthy project restored within the hour reads restored (the re-check after a restore records healthy)', () => {
+    const rows = (verifiedAt: string) => [
+      row('p', 'verification', verifiedAt, { detail: { verdict: 'granted' } }),
+      row('p', 'detection', '2026-03-01T09:00:00Z'),
+    ];
+    const healthy = project('p', { status: 'healthy' });
+    expect(summarizeProject(healthy, rows('2026-03-01T11:10:00Z'), now).record.status).toBe('restored');
+    expect(summarizeProject(healthy, rows('2026-03-01T10:30:00Z'), now).record.status).toBe('healthy');
+    // Without a clock (the JSON API) and for a project that is not healthy, the recorded status stands.
+    expect(summarizeProject(healthy, rows('2026-03-01T11:10:00Z')).record.status).toBe('healthy');
+    const drifted = project('p', { status: 'drifted' });
+    expect(summarizeProject(drifted, rows('2026-03-01T11:10:00Z'), now).record.status).toBe('drifted');
+    // A drift after the last restore is not a restore.
+    const later = [row('p', 'detection', '2026-03-01T11:20:00Z'), ...rows('2026-03-01T11:10:00Z')];
+    expect(summarizeProject(healthy, later, now).record.status).toBe('healthy');
+    const html = renderDashboard({ projects: [healthy], history: { p: rows('2026-03-01T11:10:00Z') }, now });
+    expect(html).toContain('data-project="p" data-status="restored"');
+  });
 });
 
 describe('renderDashboard', () => {
