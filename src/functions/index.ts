@@ -9,9 +9,21 @@ import { reconcileProjectQueue } from './reconcileProjectQueue.js';
 import { projectsApiFunction } from './projectsApi.js';
 import { dashboardFunction } from './dashboard.js';
 import { healthFunction } from './health.js';
+import { loadSettings, SettingsError } from '../settings.js';
 
 // CommonJS package: the default import works in plain Node ESM and in the bundle alike (library issue #287).
 const { app } = azureFunctions;
+
+// In the Functions host, settings are validated once at load: a bad or missing setting stops the app with one
+// message listing every problem (the worker reports it), before any trigger can run half-configured.
+if (process.env.FUNCTIONS_WORKER_RUNTIME) {
+  try {
+    loadSettings(process.env);
+  } catch (err) {
+    if (err instanceof SettingsError) console.error(`atlas-ear-guard cannot start. ${err.message}`);
+    throw err;
+  }
+}
 
 app.setup({ enableHttpStream: false });
 

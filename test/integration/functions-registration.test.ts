@@ -2,7 +2,7 @@
 // esbuild bundle (what Azure runs) with a stand-in for the host's `@azure/functions-core` module, which is the
 // seam the real worker provides. The bundle is built once here, as `npm run build` builds it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ process.on('exit', () => process.stdout.write(JSON.stringify(registered)));
 `;
 
 let registered: Registered[] = [];
+let bundleDir = '';
 
 beforeAll(() => {
   execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', '--functions']);
@@ -36,6 +37,7 @@ beforeAll(() => {
   mkdirSync(core, { recursive: true });
   writeFileSync(join(core, 'package.json'), '{"name":"@azure/functions-core","main":"index.js"}');
   writeFileSync(join(core, 'index.js'), FAKE_CORE);
+  bundleDir = dir;
   const out = execFileSync(process.execPath, ['-e', `import('${join(dir, 'dist', 'index.js')}')`], {
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '' },
@@ -92,5 +94,39 @@ describe('Functions registration (bundle)', () => {
       route: 'dashboard',
     });
     expect(trigger(byName('health'))).toMatchObject({ type: 'httpTrigger', authLevel: 'anonymous', route: 'health' });
+  });
+});
+
+describe('settings at load, in the Functions host', () => {
+  it('a bad or missing setting stops the app with one message listing every problem', () => {
+    const r = spawnSync(process.execPath, ['-e', `import('${join(bundleDir, 'dist', 'index.js')}')`], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '',
+        FUNCTIONS_WORKER_RUNTIME: 'node',
+        EAR_GUARD_MODE: 'yolo',
+        ATLAS_PRIVATE_KEY: 'sekrit-value',
+      },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/atlas-ear-guard cannot start\. Invalid settings:/);
+    expect(r.stderr).toMatch(/ATLAS_PUBLIC_KEY/);
+    expect(r.stderr).toMatch(/EAR_GUARD_MODE/);
+    expect(r.stderr).not.toMatch(/sekrit-value/);
+    expect(JSON.parse(r.stdout || '[]')).toEqual([]);
+  });
+
+  it('valid settings load and register', () => {
+    const r = spawnSync(process.execPath, ['-e', `import('${join(bundleDir, 'dist', 'index.js')}')`], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '',
+        FUNCTIONS_WORKER_RUNTIME: 'node',
+        ATLAS_PUBLIC_KEY: 'p',
+        ATLAS_PRIVATE_KEY: 'k',
+      },
+    });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveLength(6);
   });
 });
