@@ -46,11 +46,12 @@ describe('revoked intent', () => {
   it('cannot be set without the function key; nothing is recorded', async () => {
     const p = await w.addProject({ model: 'rbac' });
     await local.app.engine.reconcile(p.projectId, { kind: 'timer' });
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       {},
       { 'x-functions-key': 'wrong' },
       { 'x-ms-client-principal-name': 'admin@contoso.example' },
-    ]) {
+    ];
+    for (const headers of attempts) {
       expect((await intent(p.projectId, { intent: 'revoked', reason: 'r' }, headers)).status).toBe(401);
     }
     const row = (await local.app.engine.deps.state.getProject(p.projectId))!;
