@@ -84,7 +84,12 @@ describe('restore episodes', () => {
     // A drift after the last restore is not a restore.
     const later = [row('p', 'detection', '2026-03-01T11:20:00Z'), ...rows('2026-03-01T11:10:00Z')];
     expect(summarizeProject(healthy, later, now).record.status).toBe('healthy');
-    const html = renderDashboard({ projects: [healthy], history: { p: rows('2026-03-01T11:10:00Z') }, now });
+    const html = renderDashboard({
+      projects: [healthy],
+      history: { p: rows('2026-03-01T11:10:00Z') },
+      heartbeat: undefined,
+      now,
+    });
     expect(html).toContain('data-project="p" data-status="restored"');
   });
 });
