@@ -66,6 +66,11 @@ param maxRestores int = 3
 @minValue(1)
 param flapWindowMinutes int = 60
 
+@description('Failed checks in a row before a CheckFailing alert.')
+@minValue(1)
+@maxValue(100)
+param checkFailingAfter int = 2
+
 param dryRun bool = false
 
 @minValue(1)
@@ -126,6 +131,7 @@ module app 'app/app.bicep' = {
       EAR_GUARD_ALLOWED_REVOKERS: allowedRevokers
       EAR_GUARD_MAX_RESTORES: string(maxRestores)
       EAR_GUARD_FLAP_WINDOW_MINUTES: string(flapWindowMinutes)
+      EAR_GUARD_CHECK_FAILING_AFTER: string(checkFailingAfter)
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals

@@ -86,6 +86,7 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
     maxRestores: s.EAR_GUARD_MAX_RESTORES,
     flapWindowMs: s.EAR_GUARD_FLAP_WINDOW_MINUTES * 60_000,
     dryRun: s.EAR_GUARD_DRY_RUN,
+    checkFailingAfter: s.EAR_GUARD_CHECK_FAILING_AFTER,
     atlasPrincipals: parseAtlasPrincipals(s.EAR_GUARD_ATLAS_PRINCIPALS ?? []),
     ...extra,
   };

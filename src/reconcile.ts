@@ -114,6 +114,8 @@ export interface ReconcilePolicy {
    * trust on first use (the principal recorded in the project row). See checkAtlasPrincipal.
    */
   atlasPrincipals?: Record<string, string>;
+  /** Failed checks in a row before CheckFailing goes out (one transient blip is not an incident). Default 2. */
+  checkFailingAfter?: number;
 }
 
 export const DEFAULT_POLICY: ReconcilePolicy = {
@@ -902,6 +904,11 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   };
 }
 
+/** A check that could not complete (Atlas or ARM unreachable, throttled, denied), as opposed to a verdict. */
+function isCheckFailure(o: Outcome): boolean {
+  return o.kind === 'failed' || o.kind === 'retry';
+}
+
 /** Sends the alert when the state it describes is new (restores always), and records it. */
 async function maybeAlert(
   ctx: Ctx,
@@ -913,6 +920,19 @@ async function maybeAlert(
   const sig = signature(res.outcome.status, res.alert.missing, res.outcome.flags);
   const isRestore = res.alert.type === ALERT_TYPES.AccessRestored;
   if (!isRestore && (!ALERTABLE.has(res.outcome.status) || row.alertSignature === sig)) return { sent: [] };
+  // A check that could not complete alerts only once it has failed enough times in a row.
+  if (
+    res.alert.type === ALERT_TYPES.CheckFailing &&
+    isCheckFailure(res.outcome) &&
+    (row.consecutiveFailures ?? 0) + 1 < (ctx.deps.policy.checkFailingAfter ?? 2)
+  ) {
+    record(
+      ctx,
+      'check',
+      `check failed ${(row.consecutiveFailures ?? 0) + 1} time(s) in a row; CheckFailing waits for ${ctx.deps.policy.checkFailingAfter ?? 2}`,
+    );
+    return { sent: [] };
+  }
   const alert: Alert = {
     ...res.alert,
     trigger: ctx.trigger.kind,
@@ -1046,6 +1066,7 @@ async function reconcileLeased(projectId: string, trigger: Trigger, deps: Reconc
       let again = false;
       row = await deps.state.updateProject(projectId, (cur) => {
         const updated = res.update(cur);
+        updated.consecutiveFailures = isCheckFailure(res.outcome) ? (cur.consecutiveFailures ?? 0) + 1 : 0;
         if (alerted.signature) updated.alertSignature = alerted.signature;
         else if (!ALERTABLE.has(res.outcome.status) && res.outcome.status !== 'restored') {
           updated.alertSignature = signature(res.outcome.status, [], []);

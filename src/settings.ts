@@ -31,6 +31,8 @@ export const settingsSchema = z.object({
   EAR_GUARD_ALLOWED_REVOKERS: csv,
   /** Restores allowed per project within the flapping window before the guard stops and escalates. */
   EAR_GUARD_MAX_RESTORES: z.coerce.number().int().min(1).default(3),
+  /** Failed checks in a row (Atlas/ARM unreachable, throttled, denied) before a CheckFailing alert. */
+  EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
   EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
   EAR_GUARD_DRY_RUN: z
     .enum(['true', 'false', '1', '0', ''])

@@ -49,6 +49,8 @@ export interface ProjectRecord {
   checks: number;
   restores: number;
   failures: number;
+  /** Failed checks in a row (reset by any completed check); CheckFailing waits for EAR_GUARD_CHECK_FAILING_AFTER. */
+  consecutiveFailures: number;
   /** ISO times of restores inside the flapping window. */
   restoreTimes: string[];
   /** Lease for one reconcile at a time: owner token and expiry (ISO). */
@@ -148,6 +150,7 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
     checks: n('checks'),
     restores: n('restores'),
     failures: n('failures'),
+    consecutiveFailures: n('consecutiveFailures'),
     restoreTimes: list('restoreTimes'),
     leaseOwner: s('leaseOwner'),
     leaseUntil: s('leaseUntil'),
@@ -184,6 +187,7 @@ function toEntity(r: ProjectRecord): Entity {
     checks: r.checks,
     restores: r.restores,
     failures: r.failures,
+    consecutiveFailures: r.consecutiveFailures ?? 0,
     restoreTimes: JSON.stringify(r.restoreTimes),
     leaseOwner: opt(r.leaseOwner),
     leaseUntil: opt(r.leaseUntil),
@@ -202,6 +206,7 @@ export function newProjectRecord(projectId: string): ProjectRecord {
     checks: 0,
     restores: 0,
     failures: 0,
+    consecutiveFailures: 0,
     restoreTimes: [],
     requested: 0,
   };

@@ -141,6 +141,27 @@ describe('faults', () => {
     w.sandbox.control.clearFaults();
     expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
   }, 30_000);
+
+  it('CheckFailing waits for EAR_GUARD_CHECK_FAILING_AFTER failures in a row; a completed check resets the count', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    const alerts = () => w.webhookAlerts.filter((a) => a.projectId === p.projectId).map((a) => a.type);
+    const fault = () => w.sandbox.control.setFault({ path: p.vaultId }, { kind: 'error', status: 503 });
+    fault();
+    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('failed');
+    expect(alerts()).toEqual([]);
+    expect((await w.engine.deps.state.getProject(p.projectId))!.consecutiveFailures).toBe(1);
+    // A blip: the next check completes, the count resets, nothing was alerted.
+    w.sandbox.control.clearFaults();
+    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    expect((await w.engine.deps.state.getProject(p.projectId))!.consecutiveFailures).toBe(0);
+    fault();
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(alerts()).toEqual([]);
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(alerts()).toEqual(['AtlasEarGuard.CheckFailing']);
+    w.sandbox.control.clearFaults();
+  }, 30_000);
 });
 
 describe('crash between write and record', () => {
