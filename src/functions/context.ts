@@ -14,6 +14,9 @@ import { Coalescer, RecentIds } from './coalesce.js';
 
 export const RECONCILE_QUEUE = contract.reconcileQueueName;
 
+/** Reconciles of one project start at least this far apart (a flood of events costs one reconcile per second). */
+export const RECONCILE_MIN_INTERVAL_MS = 1000;
+
 export interface AppContext {
   settings: Settings;
   engine: Engine;
@@ -77,7 +80,7 @@ export function getAppContext(): Promise<AppContext> {
         engine,
         queue: queueFromEnvironment(process.env, settings),
         recentEvents: new RecentIds(),
-        coalescer: new Coalescer<Outcome>(),
+        coalescer: new Coalescer<Outcome>(10_000, RECONCILE_MIN_INTERVAL_MS),
       };
       setAppContext(ctx);
       return ctx;

@@ -48,8 +48,9 @@ export async function handleAzureEvent(
     }
     throw err;
   }
+  // Pass 1, no Azure call: triage, dedupe, and route each relevant event to its projects.
   const results: EventResult[] = [];
-  const transient: string[] = [];
+  const routed: { result: EventResult; trigger: Trigger }[] = [];
   for (const ev of events) {
     const t = triageEvent(ev);
     recordEventReceived(ev.type, { eventId: ev.id });
@@ -63,7 +64,6 @@ export async function handleAzureEvent(
       results.push({ eventId: ev.id, triage: t, duplicate: true, projects: [], outcomes: [] });
       continue;
     }
-    let ok = true;
     const projects = await projectsForEvent(app.engine.deps.state, t);
     const trigger: Trigger = {
       kind: 'event',
@@ -84,19 +84,36 @@ export async function handleAzureEvent(
       scope: t.scope,
       projects: projects.length,
     });
-    const outcomes = await Promise.all(
-      projects.map((pid) => app.coalescer.run(pid, () => app.engine.reconcile(pid, trigger))),
-    );
-    for (const o of outcomes) {
-      if (isTransient(o)) {
-        ok = false;
-        transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
+    const result: EventResult = { eventId: ev.id, triage: t, projects, outcomes: [] };
+    results.push(result);
+    routed.push({ result, trigger });
+  }
+
+  // Pass 2: one reconcile per project for the whole batch (the loop re-reads the truth, so one run covers every
+  // change in it). The trigger recorded is the batch's latest event for that project: its actor and time.
+  const perProject = new Map<string, { trigger: Trigger; results: EventResult[] }>();
+  for (const { result, trigger } of routed) {
+    for (const pid of result.projects) {
+      const cur = perProject.get(pid);
+      if (!cur) perProject.set(pid, { trigger, results: [result] });
+      else {
+        cur.results.push(result);
+        if ((trigger.eventTime ?? '') >= (cur.trigger.eventTime ?? '')) cur.trigger = trigger;
       }
     }
-    // Only a fully handled event is remembered: a redelivery after a transient failure must run again.
-    if (!ok) app.recentEvents.forget(ev.id);
-    results.push({ eventId: ev.id, triage: t, projects, outcomes });
   }
+  const transient: string[] = [];
+  await Promise.all(
+    [...perProject].map(async ([pid, { trigger, results: rs }]) => {
+      const o = await app.coalescer.run(pid, () => app.engine.reconcile(pid, trigger));
+      for (const r of rs) r.outcomes.push(o);
+      if (isTransient(o)) {
+        transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
+        // Only fully handled events are remembered: a redelivery after a transient failure must run again.
+        for (const r of rs) app.recentEvents.forget(r.eventId);
+      }
+    }),
+  );
   if (transient.length)
     throw new RetryLaterError(`transient failure, Event Grid will redeliver: ${transient.join('; ')}`);
   return results;

@@ -7,7 +7,7 @@ import type { Outcome } from '../reconcile.js';
 import type { Settings } from '../settings.js';
 import { registerSecrets } from '../observability/redact.js';
 import { Coalescer, RecentIds } from '../functions/coalesce.js';
-import { RECONCILE_QUEUE, setAppContext, type AppContext } from '../functions/context.js';
+import { RECONCILE_MIN_INTERVAL_MS, RECONCILE_QUEUE, setAppContext, type AppContext } from '../functions/context.js';
 import { handleAzureEvent } from '../functions/onAzureEvent.js';
 import { handleSweep } from '../functions/sweepProjects.js';
 import { handleQueueMessage } from '../functions/reconcileProjectQueue.js';
@@ -33,6 +33,8 @@ export interface LocalAppOptions {
   /** Timer schedule override (default: the settings' NCRONTAB). */
   sweepSchedule?: string;
   log?: (line: string) => void;
+  /** Per-project rate bound for reconciles (default RECONCILE_MIN_INTERVAL_MS). */
+  minReconcileIntervalMs?: number;
 }
 
 export interface LocalApp {
@@ -59,7 +61,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
     engine,
     queue,
     recentEvents: new RecentIds(),
-    coalescer: new Coalescer<Outcome>(),
+    coalescer: new Coalescer<Outcome>(10_000, opts.minReconcileIntervalMs ?? RECONCILE_MIN_INTERVAL_MS),
   };
   setAppContext(app);
   const log = opts.log ?? (() => {});

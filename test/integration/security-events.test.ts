@@ -118,6 +118,22 @@ describe('forged and replayed events', () => {
   });
 });
 
+describe('a multi-event batch', () => {
+  it('costs one reconcile per project, not one per event', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    const { app, stats } = appWith(w.engine);
+    const results = await handleAzureEvent(
+      app,
+      Array.from({ length: 40 }, () => forged(p)),
+      ctx(),
+    );
+    expect(results).toHaveLength(40);
+    expect(stats.reconciles).toBe(1);
+    expect(new Set(results.map((r) => r.outcomes[0]?.correlationId)).size).toBe(1);
+  });
+});
+
 describe('a flood of 10,000 events for one project', () => {
   it('is coalesced: ARM reads follow reconciles (one in flight per project), not events', async () => {
     const p = await w.addProject({ model: 'rbac' });

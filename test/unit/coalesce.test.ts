@@ -58,3 +58,23 @@ describe('RecentIds', () => {
     expect(r.seen('a')).toBe(false);
   });
 });
+
+describe('Coalescer rate bound', () => {
+  it('starts runs for one key at least minIntervalMs apart, however many requests arrive', async () => {
+    const c = new Coalescer<number>(100, 60);
+    const starts: number[] = [];
+    const fn = async () => {
+      starts.push(Date.now());
+      return starts.length;
+    };
+    await c.run('p', fn);
+    // A flood after the first run: all join one trailing run, which waits out the interval.
+    const flood = await Promise.all(Array.from({ length: 200 }, () => c.run('p', fn)));
+    expect(new Set(flood)).toEqual(new Set([2]));
+    expect(starts).toHaveLength(2);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(55);
+    // Another key has its own interval.
+    await c.run('q', fn);
+    expect(starts).toHaveLength(3);
+  });
+});
