@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TokenCredential } from '@azure/core-auth';
 import { AtlasClient } from '../atlas/client.js';
-import { AtlasAdapter, parseStaticPrincipals, type AtlasPort } from '../atlas/target.js';
+import { AtlasAdapter, parseAtlasPrincipals, parseStaticPrincipals, type AtlasPort } from '../atlas/target.js';
 import { ArmAdapter, type AzurePort } from '../azure/arm.js';
 import { AzureClientFactory, defaultCredential, type RetryOptions } from '../azure/clients.js';
 import { ClassifiedError, classifyError } from '../azure/errors.js';
@@ -338,12 +338,15 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
       }
       if (!out.atlas) {
         let staticPrincipals: Record<string, string>;
+        let atlasPrincipals: Record<string, string>;
         try {
           staticPrincipals = parseStaticPrincipals(settings.EAR_GUARD_STATIC_PRINCIPALS);
+          // The same pin as the app: a preflight --fix never grants a principal other than the pinned one.
+          atlasPrincipals = parseAtlasPrincipals(settings.EAR_GUARD_ATLAS_PRINCIPALS ?? []);
         } catch (e) {
           throw usageError((e as Error).message);
         }
-        out.atlas = new AtlasAdapter(atlasClient, { staticPrincipals });
+        out.atlas = new AtlasAdapter(atlasClient, { staticPrincipals, atlasPrincipals });
       }
     }
     return out;
