@@ -558,12 +558,21 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   const flags = computeFlags(ctx, t, obs, row);
   const flipped = flags.find((f) => f.startsWith('model-flipped'));
   const common = { verdict: v, flags };
+  // Reader on the vault is in the default restore set: Atlas reads the vault's metadata with it, so losing it alone
+  // is drift to restore too (RBAC vaults, when a reader role is configured and no deny assignment removes it).
+  const readerDrift =
+    v.verdict === 'granted' &&
+    v.model === 'rbac' &&
+    v.missingRecommended.includes(READER_ON_VAULT) &&
+    !(v.readerOnVault?.deniedBy ?? []).length &&
+    (row.roles ?? policy.roles).some((r) => RESTORABLE_ROLES[r.toLowerCase()] === 'reader');
+  const drifted = readerDrift ? [READER_ON_VAULT] : v.missing;
   const alertBase = {
     projectId: ctx.projectId,
     vaultId: t.vaultId,
     keyName: t.keyName,
     principalId: t.principalObjectId,
-    missing: v.missing,
+    missing: drifted,
     changedBy,
     flags,
   };
@@ -591,7 +600,7 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   };
 
   // 4. Decide.
-  if (v.verdict === 'granted') {
+  if (v.verdict === 'granted' && !readerDrift) {
     const blocking = flags.filter((f) => BLOCKING_FLAGS.includes(f));
     // Near expiry does not break anything yet, but it is not "healthy" either: someone must rotate or extend.
     const status: ProjectStatus = blocking.length || flags.includes('key-near-expiry') ? 'degraded' : 'healthy';
@@ -651,7 +660,7 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
   record(
     ctx,
     'detection',
-    `missing ${v.missing.join(', ')} (${v.model})${flipped ? `; vault permission model flipped (${flipped.slice(14)})` : ''}`,
+    `missing ${drifted.join(', ')} (${v.model})${flipped ? `; vault permission model flipped (${flipped.slice(14)})` : ''}`,
     // The event time (when the change happened) starts the status page's time to restore.
     { ...summary, eventTime: ctx.trigger.eventTime },
   );
@@ -857,7 +866,10 @@ async function pass(ctx: Ctx, row: ProjectRecord): Promise<PassResult> {
     },
   );
   const restoredAt = nowIso();
-  if (after.verdict.verdict !== 'granted') {
+  if (
+    after.verdict.verdict !== 'granted' ||
+    (readerDrift && after.verdict.missingRecommended.includes(READER_ON_VAULT))
+  ) {
     const reason = `verification: still ${after.verdict.verdict} after restore (missing ${after.verdict.missing.join(', ') || after.verdict.indeterminate.join(', ')})`;
     return {
       outcome: {

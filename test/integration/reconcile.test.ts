@@ -68,6 +68,25 @@ function policyKeys(p: WorldProject, objectId: string): string[] | undefined {
 }
 
 describe('reconcileProject', () => {
+  it('Reader on the vault deleted alone (Atlas reads vault metadata with it) is restored, and only Reader', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    deleteRole(p, ROLE_IDS.reader);
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, eventTrigger());
+    expect(o.kind).toBe('restored');
+    expect(o.plan.map((a) => a.roleDefinitionGuid)).toEqual([ROLE_IDS.reader]);
+    expect(writes()).toBe(1);
+    expect(roleGuids(p)).toEqual([ROLE_IDS.keyVaultCryptoUser, ROLE_IDS.reader].sort());
+    // Observe mode records it as drift, writes nothing.
+    deleteRole(p, ROLE_IDS.reader);
+    const observer = await w.newEngine({ policy: { mode: 'observe' } });
+    w.sandbox.control.resetCounts();
+    const seen = await observer.reconcile(p.projectId, { kind: 'timer' });
+    expect(seen.status).toBe('drifted');
+    expect(writes()).toBe(0);
+  });
+
   it('a healthy project converges without a single write', async () => {
     const p = await w.addProject({ model: 'rbac' });
     w.sandbox.control.resetCounts();
