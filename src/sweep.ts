@@ -42,6 +42,11 @@ export interface SweepOptions {
   /** Write the summary row and heartbeat (default true). */
   record?: boolean;
   /**
+   * Keep each project's full outcome in `items` (default true, for the CLI's table). The timer sweep keeps only
+   * the project ID and the outcome's kind, so its memory does not grow with verdicts as projects are added.
+   */
+  keepOutcomes?: boolean;
+  /**
    * Observe each vault once per sweep (vault, the principal's assignments, deny assignments), shared by every
    * project whose key lives in it; keys are still read per project. Default true. Entries live at most
    * `sharedReadTtlMs` (default 60 s) and a vault's entries are dropped after any write to it, so a restore is
@@ -181,6 +186,9 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const perSub = new Map<string, Semaphore>();
   const subLimit = Math.max(1, opts.perSubscription ?? 4);
   const items: SweepItem[] = [];
+  const byOutcome: Record<string, number> = {};
+  const attention: string[] = [];
+  let errors = 0;
   let done = 0;
   const deps =
     opts.shareVaultReads === false
@@ -205,16 +213,15 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
         global.release();
         sem.release();
       }
-      items.push(item);
+      const k = item.outcome?.kind ?? 'error';
+      byOutcome[k] = (byOutcome[k] ?? 0) + 1;
+      if (item.error || needsAttention(item.outcome)) attention.push(projectId);
+      if (item.error) errors++;
       opts.onResult?.(item, ++done, ids.length);
+      items.push(opts.keepOutcomes === false ? { projectId, ...(item.error ? { error: item.error } : {}) } : item);
     }),
   );
 
-  const byOutcome: Record<string, number> = {};
-  for (const i of items) {
-    const k = i.outcome?.kind ?? 'error';
-    byOutcome[k] = (byOutcome[k] ?? 0) + 1;
-  }
   const finished = Date.now();
   const summary: SweepSummary = {
     startedAt: new Date(started).toISOString(),
@@ -222,11 +229,8 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
     durationMs: finished - started,
     total: ids.length,
     byOutcome,
-    attention: items
-      .filter((i) => i.error || needsAttention(i.outcome))
-      .map((i) => i.projectId)
-      .sort(),
-    errors: items.filter((i) => i.error).length,
+    attention: attention.sort(),
+    errors,
     items: items.sort((a, b) => a.projectId.localeCompare(b.projectId)),
   };
   if (opts.record !== false) await recordSweep(engine, summary, trigger);

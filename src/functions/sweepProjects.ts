@@ -50,7 +50,11 @@ export async function handleSweep(app: AppContext, ctx: InvocationContext): Prom
     log.info('sweep fanned out', { sweepId, projects: ids.length });
     return { mode: 'fanout', summary, enqueued: ids.length };
   }
-  const summary = await runSweep(app.engine, { projectIds: ids, trigger: { kind: 'timer', correlationId: sweepId } });
+  const summary = await runSweep(app.engine, {
+    projectIds: ids,
+    trigger: { kind: 'timer', correlationId: sweepId },
+    keepOutcomes: false,
+  });
   log.info('sweep finished', { sweepId, projects: summary.total, outcomes: summary.byOutcome, ms: summary.durationMs });
   return { mode: 'inline', summary };
 }

@@ -1,0 +1,61 @@
+// The sweep runner (timer, queue producer, CLI): every project reconciled, counted by outcome, the ones that need a
+// human listed, a summary row and the heartbeat recorded; the timer keeps no verdicts in memory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLE_IDS } from '../../src/core/builtinRoles.js';
+import { runSweep, SWEEP_PARTITION } from '../../src/sweep.js';
+import { readHeartbeat } from '../../src/state/heartbeat.js';
+import { startWorld, type World } from '../helpers/world.js';
+
+let w: World;
+beforeAll(async () => {
+  w = await startWorld();
+}, 60_000);
+afterAll(() => w?.close());
+
+describe('runSweep', () => {
+  it('reconciles every project, counts outcomes, records the summary and the heartbeat', async () => {
+    const a = await w.addProject({ model: 'rbac' });
+    const b = await w.addProject({ model: 'accessPolicy' });
+    const c = await w.addProject({ model: 'rbac' });
+    const ids = [a.projectId, b.projectId, c.projectId];
+    await runSweep(w.engine, { projectIds: ids });
+    // Drift on one project; the sweep (remediate mode) restores it.
+    const crypto = w.sandbox.control
+      .roleAssignments({ scope: c.vaultId, principalId: c.principalId })
+      .find((x) =>
+        String((x.properties as { roleDefinitionId: string }).roleDefinitionId).endsWith(ROLE_IDS.keyVaultCryptoUser),
+      )!;
+    w.sandbox.control.deleteAssignment({ as: 'alice', id: String(crypto.id) });
+    const seen: string[] = [];
+    const s = await runSweep(w.engine, {
+      projectIds: ids,
+      keepOutcomes: false,
+      onResult: (i) => seen.push(i.projectId),
+    });
+    expect(s.total).toBe(3);
+    expect(s.byOutcome).toEqual({ converged: 2, restored: 1 });
+    expect(s.errors).toBe(0);
+    expect(s.attention).toEqual([]);
+    expect(seen.sort()).toEqual([...ids].sort());
+    expect(s.items.every((i) => i.outcome === undefined)).toBe(true);
+    const hb = await readHeartbeat(w.engine.deps.state);
+    expect(hb?.finishedAt).toBe(s.finishedAt);
+    expect(hb?.outcomes).toEqual({ converged: 2, restored: 1 });
+    const rows = await w.engine.deps.state.listHistory(SWEEP_PARTITION, { limit: 1 });
+    expect(rows[0]!.summary).toMatch(/sweep of 3 project\(s\).*2 converged, 1 restored/);
+  });
+
+  it('lists a project whose check fails as needing attention, and keeps full outcomes for the CLI', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    await runSweep(w.engine, { projectIds: [p.projectId] });
+    w.sandbox.control.setFault({ path: p.vaultId }, { kind: 'error', status: 403 });
+    try {
+      const s = await runSweep(w.engine, { projectIds: [p.projectId] });
+      expect(s.byOutcome).toEqual({ failed: 1 });
+      expect(s.attention).toEqual([p.projectId]);
+      expect(s.items[0]!.outcome?.kind).toBe('failed');
+    } finally {
+      w.sandbox.control.clearFaults();
+    }
+  });
+});
