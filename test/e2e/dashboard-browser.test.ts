@@ -2,11 +2,10 @@
 // host serving the same dashboard handler the Functions app registers, over a StateStore on Azurite.
 // A project's row is changed through the real store API (as a reconcile records a drift and then a verified
 // restore); the page must pick it up by itself. Screenshots (laptop and phone width) land in test/artifacts/.
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { ARTIFACTS, CHROMIUM, launchChromium, type Browser } from '../helpers/browser.js';
 import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 import { StateStore } from '../../src/state/store.js';
 import { writeHeartbeat } from '../../src/state/heartbeat.js';
@@ -14,9 +13,7 @@ import { startLocalHost, type LocalHost } from '../../src/local/host.js';
 import { dashboardFunction, makeDashboardHandler } from '../../src/functions/dashboard.js';
 import { healthFunction, makeHealthHandler } from '../../src/functions/health.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'e2e-function-key';
-const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 const VAULT = (name: string) =>
   `/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-atlas/providers/Microsoft.KeyVault/vaults/${name}`;
 const P = {
@@ -29,10 +26,9 @@ let azurite: RunningAzurite;
 let store: StateStore;
 let host: LocalHost;
 let browser: BrowserContext;
-let profile: string;
+let chromiumHandle: Browser | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (.ci/run does it)`);
   azurite = await startAzurite();
   store = new StateStore({ connection: azurite.connectionString, prefix: 'e2e' });
   await store.init();
@@ -74,30 +70,14 @@ beforeAll(async () => {
       { ...healthFunction, handler: makeHealthHandler(deps) },
     ],
   });
-  profile = mkdtempSync(join(tmpdir(), 'earguard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1366, height: 900 },
-  });
-  mkdirSync(ARTIFACTS, { recursive: true });
+  chromiumHandle = await launchChromium();
+  browser = chromiumHandle.context;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumHandle?.close();
   await host?.close();
   await azurite?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 const row = (id: string) => `tr[data-project="${id}"]`;

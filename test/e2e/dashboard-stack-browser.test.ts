@@ -3,47 +3,26 @@
 // host, the webhook subscribed to the sandbox's events). A sandbox actor deletes the Atlas principal's role
 // assignment; the event reaches the webhook, the grant is restored, and the open page shows the row as restored
 // by refreshing itself. Screenshot: test/artifacts/dashboard-stack.png.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
+import { ARTIFACTS, launchChromium, type Browser } from '../helpers/browser.js';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startAppWorld, type AppWorld } from '../helpers/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
-
 let w: AppWorld;
 let browser: BrowserContext;
-let profile: string;
+let chromiumHandle: Browser | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (.ci/run does it)`);
   w = await startAppWorld();
-  profile = mkdtempSync(join(tmpdir(), 'earguard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1366, height: 900 },
-  });
-  mkdirSync(ARTIFACTS, { recursive: true });
+  chromiumHandle = await launchChromium();
+  browser = chromiumHandle.context;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumHandle?.close();
   await w?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 const row = (id: string) => `tr[data-project="${id}"]`;
