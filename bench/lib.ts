@@ -1,6 +1,9 @@
 // Shared pieces of the benchmark: a world on the sandbox (seeded through the in-process control API), percentiles,
 // child processes, and the table printer. Benchmarks print figures; nothing here asserts.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ROLE_IDS } from '../src/core/builtinRoles.js';
 import type { Sandbox } from '../src/sandbox/index.js';
 import { remediatorCondition } from '../src/sandbox/seed.js';
@@ -104,10 +107,13 @@ export function seed(sb: Sandbox, projects: number, vaults: number, tag = 'b'): 
 
 /** Runs `bench/<script>` under tsx in a child process; resolves with the JSON it prints on its last stdout line. */
 export function runChild<T>(script: string, config: unknown, extraArgs: string[] = []): Promise<T> {
+  // The config travels in a file: 10,000 project IDs do not fit in an environment variable (E2BIG).
+  const configFile = join(mkdtempSync(join(tmpdir(), 'earguard-bench-')), 'config.json');
+  writeFileSync(configFile, JSON.stringify(config));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...extraArgs, '--import', 'tsx', `${ROOT}bench/${script}`], {
       cwd: ROOT,
-      env: { ...process.env, BENCH_CONFIG: JSON.stringify(config) },
+      env: { ...process.env, BENCH_CONFIG_FILE: configFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -1,6 +1,6 @@
 // `npm run bench`: every figure measured against the sandbox in one run, each next to its comparison, printed as
 // tables and written to bench/results.json. Options: --sizes=1000,2000 (sweep sizes; --full = 1000,10000), --naive=200,
-// --changes=200 (event-to-restored samples), --quick (small sizes, for a smoke run). Never part of `npm test`.
+// --changes=200 (event-to-restored samples), --out=<file> (default bench/results.json), --quick (small sizes, for a smoke run). Never part of `npm test`.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { armRequests } from './arm-requests.js';
@@ -222,11 +222,12 @@ say(`  pricing assumptions: ${JSON.stringify(PRICING)}`);
 
 out.finishedAt = new Date().toISOString();
 out.durationS = round((performance.now() - t0) / 1000);
-writeFileSync(`${ROOT}bench/results.json`, JSON.stringify(out, null, 2) + '\n');
+const resultsFile = arg('out') ?? 'bench/results.json';
+writeFileSync(`${ROOT}${resultsFile}`, JSON.stringify(out, null, 2) + '\n');
 say(
   `\nbench took ${out.durationS} s; machine: ${availableParallelism()} cores, load ${loadavg()
     .map((x) => round(x))
     .join(' ')}, sweeper RSS peak ${sweeps.map((s) => `${s.projects}: ${round(s.peakRssMb)} MB`).join(', ')}`,
 );
-say('results: bench/results.json');
+say(`results: ${resultsFile}`);
 process.exit(0);

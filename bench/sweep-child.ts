@@ -1,5 +1,6 @@
 // One sweep in its own process, so its peak RSS is the sweeper's alone (the sandbox and Azurite live in the
 // parent). Prints one JSON line.
+import { readFileSync } from 'node:fs';
 import { createEngine } from '../src/engine.js';
 import { loadSettings } from '../src/settings.js';
 import { runSweep } from '../src/sweep.js';
@@ -14,7 +15,7 @@ interface Config {
   prefix: string;
 }
 
-const cfg = JSON.parse(process.env.BENCH_CONFIG!) as Config;
+const cfg = JSON.parse(readFileSync(process.env.BENCH_CONFIG_FILE!, 'utf8')) as Config;
 const settings = loadSettings({
   ATLAS_PUBLIC_KEY: cfg.sandbox.atlasPublicKey,
   ATLAS_PRIVATE_KEY: cfg.sandbox.atlasPrivateKey,
