@@ -126,8 +126,16 @@ export class SharedVaultReads implements AzurePort {
     return all.filter((d) => relevantTo(d.scope, vault, scope));
   }
 
-  getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
-    return this.inner.getKey(vaultId, keyName);
+  /**
+   * A vault's keys are listed once per sweep and shared (one paged read per vault instead of one GET per project).
+   * The list has no current version, so the version-vs-Atlas check is left to the event path (KeyNewVersionCreated
+   * triggers a reconcile that GETs the key); a key missing from the list is GET directly (a real 404 if gone).
+   */
+  async getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
+    const inner = this.inner;
+    if (!inner.listKeys) return inner.getKey(vaultId, keyName);
+    const keys = await this.memo(`keys|${vaultId.toLowerCase()}`, () => inner.listKeys!(vaultId));
+    return keys.find((k) => k.name.toLowerCase() === keyName.toLowerCase()) ?? inner.getKey(vaultId, keyName);
   }
 
   async createRoleAssignment(req: Parameters<AzurePort['createRoleAssignment']>[0]) {

@@ -60,8 +60,18 @@ export interface AzurePort {
   getRoleDefinitions(roleDefinitionIds: string[]): Promise<RoleDefinitionDoc[]>;
   listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]>;
   getKey(vaultId: string, keyName: string): Promise<KeyRecord>;
+  /**
+   * Every key of a vault in one paged read (Keys_List): enabled, expiry, not-before; the current version is not in
+   * the list (`keyUriWithVersion` only comes from Keys_Get). Lets a sweep read a shared vault's keys once.
+   */
+  listKeys?(vaultId: string): Promise<KeyRecord[]>;
   createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult>;
   addAccessPolicy(req: AccessPolicyAddRequest): Promise<void>;
+}
+
+/** Key Vault attributes carry Unix seconds (or Dates from the SDK's deserializer). */
+function isoTime(s?: number | Date): string | undefined {
+  return s === undefined || s === null ? undefined : new Date(typeof s === 'number' ? s * 1000 : s).toISOString();
 }
 
 /** The SDK wants scopes without the leading `/` (it adds one: `//subscriptions/...` otherwise). */
@@ -180,18 +190,33 @@ export class ArmAdapter implements AzurePort {
     return raw.length ? parseDenyAssignments(raw as never, `deny assignments at ${scope}`) : [];
   }
 
+  async listKeys(vaultId: string): Promise<KeyRecord[]> {
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
+    return this.call(subscriptionId, async (c) => {
+      const out: KeyRecord[] = [];
+      for await (const k of this.kv(c).keys.list(resourceGroup, vaultName)) {
+        const attrs = k.attributes ?? {};
+        out.push({
+          name: k.name ?? '',
+          enabled: attrs.enabled !== false,
+          expires: isoTime(attrs.expires),
+          notBefore: isoTime(attrs.notBefore),
+        });
+      }
+      return out;
+    });
+  }
+
   async getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
     const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
     const k = await this.call(subscriptionId, (c) => this.kv(c).keys.get(resourceGroup, vaultName, keyName));
     const attrs = k.attributes ?? {};
-    const iso = (s?: number | Date) =>
-      s === undefined || s === null ? undefined : new Date(typeof s === 'number' ? s * 1000 : s).toISOString();
     const uri = k.keyUriWithVersion;
     return {
       name: k.name ?? keyName,
       enabled: attrs.enabled !== false,
-      expires: iso(attrs.expires),
-      notBefore: iso(attrs.notBefore),
+      expires: isoTime(attrs.expires),
+      notBefore: isoTime(attrs.notBefore),
       keyUriWithVersion: uri,
       currentVersion: uri ? uri.replace(/\/+$/, '').split('/').pop() : undefined,
     };

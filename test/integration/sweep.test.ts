@@ -1,6 +1,8 @@
 // The sweep runner (timer, queue producer, CLI): every project reconciled, counted by outcome, the ones that need a
 // human listed, a summary row and the heartbeat recorded; the timer keeps no verdicts in memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { runSweep, SWEEP_PARTITION } from '../../src/sweep.js';
 import { readHeartbeat } from '../../src/state/heartbeat.js';
@@ -57,5 +59,56 @@ describe('runSweep', () => {
     } finally {
       w.sandbox.control.clearFaults();
     }
+  });
+});
+
+describe('shared vault reads in a sweep', () => {
+  it('reads a vault once for all its projects (keys through one Keys_List), and still sees a disabled key', async () => {
+    const a = await w.addProject({ model: 'rbac' });
+    // Two more Atlas projects whose EAR uses keys in the same vault.
+    const c = w.sandbox.control;
+    const extra = ['k2', 'k3'].map((key) => {
+      const k = c.createKey({ vault: a.vaultName, key });
+      return c.atlas.seedProject({
+        name: `shared-${key}`,
+        tenantId: w.sandbox.tenantId,
+        subscriptionId: w.sandbox.subscriptionId,
+        resourceGroupName: a.resourceGroup,
+        keyVaultName: a.vaultName,
+        keyIdentifier: k.keyIdentifier,
+        principalId: a.principalId,
+      }).projectId;
+    });
+    const ids = [a.projectId, ...extra];
+    await runSweep(w.engine, { projectIds: ids });
+    c.setKeyEnabled({ vault: a.vaultName, key: 'k3', enabled: false });
+    c.resetCounts();
+    const s = await runSweep(w.engine, { projectIds: ids, keepOutcomes: true });
+    const ops = c.counts().byCallerOperation['ear-guard'] ?? {};
+    expect(ops['keys.list']).toBe(1);
+    expect(ops['keys.get'] ?? 0).toBe(0);
+    expect(ops['vaults.get']).toBe(1);
+    expect(ops['roleAssignments.list']).toBe(1);
+    expect(ops['denyAssignments.list']).toBe(1);
+    const k3 = s.items.find((i) => i.projectId === extra[1])!;
+    expect(k3.outcome?.flags).toContain('key-disabled');
+    expect(s.items.filter((i) => i.outcome?.kind === 'converged')).toHaveLength(2);
+  });
+
+  it('the sandbox lists keys in the published Keys_List shape (no keyUriWithVersion)', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const published = JSON.parse(readFileSync('test/fixtures/arm-keyvault-2024-11-01-listKeys.json', 'utf8'));
+    const kv = new KeyVaultManagementClient(w.sandbox.credential, w.sandbox.subscriptionId, w.sandbox.clientOptions());
+    const raw: Record<string, unknown>[] = [];
+    for await (const page of kv.keys.list(p.resourceGroup, p.vaultName).byPage()) raw.push(...(page as never[]));
+    expect(raw).toHaveLength(1);
+    const want = published.responses['200'].body.value[0];
+    // The SDK flattens `properties` (and maps absent fields to undefined): compare the fields present.
+    const present = Object.entries(raw[0]!)
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k);
+    expect(present.sort()).toEqual(
+      [...Object.keys(want).filter((k) => k !== 'properties'), ...Object.keys(want.properties)].sort(),
+    );
   });
 });

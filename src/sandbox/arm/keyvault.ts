@@ -114,6 +114,16 @@ function keyProperties(vault: VaultState, key: KeyState, ver: KeyVersionState): 
   };
 }
 
+/**
+ * A key as Keys_List shows it: attributes and `keyUri` only, like the published example (listKeys.json, 2024-11-01):
+ * the list does not say which version is current (`keyUriWithVersion`, key type and operations come from Keys_Get).
+ */
+export function keyListBody(vault: VaultState, key: KeyState): Record<string, unknown> {
+  const full = keyBody(vault, key);
+  const { attributes, keyUri: uri } = full.properties as { attributes: unknown; keyUri: string };
+  return { ...full, properties: { attributes, keyUri: uri } };
+}
+
 export function keyBody(vault: VaultState, key: KeyState): Record<string, unknown> {
   const ver = key.versions[key.versions.length - 1];
   return {
@@ -776,7 +786,7 @@ export async function handleKeyVault(
         res,
         req,
         ctx.baseUrl(),
-        list.map((k) => keyBody(v, k)),
+        list.map((k) => keyListBody(v, k)),
         state.pageSize,
       );
     }
