@@ -9,4 +9,11 @@ if (!existsSync(cli)) {
   process.exit(2);
 }
 const { main } = await import(cli);
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  // Every command answers bad input with its own message and exit code; anything that still escapes is reported
+  // in one line (no stack trace, which could carry request details), with the exit code for "cannot complete".
+  process.stderr.write(`ear-guard: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 4;
+}

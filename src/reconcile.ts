@@ -92,6 +92,11 @@ export type Outcome =
 // ---------------------------------------------------------------------------------------------------------------
 // Dependencies
 
+/** An outcome worth retrying later (throttled, 5xx, unreachable): the platform should redeliver or requeue. */
+export function isTransientOutcome(o: Outcome): boolean {
+  return o.kind === 'retry' || (o.kind === 'failed' && o.transient);
+}
+
 export interface ReconcilePolicy {
   mode: Mode;
   restoreScope: RestoreScope;

@@ -2,7 +2,7 @@
 // runner and reconcile loop (same engine, same mode), with a progress bar on a TTY (plain lines otherwise) and a
 // summary table. Exit 1 if any project is missing access.
 import { runSweep, needsAttention, type SweepItem } from '../sweep.js';
-import type { Outcome } from '../reconcile.js';
+import { isTransientOutcome, type Outcome } from '../reconcile.js';
 import {
   COMMON_HELP,
   connect,
@@ -49,7 +49,7 @@ ${COMMON_HELP}`;
 export function outcomeExit(o: Outcome | undefined, error?: string): number {
   if (error || !o) return EXIT.failed;
   if (o.kind === 'failed' || o.kind === 'retry') {
-    return o.kind === 'retry' || (o.kind === 'failed' && o.transient) ? EXIT.unreachable : EXIT.failed;
+    return isTransientOutcome(o) ? EXIT.unreachable : EXIT.failed;
   }
   if (o.verdict?.verdict === 'indeterminate') return EXIT.indeterminate;
   if (o.kind === 'restored' || o.kind === 'converged') return EXIT.ok;

@@ -3,7 +3,7 @@
 // Transient failures throw so Event Grid redelivers; terminal ones are recorded and alerted by the loop, not thrown.
 import type { InvocationContext } from '@azure/functions';
 import { EventInputError, parseEvents, triageEvent, type TriageResult } from '../core/triage.js';
-import type { Outcome, Trigger } from '../reconcile.js';
+import { isTransientOutcome, type Outcome, type Trigger } from '../reconcile.js';
 import { projectsForEvent } from '../routeEvents.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
@@ -23,10 +23,6 @@ export class RetryLaterError extends Error {
     super(message);
     this.name = 'RetryLaterError';
   }
-}
-
-function isTransient(o: Outcome): boolean {
-  return o.kind === 'retry' || (o.kind === 'failed' && o.transient);
 }
 
 /** The handler's logic, on an explicit context (the local host and tests call it too). */
@@ -107,7 +103,7 @@ export async function handleAzureEvent(
     [...perProject].map(async ([pid, { trigger, results: rs }]) => {
       const o = await app.coalescer.run(pid, () => app.engine.reconcile(pid, trigger));
       for (const r of rs) r.outcomes.push(o);
-      if (isTransient(o)) {
+      if (isTransientOutcome(o)) {
         transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
         // Only fully handled events are remembered: a redelivery after a transient failure must run again.
         for (const r of rs) app.recentEvents.forget(r.eventId);

@@ -7,7 +7,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { ClassifiedError } from '../azure/errors.js';
-import { setIntent, type Outcome } from '../reconcile.js';
+import { isTransientOutcome, setIntent, type Outcome } from '../reconcile.js';
 import type { ProjectRecord } from '../state/store.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
@@ -38,7 +38,7 @@ export function publicProject(
 
 /** Outcomes as JSON: the verdict in full, nothing secret (outcomes never carry keys). */
 function outcomeStatus(o: Outcome): number {
-  if (o.kind === 'retry' || (o.kind === 'failed' && o.transient)) return 503;
+  if (isTransientOutcome(o)) return 503;
   if (o.kind === 'failed') return 502;
   return 200;
 }

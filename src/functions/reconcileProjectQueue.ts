@@ -1,7 +1,7 @@
 // Queue trigger for the sweep fan-out: one message = one project. A transient failure throws, so the platform
 // retries the message; after `maxDequeueCount` (host.json) it lands in the poison queue `earguard-reconcile-poison`.
 import type { InvocationContext } from '@azure/functions';
-import type { Outcome } from '../reconcile.js';
+import { isTransientOutcome, type Outcome } from '../reconcile.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 
@@ -42,8 +42,10 @@ export async function handleQueueMessage(
   const outcome = await app.coalescer.run(parsed.projectId, () =>
     app.engine.reconcile(parsed.projectId, { kind: 'queue', correlationId: parsed.sweepId }),
   );
-  if (outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.transient)) {
-    throw new Error(`transient failure for ${parsed.projectId}: ${outcome.reason}`);
+  if (isTransientOutcome(outcome)) {
+    throw new Error(
+      `transient failure for ${parsed.projectId}: ${'reason' in outcome ? outcome.reason : outcome.kind}`,
+    );
   }
   return outcome;
 }
