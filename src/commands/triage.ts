@@ -2,7 +2,7 @@
 // Grid or CloudEvents 1.0, with no Azure call: relevant or not, which kind, the ARM scope whose access may have
 // changed, why; and, with a state connection, the projects it maps to.
 import { EventInputError, parseEvents, triageEvent } from '../core/triage.js';
-import { projectsForEvent } from '../routeEvents.js';
+import { projectsForEvent } from '../events/route.js';
 import {
   COMMON_HELP,
   connect,

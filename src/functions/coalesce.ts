@@ -59,16 +59,12 @@ export class RecentIds {
   private readonly ids = new Set<string>();
   constructor(private readonly capacity = 50_000) {}
 
-  /** True when `id` was already seen; records it otherwise. */
-  seen(id: string): boolean {
-    if (this.ids.has(id)) return true;
-    this.ids.add(id);
-    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
-    return false;
+  has(id: string): boolean {
+    return this.ids.has(id);
   }
 
-  /** Forgets `id`, so a redelivery after a failed attempt is processed again. */
-  forget(id: string): void {
-    this.ids.delete(id);
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
   }
 }

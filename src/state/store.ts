@@ -17,6 +17,15 @@ export type Mode = 'observe' | 'alert' | 'remediate';
 export type RestoreScope = 'vault' | 'key';
 export type Intent = 'granted' | 'revoked';
 
+/** An allow-listed actor's change seen on an event, recorded before the reconcile (see src/loop/claims.ts). */
+export interface RevocationClaim {
+  by: string;
+  /** When it was recorded (ISO). */
+  at: string;
+  operation?: string;
+  eventId?: string;
+}
+
 /** One project's row. Counters and the restore window live here; the full story lives in history. */
 export interface ProjectRecord {
   projectId: string;
@@ -35,6 +44,8 @@ export interface ProjectRecord {
   intentReason?: string;
   intentBy?: string;
   intentAt?: string;
+  /** A pending deliberate-revocation claim from an allow-listed actor's event; consumed or dropped by the loop. */
+  revocationClaim?: RevocationClaim;
   /** Permission model seen at the last check, to detect a flip. */
   model?: string;
   vaultId?: string;
@@ -138,6 +149,7 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
     intentReason: s('intentReason'),
     intentBy: s('intentBy'),
     intentAt: s('intentAt'),
+    revocationClaim: parseClaim(s('revocationClaim')),
     model: s('model'),
     vaultId: s('vaultId'),
     keyName: s('keyName'),
@@ -159,6 +171,16 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
   };
 }
 
+function parseClaim(v: string | undefined): RevocationClaim | undefined {
+  if (!v) return undefined;
+  try {
+    const c = JSON.parse(v) as Partial<RevocationClaim>;
+    return typeof c.by === 'string' && typeof c.at === 'string' ? (c as RevocationClaim) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function toEntity(r: ProjectRecord): Entity {
   const opt = (v: string | undefined) => v ?? '';
   return {
@@ -175,6 +197,7 @@ function toEntity(r: ProjectRecord): Entity {
     intentReason: opt(r.intentReason),
     intentBy: opt(r.intentBy),
     intentAt: opt(r.intentAt),
+    revocationClaim: r.revocationClaim ? JSON.stringify(r.revocationClaim) : '',
     model: opt(r.model),
     vaultId: opt(r.vaultId),
     keyName: opt(r.keyName),

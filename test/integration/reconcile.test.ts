@@ -6,12 +6,9 @@ import { setIntent, type Trigger } from '../../src/reconcile.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let w: World;
-let bobId: string;
 
 beforeAll(async () => {
   w = await startWorld({ env: { EAR_GUARD_MAX_RESTORES: '2' } });
-  bobId = w.sandbox.control.principals().find((p) => p.name === 'bob')!.objectId;
-  w.engine.deps.policy.allowedRevokers = [bobId];
 });
 afterAll(async () => {
   await w?.close();
@@ -228,28 +225,7 @@ describe('reconcileProject', () => {
     ]);
   });
 
-  it('a removal by an allow-listed actor becomes intent revoked, with an info alert, and stays unrestored', async () => {
-    const p = await w.addProject({ model: 'rbac' });
-    await w.engine.reconcile(p.projectId, { kind: 'timer' });
-    deleteRole(p, ROLE_IDS.keyVaultCryptoUser, 'bob');
-    w.sandbox.control.resetCounts();
-    const o = await w.engine.reconcile(p.projectId, eventTrigger());
-    expect(o.kind).toBe('skipped');
-    expect(o.kind === 'skipped' && o.reason).toMatch(/allow-listed/);
-    const row = (await w.engine.deps.state.getProject(p.projectId))!;
-    expect(row).toMatchObject({ intent: 'revoked', status: 'revoked' });
-    expect(row.intentBy).toBeTruthy();
-    const alerts = w.webhookAlerts.filter((a) => a.projectId === p.projectId);
-    expect(alerts.map((a) => [a.type, a.severity])).toEqual([['AtlasEarGuard.RevokedByIntent', 'info']]);
-    // The sweep later does not undo the deliberate revocation.
-    const later = await w.engine.reconcile(p.projectId, { kind: 'timer' });
-    expect(later.kind).toBe('skipped');
-    expect(writes()).toBe(0);
-    // A removal by someone not on the list is drift.
-    const q = await w.addProject({ model: 'rbac' });
-    deleteRole(q, ROLE_IDS.keyVaultCryptoUser, 'alice');
-    expect((await w.engine.reconcile(q.projectId, eventTrigger())).kind).toBe('restored');
-  });
+  // Allow-listed revocations arrive through the event adapter: test/integration/loop-allowlist-order.test.ts.
 
   it('stops restoring a flapping project after the limit and escalates', async () => {
     const p = await w.addProject({ model: 'rbac' });

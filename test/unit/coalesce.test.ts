@@ -51,11 +51,13 @@ describe('Coalescer', () => {
 describe('RecentIds', () => {
   it('reports repeats and forgets the oldest beyond capacity', () => {
     const r = new RecentIds(2);
-    expect(r.seen('a')).toBe(false);
-    expect(r.seen('a')).toBe(true);
-    r.seen('b');
-    r.seen('c');
-    expect(r.seen('a')).toBe(false);
+    expect(r.has('a')).toBe(false);
+    r.add('a');
+    expect(r.has('a')).toBe(true);
+    r.add('b');
+    r.add('c');
+    expect(r.has('a')).toBe(false);
+    expect(r.has('c')).toBe(true);
   });
 });
 

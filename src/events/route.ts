@@ -1,7 +1,7 @@
 // Maps a triaged event to the Atlas projects whose access it can affect, through the state indexes.
 // Used by the Event Grid function and by `ear-guard triage`. Pure routing: the reconcile re-reads the truth.
-import type { TriageResult } from './core/triage.js';
-import type { StateStore } from './state/store.js';
+import type { TriageResult } from '../core/triage.js';
+import type { StateStore } from '../state/store.js';
 
 export type ProjectIndex = Pick<StateStore, 'projectsForVault' | 'projectsForAssignment' | 'projectsAffectedBy'>;
 

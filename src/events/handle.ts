@@ -1,0 +1,136 @@
+// What an Event Grid delivery means for the loop, as small steps: triage each event (no Azure call), drop the ones
+// already handled, route the rest to the projects they can affect (state indexes), record an allow-listed actor's
+// claim on those projects, then run one reconcile per project for the whole batch through the coalescer. An event
+// counts as handled only once every project it routes to was reconciled without a transient failure, so a
+// redelivery after a failure (state outage, throttling) runs again instead of being dropped as a duplicate.
+import type { IncomingEvent, TriageResult } from '../core/triage.js';
+import { triageEvent } from '../core/triage.js';
+import { isTransientOutcome, recordRevocationClaims, type Outcome, type Trigger } from '../loop/index.js';
+import type { ReconcileDeps } from '../loop/index.js';
+import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
+import { projectsForEvent } from './route.js';
+
+export interface EventResult {
+  eventId: string;
+  triage: TriageResult;
+  duplicate?: boolean;
+  projects: string[];
+  outcomes: Outcome[];
+}
+
+/** Event IDs handled recently (bounded, oldest forgotten first). */
+export interface HandledEvents {
+  has(id: string): boolean;
+  add(id: string): void;
+}
+
+export interface EventDeps {
+  deps: Pick<ReconcileDeps, 'state' | 'policy'>;
+  reconcile(projectId: string, trigger: Trigger): Promise<Outcome>;
+  handled: HandledEvents;
+  /** Runs one project's reconcile, coalescing a burst into as few runs as possible. */
+  coalesce(projectId: string, run: () => Promise<Outcome>): Promise<Outcome>;
+  log?: { info(msg: string, fields?: Record<string, unknown>): void };
+}
+
+export interface EventBatchResult {
+  results: EventResult[];
+  /** Projects whose reconcile failed transiently: the delivery must be retried. */
+  transient: string[];
+}
+
+interface Routed {
+  result: EventResult;
+  trigger: Trigger;
+}
+
+function triggerOf(ev: IncomingEvent, t: TriageResult): Trigger {
+  return {
+    kind: 'event',
+    eventId: ev.id,
+    correlationId: t.correlationId,
+    // When the change happened: the start of the restore latency (metric and status page).
+    eventTime: t.eventTime,
+    actor: t.actor,
+    operationName: t.operationName ?? ev.type,
+    resourceId: t.resourceId,
+  };
+}
+
+/** Triage and dedupe (no Azure call, no state): the relevant, new events of the batch, and a result for each event. */
+export function screen(events: IncomingEvent[], handled: HandledEvents): { results: EventResult[]; fresh: Routed[] } {
+  const results: EventResult[] = [];
+  const fresh: Routed[] = [];
+  const inBatch = new Set<string>();
+  for (const ev of events) {
+    const t = triageEvent(ev);
+    recordEventReceived(ev.type, { eventId: ev.id });
+    const result: EventResult = { eventId: ev.id, triage: t, projects: [], outcomes: [] };
+    results.push(result);
+    if (!t.relevant) {
+      recordEventDropped(t.kind === 'validation' ? 'validation' : 'irrelevant');
+    } else if (handled.has(ev.id) || inBatch.has(ev.id)) {
+      recordEventDropped('duplicate');
+      result.duplicate = true;
+    } else {
+      inBatch.add(ev.id);
+      fresh.push({ result, trigger: triggerOf(ev, t) });
+    }
+  }
+  return { results, fresh };
+}
+
+/** Routes each event to its projects and records an allow-listed actor's claim on them, before any reconcile. */
+async function route(d: EventDeps, fresh: Routed[]): Promise<void> {
+  for (const { result, trigger } of fresh) {
+    result.projects = await projectsForEvent(d.deps.state, result.triage);
+    await recordRevocationClaims(d.deps.state, result.projects, trigger, d.deps.policy.allowedRevokers);
+    // Relevant, but no watched project's key or vault is under its scope.
+    if (result.projects.length === 0) recordEventDropped('no-watched-project');
+    d.log?.info('event relevant', {
+      eventId: result.eventId,
+      correlationId: result.triage.correlationId,
+      kind: result.triage.kind,
+      scope: result.triage.scope,
+      projects: result.projects.length,
+    });
+  }
+}
+
+/**
+ * One reconcile per project for the whole batch (the loop re-reads the truth, so one run covers every change in it).
+ * The trigger recorded is the batch's latest event for that project; it is for the record only.
+ */
+export function groupByProject(routed: Routed[]): Map<string, { trigger: Trigger; results: EventResult[] }> {
+  const perProject = new Map<string, { trigger: Trigger; results: EventResult[] }>();
+  for (const { result, trigger } of routed) {
+    for (const pid of result.projects) {
+      const cur = perProject.get(pid);
+      if (!cur) perProject.set(pid, { trigger, results: [result] });
+      else {
+        cur.results.push(result);
+        if ((trigger.eventTime ?? '') >= (cur.trigger.eventTime ?? '')) cur.trigger = trigger;
+      }
+    }
+  }
+  return perProject;
+}
+
+export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promise<EventBatchResult> {
+  const { results, fresh } = screen(events, d.handled);
+  await route(d, fresh);
+  const transient: string[] = [];
+  const failed = new Set<string>();
+  await Promise.all(
+    [...groupByProject(fresh)].map(async ([pid, { trigger, results: rs }]) => {
+      const o = await d.coalesce(pid, () => d.reconcile(pid, trigger));
+      for (const r of rs) r.outcomes.push(o);
+      if (!isTransientOutcome(o)) return;
+      transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
+      for (const r of rs) failed.add(r.eventId);
+    }),
+  );
+  // Only fully handled events are remembered: a redelivery after a transient failure must run again.
+  for (const { result } of fresh) if (!failed.has(result.eventId)) d.handled.add(result.eventId);
+  return { results, transient };
+}

@@ -1,0 +1,85 @@
+// One reconcile per project at a time, through the project row's ETag: the lease holder runs the passes; a
+// reconcile that finds the lease taken bumps `requested`, and the holder re-checks before it lets go.
+import { randomUUID } from 'node:crypto';
+import { classifyError } from '../azure/errors.js';
+import type { ProjectRecord, StateStore } from '../state/store.js';
+import { ALERTABLE, alertSignature, type AlertDecision } from './alerting.js';
+import type { PassResult } from './context.js';
+import { isCheckFailure, type ReconcileDeps } from './types.js';
+
+export type LeaseResult =
+  | { kind: 'held'; row: ProjectRecord; owner: string; seen: number }
+  | { kind: 'busy'; row: ProjectRecord }
+  | { kind: 'error'; reason: string; transient: boolean; code?: string };
+
+function leaseTaken(cur: ProjectRecord, now: number, owner: string): boolean {
+  return Boolean(cur.leaseOwner && cur.leaseUntil && Date.parse(cur.leaseUntil) > now && cur.leaseOwner !== owner);
+}
+
+export async function acquireLease(deps: ReconcileDeps, projectId: string, now: () => number): Promise<LeaseResult> {
+  const owner = randomUUID();
+  let busy = false;
+  let seen = 0;
+  try {
+    const row = await deps.state.updateProject(projectId, (cur) => {
+      busy = leaseTaken(cur, now(), owner);
+      if (busy) return { ...cur, requested: cur.requested + 1 };
+      seen = cur.requested;
+      return { ...cur, leaseOwner: owner, leaseUntil: new Date(now() + deps.policy.leaseMs).toISOString() };
+    });
+    return busy ? { kind: 'busy', row } : { kind: 'held', row, owner, seen };
+  } catch (err) {
+    const c = classifyError(err, 'state');
+    return { kind: 'error', reason: `state: ${c.describe()}`, transient: c.transient, code: c.code };
+  }
+}
+
+/** The row after a pass: its update, the failure count, the alert signature, and the lease let go unless re-checking. */
+export function nextRow(
+  cur: ProjectRecord,
+  res: PassResult,
+  alerted: AlertDecision,
+  keepLease: boolean,
+): ProjectRecord {
+  const updated = res.update(cur);
+  updated.consecutiveFailures = isCheckFailure(res.outcome) ? (cur.consecutiveFailures ?? 0) + 1 : 0;
+  if (alerted.signature) updated.alertSignature = alerted.signature;
+  else if (!ALERTABLE.has(res.outcome.status) && res.outcome.status !== 'restored') {
+    updated.alertSignature = alertSignature(res.outcome.status, [], []);
+  }
+  if (!keepLease) {
+    updated.leaseOwner = '';
+    updated.leaseUntil = '';
+  }
+  return updated;
+}
+
+/**
+ * Records a pass and, in the same conditional write, finds out whether anyone asked for a re-check meanwhile.
+ * Returns the written row, whether to run again, and the `requested` count seen.
+ */
+export async function commitPass(
+  state: StateStore,
+  projectId: string,
+  res: PassResult,
+  alerted: AlertDecision,
+  seen: number,
+  mayRunAgain: boolean,
+): Promise<{ row: ProjectRecord; again: boolean; seen: number }> {
+  let again = false;
+  let nowSeen = seen;
+  const row = await state.updateProject(projectId, (cur) => {
+    again = cur.requested !== seen && mayRunAgain;
+    nowSeen = cur.requested;
+    return nextRow(cur, res, alerted, again);
+  });
+  return { row, again, seen: nowSeen };
+}
+
+export async function releaseLease(state: StateStore, projectId: string, owner: string): Promise<void> {
+  await state
+    .updateProject(projectId, (cur) =>
+      cur.leaseOwner === owner ? { ...cur, leaseOwner: '', leaseUntil: '' } : undefined,
+    )
+    .catch(() => undefined);
+}

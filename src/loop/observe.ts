@@ -1,0 +1,55 @@
+// observe: the reads. Desired state from Atlas (cached briefly: Atlas is rate-limited) and actual state from ARM
+// (vault, the principal's assignments, deny assignments, the key, then the role definitions in use), judged by the
+// pure evaluator. A missing key is a finding, not a failed observation.
+import { evaluate } from '../core/evaluate.js';
+import { keyScope } from '../core/scopes.js';
+import type { ObservedDocuments, Requirement } from '../core/types.js';
+import type { AzurePort, KeyRecord } from '../azure/arm.js';
+import { classifyError } from '../azure/errors.js';
+import type { AtlasTarget, TargetResult } from '../atlas/target.js';
+import type { PassContext } from './context.js';
+import type { Observation } from './judge.js';
+
+export async function loadTarget(ctx: PassContext): Promise<TargetResult> {
+  const { deps } = ctx;
+  const cached = deps.targetCache?.get(ctx.projectId, ctx.now());
+  if (cached) return cached;
+  const t = await deps.atlas.loadTarget(ctx.projectId);
+  if (t.kind === 'target' && deps.policy.targetCacheMs > 0) {
+    deps.targetCache?.set(ctx.projectId, t, ctx.now() + deps.policy.targetCacheMs);
+  }
+  return t;
+}
+
+export function requirementOf(t: AtlasTarget): Requirement {
+  return {
+    principalId: t.principalObjectId,
+    key: { vaultId: t.vaultId, keyName: t.keyName },
+    recommendReaderOnVault: true,
+  };
+}
+
+/** The key, or undefined when ARM answers 404 (any other error fails the observation). */
+async function readKey(azure: AzurePort, t: AtlasTarget): Promise<KeyRecord | undefined> {
+  try {
+    return await azure.getKey(t.vaultId, t.keyName);
+  } catch (e) {
+    const c = classifyError(e, 'arm');
+    if (c.status === 404) return undefined;
+    throw c;
+  }
+}
+
+/** Reads everything the verdict needs, in parallel. */
+export async function observe(azure: AzurePort, t: AtlasTarget): Promise<Observation> {
+  const kScope = keyScope(t.vaultId, t.keyName);
+  const [vault, roleAssignments, denyAssignments, key] = await Promise.all([
+    azure.getVault(t.vaultId),
+    azure.listPrincipalAssignments(kScope, t.principalObjectId),
+    azure.listDenyAssignments(kScope),
+    readKey(azure, t),
+  ]);
+  const roleDefinitions = await azure.getRoleDefinitions(roleAssignments.map((a) => a.roleDefinitionId));
+  const docs: ObservedDocuments = { vault, roleAssignments, roleDefinitions, denyAssignments };
+  return { docs, key, keyMissing: key === undefined, verdict: evaluate(requirementOf(t), docs) };
+}

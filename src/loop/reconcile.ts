@@ -1,0 +1,207 @@
+// The one reconcile loop (controller-runtime style). A request names a project and nothing else; every trigger
+// (Event Grid, timer, queue, HTTP, CLI) funnels into reconcileProject. One pass reads like the loop it is:
+//
+//   desired (Atlas) -> observe (ARM) -> judge (pure) -> decide (pure) -> [act -> verify] -> record -> alert
+//
+// Errors are classified at the adapters and never become "healthy". The orchestrator owns the lease and every
+// state write: history the steps noted, the row the pass computed, the alert when it is news.
+import { SpanStatusCode } from '@opentelemetry/api';
+import { checkAtlasPrincipal, type AtlasTarget } from '../atlas/target.js';
+import { ClassifiedError, classifyError } from '../azure/errors.js';
+import { redactText } from '../observability/redact.js';
+import { SPANS, annotateSpan, recordRestoreLatency, withSpan } from '../observability/telemetry.js';
+import type { Mode, ProjectRecord } from '../state/store.js';
+import { act } from './act.js';
+import { maybeAlert } from './alerting.js';
+import { clearStaleClaim } from './claims.js';
+import { flushHistory, isoNow, newContext, note, outcomeBase, type PassContext, type PassResult } from './context.js';
+import { decide, type Decision } from './decide.js';
+import { judge, type Observation } from './judge.js';
+import { acquireLease, commitPass, releaseLease } from './lease.js';
+import { mergeOutcomes, recordOutcome } from './metrics.js';
+import { loadTarget, observe } from './observe.js';
+import {
+  actFailedResult,
+  decisionResult,
+  failureResult,
+  notePlan,
+  noteJudgement,
+  principalMismatchResult,
+  unsupportedResult,
+  verifiedResult,
+  type Judged,
+} from './record.js';
+import type { Outcome, ReconcileDeps, Trigger } from './types.js';
+
+type Desired = { target: AtlasTarget } | { result: PassResult };
+
+/** Desired state from Atlas, and the trust gate: only the pinned (or first-seen) Atlas principal is ever judged. */
+async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): Promise<Desired> {
+  let target;
+  try {
+    target = await loadTarget(ctx);
+  } catch (err) {
+    return { result: failureResult(ctx, row, mode, err, 'atlas') };
+  }
+  if (target.kind === 'unsupported') return { result: unsupportedResult(ctx, target.reason) };
+  if (target.kind === 'invalid' && target.code === 'PrincipalMismatch') {
+    return { result: principalMismatchResult(ctx, row, mode, target.reason) };
+  }
+  if (target.kind === 'invalid') {
+    const err = new ClassifiedError('terminal', 'atlas', target.reason, undefined, 'InvalidEncryptionAtRestConfig');
+    return { result: failureResult(ctx, row, mode, err, 'atlas') };
+  }
+  const t = target.target;
+  const trusted = checkAtlasPrincipal(t, ctx.deps.policy.atlasPrincipals ?? {}, row.principalId);
+  if (!trusted.ok) return { result: principalMismatchResult(ctx, row, mode, trusted.reason, t) };
+  await ctx.deps.state
+    .indexVault(t.vaultId, ctx.projectId)
+    .catch((e) => ctx.deps.log?.warn('index vault failed', { error: String(e) }));
+  return { target: t };
+}
+
+async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): Promise<Observation> {
+  const obs = await withSpan(span, { project: ctx.projectId }, () => observe(ctx.deps.azure, t));
+  // Verification reads the assignments the observe step already indexed, plus the ones act indexed.
+  if (span === SPANS.verify) return obs;
+  for (const a of obs.docs.roleAssignments) {
+    await ctx.deps.state.indexAssignment(a.id, ctx.projectId).catch(() => undefined);
+  }
+  return obs;
+}
+
+/** Act on a restore decision, then verify by observing again. */
+async function restore(
+  ctx: PassContext,
+  c: Judged,
+  row: ProjectRecord,
+  d: Decision & { kind: 'restore' },
+): Promise<PassResult> {
+  const { t } = c;
+  const detectedAt = isoNow(ctx);
+  notePlan(c, d.plan, false);
+  // The intent to act is on record before the first write: a crash mid-restore still leaves the plan in history.
+  await flushHistory(ctx, ctx.deps.state);
+  const { actions, errors } = await withSpan(
+    SPANS.act,
+    { project: ctx.projectId, 'ear_guard.plan.size': d.plan.length },
+    () => act(t, d.plan, ctx.deps, ctx.projectId),
+  );
+  for (const a of actions) note(ctx, 'action', `${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`, a);
+  if (errors.length) return actFailedResult(c, d, actions, errors);
+  let after: Observation;
+  try {
+    after = await observeIndexed(ctx, t, SPANS.verify);
+  } catch (err) {
+    const f = failureResult(ctx, row, c.mode, err, 'arm (verification)', t);
+    return { ...f, outcome: { ...f.outcome, plan: d.plan, actions } };
+  }
+  const v = after.verdict;
+  const missing = v.missing.length ? ` (missing ${v.missing.join(', ')})` : '';
+  note(ctx, 'verification', `after restore: ${v.verdict}${missing}`, { verdict: v.verdict, missing: v.missing });
+  const res = verifiedResult(c, d, actions, judge(t, after, row, ctx.deps.policy, ctx.now()));
+  // Restore latency: from the change (event time) or, without an event, from detection, to the verified restore.
+  if (res.outcome.kind === 'restored') {
+    recordRestoreLatency(ctx.trigger.eventTime ?? detectedAt, isoNow(ctx), { trigger: ctx.trigger.kind });
+  }
+  return res;
+}
+
+/** One pass: desired -> observe -> judge -> decide -> (act -> verify) -> the result to record. */
+async function pass(ctx: PassContext, row: ProjectRecord): Promise<PassResult> {
+  const { policy } = ctx.deps;
+  const mode: Mode = row.mode ?? policy.mode;
+  const desired = await desiredState(ctx, row, mode);
+  if ('result' in desired) return desired.result;
+  const t = desired.target;
+  const observedAt = ctx.now();
+  let obs: Observation;
+  try {
+    obs = await observeIndexed(ctx, t, SPANS.observe);
+  } catch (err) {
+    return failureResult(ctx, row, mode, err, 'arm', t);
+  }
+  const c: Judged = { ctx, t, mode, j: judge(t, obs, row, policy, ctx.now()) };
+  const d = decide({
+    judgement: c.j,
+    row,
+    mode,
+    policy,
+    target: t,
+    vaultTenantId: obs.docs.vault.tenantId,
+    now: ctx.now(),
+  });
+  noteJudgement(c, d);
+  if (d.kind === 'restore') return restore(ctx, c, row, d);
+  const res = decisionResult(c, d);
+  return c.j.verdict.verdict === 'granted' ? clearStaleClaim(res, observedAt) : res;
+}
+
+/** Runs passes under the lease until nobody asked for a re-check (at most maxPasses). */
+async function passes(ctx: PassContext, first: ProjectRecord, seen0: number): Promise<Outcome> {
+  const { deps } = ctx;
+  let row = first;
+  let seen = seen0;
+  let result: Outcome | undefined;
+  for (let i = 0; i < Math.max(1, deps.policy.maxPasses); i++) {
+    const res = await pass(ctx, row);
+    const alerted = await maybeAlert(ctx, row, res, row.mode ?? deps.policy.mode);
+    res.outcome.alerts.push(...alerted.sent);
+    result = result ? mergeOutcomes(result, res.outcome) : res.outcome;
+    const committed = await commitPass(deps.state, ctx.projectId, res, alerted, seen, i + 1 < deps.policy.maxPasses);
+    ({ row, seen } = committed);
+    await flushHistory(ctx, deps.state);
+    if (!committed.again) break;
+    deps.targetCache?.delete(ctx.projectId);
+  }
+  return result!;
+}
+
+async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
+  const ctx = newContext(projectId, trigger, deps);
+  const lease = await acquireLease(deps, projectId, ctx.now);
+  if (lease.kind === 'error') {
+    const { reason, transient, code } = lease;
+    return { ...outcomeBase(ctx, 'unknown'), kind: 'failed', reason, transient, code };
+  }
+  if (lease.kind === 'busy') {
+    const reason = 'coalesced: another reconcile of this project holds the lease and will re-check';
+    return { ...outcomeBase(ctx, lease.row.status), kind: 'skipped', reason };
+  }
+  try {
+    return await passes(ctx, lease.row, lease.seen);
+  } catch (err) {
+    const c = classifyError(err, 'state');
+    await flushHistory(ctx, deps.state).catch(() => undefined);
+    await releaseLease(deps.state, projectId, lease.owner);
+    const reason = `reconcile: ${c.describe()}`;
+    return { ...outcomeBase(ctx, 'failing'), kind: 'failed', reason, transient: c.transient, code: c.code };
+  }
+}
+
+/**
+ * Reconciles one Atlas project. Level-triggered and idempotent: call it as often as you like. Two calls for one
+ * project never write twice: the project row's ETag makes one of them the lease holder; the other records its
+ * request and returns `skipped` (the holder re-checks before it lets go).
+ *
+ * Traced as one `ear_guard.reconcile` span (project, trigger, event ID, correlation ID, outcome) with `observe`,
+ * `act` and `verify` children; the Azure SDK spans of those steps nest under them.
+ */
+export async function reconcileProject(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
+  const started = performance.now();
+  const attrs = {
+    project: projectId,
+    trigger: trigger.kind,
+    eventId: trigger.eventId,
+    correlationId: trigger.correlationId,
+  };
+  return withSpan(SPANS.reconcile, attrs, async (span) => {
+    const outcome = await reconcileLeased(projectId, trigger, deps);
+    annotateSpan({ outcome: outcome.kind, correlationId: outcome.correlationId, model: outcome.verdict?.model });
+    if (outcome.kind === 'failed' || outcome.kind === 'retry') {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: redactText(outcome.reason) });
+    }
+    recordOutcome(outcome, trigger, (performance.now() - started) / 1000);
+    return outcome;
+  });
+}

@@ -1,0 +1,238 @@
+// The loop's decision table, pure: real verdicts from the evaluator over ARM-shaped documents, judged, then decided
+// under every combination of the guards (intent, an allow-listed claim, mode, flapping, dry run, key findings).
+// No sandbox, no state store. Each rule below is a sentence of the loop's contract, checked over the whole product.
+import { describe, expect, it } from 'vitest';
+import { ROLE_IDS } from '../../src/core/builtinRoles.js';
+import { evaluate } from '../../src/core/evaluate.js';
+import type { ObservedDocuments } from '../../src/core/types.js';
+import type { AtlasTarget } from '../../src/atlas/target.js';
+import {
+  DEFAULT_POLICY,
+  decide,
+  judge,
+  statusOf,
+  type Decision,
+  type DecisionRow,
+  type Observation,
+} from '../../src/loop/index.js';
+import { decisionResult } from '../../src/loop/record.js';
+import type { Mode } from '../../src/state/store.js';
+
+const sub = '/subscriptions/00000000-0000-0000-0000-0000000000aa';
+const vaultId = `${sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1`;
+const principal = '11111111-2222-3333-4444-555555555555';
+const tenant = 'tttttttt-0000-0000-0000-000000000000';
+const NOW = Date.parse('2026-06-01T12:00:00Z');
+const target: AtlasTarget = {
+  projectId: 'p',
+  principalObjectId: principal,
+  tenantId: tenant,
+  subscriptionId: sub.split('/')[2]!,
+  resourceGroup: 'rg',
+  vaultName: 'kv1',
+  keyName: 'k',
+  keyIdentifier: 'https://kv1.vault.azure.net/keys/k',
+  azureEnvironment: 'AZURE',
+  requirePrivateNetworking: false,
+  credentials: 'secretless',
+  vaultId,
+};
+const ra = (role: string, extra: Record<string, unknown> = {}) => ({
+  id: `${vaultId}/providers/Microsoft.Authorization/roleAssignments/${role}`,
+  scope: vaultId,
+  roleDefinitionId: `${sub}/providers/Microsoft.Authorization/roleDefinitions/${role}`,
+  principalId: principal,
+  ...extra,
+});
+const docs = (assignments: ReturnType<typeof ra>[], deny: ObservedDocuments['denyAssignments'] = []) => ({
+  vault: { id: vaultId, name: 'kv1', tenantId: tenant, enableRbacAuthorization: true, accessPolicies: [] },
+  roleAssignments: assignments,
+  denyAssignments: deny,
+});
+const denyDecrypt = {
+  id: `${vaultId}/providers/Microsoft.Authorization/denyAssignments/d1`,
+  denyAssignmentName: 'stack deny',
+  scope: vaultId,
+  permissions: [
+    { actions: [], notActions: [], dataActions: ['Microsoft.KeyVault/vaults/keys/decrypt/action'], notDataActions: [] },
+  ],
+  principals: [{ id: '00000000-0000-0000-0000-000000000000', type: 'SystemDefined' }],
+  excludePrincipals: [],
+  doNotApplyToChildScopes: false,
+};
+
+/** The verdict shapes the loop meets, each from real documents. */
+const ACCESS = {
+  granted: docs([ra(ROLE_IDS.keyVaultCryptoUser), ra(ROLE_IDS.reader)]),
+  readerLost: docs([ra(ROLE_IDS.keyVaultCryptoUser)]),
+  conditional: docs([
+    ra(ROLE_IDS.keyVaultCryptoUser, { condition: "@Resource[x] StringEquals 'y'", conditionVersion: '2.0' }),
+    ra(ROLE_IDS.reader),
+  ]),
+  missing: docs([ra(ROLE_IDS.reader)]),
+  denied: docs([ra(ROLE_IDS.keyVaultCryptoUser), ra(ROLE_IDS.reader)], [denyDecrypt]),
+} as const;
+type Access = keyof typeof ACCESS;
+
+const KEYS = {
+  ok: { name: 'k', enabled: true },
+  disabled: { name: 'k', enabled: false },
+  nearExpiry: { name: 'k', enabled: true, expires: new Date(NOW + 3 * 24 * 3600_000).toISOString() },
+} as const;
+type KeyState = keyof typeof KEYS;
+
+interface Case {
+  access: Access;
+  key: KeyState;
+  intent: 'granted' | 'revoked';
+  claim: boolean;
+  mode: Mode;
+  flapping: boolean;
+  dryRun: boolean;
+}
+
+function run(c: Case): Decision {
+  const d = ACCESS[c.access];
+  const obs: Observation = {
+    docs: d,
+    key: KEYS[c.key],
+    keyMissing: false,
+    verdict: evaluate({ principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true }, d),
+  };
+  const policy = { ...DEFAULT_POLICY, maxRestores: 2, dryRun: c.dryRun };
+  const restoreTimes = c.flapping ? [NOW - 60_000, NOW - 30_000].map((t) => new Date(t).toISOString()) : [];
+  const row: DecisionRow = {
+    intent: c.intent,
+    restoreTimes,
+    revocationClaim: c.claim ? { by: 'bob@contoso.com', at: new Date(NOW - 1000).toISOString() } : undefined,
+  };
+  const judgement = judge(target, obs, { model: 'rbac' }, policy, NOW);
+  return decide({ judgement, row, mode: c.mode, policy, target, vaultTenantId: tenant, now: NOW });
+}
+
+function* cases(): Generator<Case> {
+  for (const access of Object.keys(ACCESS) as Access[])
+    for (const key of Object.keys(KEYS) as KeyState[])
+      for (const intent of ['granted', 'revoked'] as const)
+        for (const claim of [false, true])
+          for (const mode of ['observe', 'alert', 'remediate'] as const)
+            for (const flapping of [false, true])
+              for (const dryRun of [false, true]) yield { access, key, intent, claim, mode, flapping, dryRun };
+}
+const ALL = [...cases()].map((c) => ({ c, d: run(c) }));
+const drift = (c: Case) => c.access === 'missing' || c.access === 'denied' || c.access === 'readerLost';
+
+describe('decide: the guard table over every combination', () => {
+  it('covers every combination of the guards', () => {
+    expect(ALL).toHaveLength(5 * 3 * 2 * 2 * 3 * 2 * 2);
+  });
+
+  it('access granted: converged, or alert-only when the key is about to fail; never a guard, never a write', () => {
+    for (const { c, d } of ALL.filter(({ c }) => c.access === 'granted')) {
+      if (c.key === 'ok') expect(d, JSON.stringify(c)).toEqual({ kind: 'converged', status: 'healthy' });
+      else if (c.mode === 'observe') expect(d, JSON.stringify(c)).toEqual({ kind: 'converged', status: 'degraded' });
+      else {
+        expect(d.kind, JSON.stringify(c)).toBe('alert-only');
+        expect(d.kind === 'alert-only' && d.critical).toBe(c.key === 'disabled');
+      }
+    }
+  });
+
+  it('a conditional grant is indeterminate whatever the guards: nothing is ever written for it', () => {
+    for (const { c, d } of ALL.filter(({ c }) => c.access === 'conditional')) {
+      expect(d.kind, JSON.stringify(c)).toBe('indeterminate');
+    }
+  });
+
+  it('drift under intent revoked is never restored, whatever the mode, claim, flapping or dry run', () => {
+    for (const { c, d } of ALL.filter(({ c }) => drift(c) && c.intent === 'revoked')) {
+      expect(d.kind, JSON.stringify(c)).toBe('revoked-intent');
+    }
+  });
+
+  it("drift with an allow-listed actor's claim becomes a deliberate revocation, in every mode", () => {
+    for (const { c, d } of ALL.filter(({ c }) => drift(c) && c.intent === 'granted' && c.claim)) {
+      expect(d, JSON.stringify(c)).toMatchObject({ kind: 'revoked-by-claim', by: 'bob@contoso.com' });
+    }
+  });
+
+  it('otherwise observe records and alert alerts: neither writes', () => {
+    for (const { c, d } of ALL.filter(({ c }) => drift(c) && c.intent === 'granted' && !c.claim)) {
+      if (c.mode === 'observe') expect(d.kind, JSON.stringify(c)).toBe('observe-drift');
+      if (c.mode === 'alert') expect(d.kind, JSON.stringify(c)).toBe('alert-drift');
+    }
+  });
+
+  it('remediate: flapping stops first, then a deny blocks, then dry run plans, else restore', () => {
+    const rows = ALL.filter(({ c }) => drift(c) && c.intent === 'granted' && !c.claim && c.mode === 'remediate');
+    expect(rows.length).toBeGreaterThan(0);
+    for (const { c, d } of rows) {
+      const want = c.flapping ? 'flapping' : c.access === 'denied' ? 'blocked' : c.dryRun ? 'dry-run' : 'restore';
+      expect(d.kind, JSON.stringify(c)).toBe(want);
+    }
+  });
+
+  it('restore plans only the missing grant: Crypto User for missing data actions, Reader for a lost Reader', () => {
+    const plan = (access: Access) => {
+      const d = run({
+        access,
+        key: 'ok',
+        intent: 'granted',
+        claim: false,
+        mode: 'remediate',
+        flapping: false,
+        dryRun: false,
+      });
+      return d.kind === 'restore' ? d.plan.map((p) => p.roleDefinitionGuid) : d.kind;
+    };
+    expect(plan('missing')).toEqual([ROLE_IDS.keyVaultCryptoUser]);
+    expect(plan('readerLost')).toEqual([ROLE_IDS.reader]);
+  });
+
+  it('only remediate, unflagged, unblocked, not dry-run drift ever reaches restore', () => {
+    for (const { c, d } of ALL.filter(({ d }) => d.kind === 'restore')) {
+      expect(c, JSON.stringify(c)).toMatchObject({
+        mode: 'remediate',
+        intent: 'granted',
+        claim: false,
+        flapping: false,
+        dryRun: false,
+      });
+    }
+  });
+
+  it('the recorded outcome carries the status the table gives each decision', () => {
+    const ctx = {
+      projectId: 'p',
+      trigger: { kind: 'timer' as const },
+      correlationId: 'c',
+      now: () => NOW,
+      history: [],
+    };
+    for (const { c, d } of ALL) {
+      if (d.kind === 'restore') {
+        expect(statusOf(d)).toBe('restored');
+        continue;
+      }
+      const judgement = judge(
+        target,
+        {
+          docs: ACCESS[c.access],
+          key: KEYS[c.key],
+          keyMissing: false,
+          verdict: evaluate(
+            { principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true },
+            ACCESS[c.access],
+          ),
+        },
+        { model: 'rbac' },
+        DEFAULT_POLICY,
+        NOW,
+      );
+      const res = decisionResult({ ctx, t: target, j: judgement, mode: c.mode }, d);
+      expect(res.outcome.status, JSON.stringify(c)).toBe(statusOf(d));
+      // Observe mode never alerts.
+      if (c.mode === 'observe') expect(res.alert, JSON.stringify(c)).toBeUndefined();
+    }
+  });
+});
