@@ -190,7 +190,7 @@ describe('decide: the guard table over every combination', () => {
   });
 
   it('only remediate, unflagged, unblocked, not dry-run drift ever reaches restore', () => {
-    for (const { c, d } of ALL.filter(({ d }) => d.kind === 'restore')) {
+    for (const { c } of ALL.filter(({ d }) => d.kind === 'restore')) {
       expect(c, JSON.stringify(c)).toMatchObject({
         mode: 'remediate',
         intent: 'granted',
