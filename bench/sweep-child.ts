@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createEngine } from '../src/engine.js';
 import { loadSettings } from '../src/settings.js';
-import { runSweep } from '../src/sweep.js';
+import { runSweep } from '../src/loop/sweep.js';
 
 interface Config {
   sandbox: { armEndpoint: string; atlasBaseUrl: string; ca: string; atlasPublicKey: string; atlasPrivateKey: string };

@@ -63,7 +63,8 @@ export interface EngineOptions {
 
 export interface Engine {
   deps: ReconcileDeps;
-  reconcile(projectId: string, trigger?: Trigger): Promise<Outcome>;
+  /** `overrides` swap a port for one run (the sweep's and an event batch's shared vault reads). */
+  reconcile(projectId: string, trigger?: Trigger, overrides?: Partial<ReconcileDeps>): Promise<Outcome>;
   /** The projects to sweep: ATLAS_PROJECT_IDS, or every project the Atlas key can see. */
   listProjectIds(): Promise<string[]>;
   close(): Promise<void>;
@@ -157,7 +158,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   };
   return {
     deps,
-    reconcile: (projectId, trigger = { kind: 'manual' }) => reconcileProject(projectId, trigger, deps),
+    reconcile: (projectId, trigger = { kind: 'manual' }, overrides) =>
+      reconcileProject(projectId, trigger, overrides ? { ...deps, ...overrides } : deps),
     listProjectIds: async () => (s.ATLAS_PROJECT_IDS.length ? [...s.ATLAS_PROJECT_IDS] : atlas.listProjectIds()),
     close: () => atlasClient.close(),
   };

@@ -1,6 +1,6 @@
 // `ear-guard history <groupId> [--since 7d] [--limit N]`: a project's history rows (detections, plans, actions,
 // verifications, alerts, intents), newest first.
-import { SWEEP_PARTITION } from '../sweep.js';
+import { SWEEP_PARTITION } from '../loop/sweep.js';
 import {
   COMMON_HELP,
   connect,

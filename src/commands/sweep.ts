@@ -1,7 +1,7 @@
 // `ear-guard sweep [--concurrency N]`: a one-off sweep of every configured project through the app's own sweep
 // runner and reconcile loop (same engine, same mode), with a progress bar on a TTY (plain lines otherwise) and a
 // summary table. Exit 1 if any project is missing access.
-import { runSweep, needsAttention, type SweepItem } from '../sweep.js';
+import { runSweep, needsAttention, type SweepItem } from '../loop/sweep.js';
 import { isTransientOutcome, type Outcome } from '../reconcile.js';
 import {
   COMMON_HELP,

@@ -7,6 +7,8 @@ import type { IncomingEvent, TriageResult } from '../core/triage.js';
 import { triageEvent } from '../core/triage.js';
 import { isTransientOutcome, recordRevocationClaims, type Outcome, type Trigger } from '../loop/index.js';
 import type { ReconcileDeps } from '../loop/index.js';
+import { Semaphore, withSlots } from '../loop/limit.js';
+import { SharedVaultReads } from '../loop/sharedReads.js';
 import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
 import { projectsForEvent } from './route.js';
 
@@ -25,12 +27,34 @@ export interface HandledEvents {
 }
 
 export interface EventDeps {
-  deps: Pick<ReconcileDeps, 'state' | 'policy'>;
-  reconcile(projectId: string, trigger: Trigger): Promise<Outcome>;
+  deps: Pick<ReconcileDeps, 'state' | 'policy' | 'azure'>;
+  /** The loop; `azure` overrides the ARM port (the batch's shared vault reads). */
+  reconcile(projectId: string, trigger: Trigger, overrides?: Pick<ReconcileDeps, 'azure'>): Promise<Outcome>;
   handled: HandledEvents;
   /** Runs one project's reconcile, coalescing a burst into as few runs as possible. */
   coalesce(projectId: string, run: () => Promise<Outcome>): Promise<Outcome>;
   log?: { info(msg: string, fields?: Record<string, unknown>): void };
+  /** Reconciles of one batch in flight at once (default 8): one event can route to every project of a vault. */
+  concurrency?: number;
+  /**
+   * How long a delivery waits for its reconciles (default 25 s, below Event Grid's 30 s delivery timeout). Work still
+   * running then goes on, but the delivery is answered "retry": a redelivery joins or follows it, never a 200 for
+   * work that may still fail.
+   */
+  deadlineMs?: number;
+}
+
+export const EVENT_DEADLINE_MS = 25_000;
+
+/** Resolves true when `work` settles within `ms`, false otherwise (the work keeps running). */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface EventBatchResult {
@@ -121,15 +145,28 @@ export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promi
   await route(d, fresh);
   const transient: string[] = [];
   const failed = new Set<string>();
-  await Promise.all(
+  // One event can name a subscription: its projects share each vault's reads and run a bounded few at a time.
+  const azure = new SharedVaultReads(d.deps.azure);
+  const slots = [new Semaphore(Math.max(1, d.concurrency ?? 8))];
+  const pending = new Map<string, EventResult[]>();
+  const work = Promise.all(
     [...groupByProject(fresh)].map(async ([pid, { trigger, results: rs }]) => {
-      const o = await d.coalesce(pid, () => d.reconcile(pid, trigger));
+      pending.set(pid, rs);
+      const o = await d.coalesce(pid, () => withSlots(slots, () => d.reconcile(pid, trigger, { azure })));
+      pending.delete(pid);
       for (const r of rs) r.outcomes.push(o);
       if (!isTransientOutcome(o)) return;
       transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
       for (const r of rs) failed.add(r.eventId);
     }),
   );
+  void work.catch(() => undefined); // a late failure is the redelivery's to see, not an unhandled rejection
+  if (!(await within(work, d.deadlineMs ?? EVENT_DEADLINE_MS))) {
+    for (const [pid, rs] of pending) {
+      transient.push(`${pid}: still reconciling at the delivery deadline`);
+      for (const r of rs) failed.add(r.eventId);
+    }
+  }
   // Only fully handled events are remembered: a redelivery after a transient failure must run again.
   for (const { result } of fresh) if (!failed.has(result.eventId)) d.handled.add(result.eventId);
   return { results, transient };

@@ -37,7 +37,7 @@ export async function handleAzureEvent(
   const { results, transient } = await handleEvents(
     {
       deps: app.engine.deps,
-      reconcile: (id, trigger) => app.engine.reconcile(id, trigger),
+      reconcile: (id, trigger, overrides) => app.engine.reconcile(id, trigger, overrides),
       handled: app.recentEvents,
       coalesce: (id, run) => app.coalescer.run(id, run),
       log,

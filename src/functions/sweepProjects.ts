@@ -3,7 +3,7 @@
 // Storage Queue (one message per project) so the platform scales the work out; the queue function reconciles.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
-import { runSweep, recordSweep, type SweepSummary } from '../sweep.js';
+import { runSweep, recordSweep, type SweepSummary } from '../loop/sweep.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 

@@ -9,7 +9,8 @@ import { isCheckFailure, type ReconcileDeps } from './types.js';
 
 export type LeaseResult =
   | { kind: 'held'; row: ProjectRecord; owner: string; seen: number }
-  | { kind: 'busy'; row: ProjectRecord }
+  /** Another reconcile holds the lease until `until` (it re-checks before letting go; a dead holder's lease expires). */
+  | { kind: 'busy'; row: ProjectRecord; until: number }
   | { kind: 'error'; reason: string; transient: boolean; code?: string };
 
 function leaseTaken(cur: ProjectRecord, now: number, owner: string): boolean {
@@ -27,7 +28,8 @@ export async function acquireLease(deps: ReconcileDeps, projectId: string, now: 
       seen = cur.requested;
       return { ...cur, leaseOwner: owner, leaseUntil: new Date(now() + deps.policy.leaseMs).toISOString() };
     });
-    return busy ? { kind: 'busy', row } : { kind: 'held', row, owner, seen };
+    if (busy) return { kind: 'busy', row, until: Date.parse(row.leaseUntil ?? '') || now() };
+    return { kind: 'held', row, owner, seen };
   } catch (err) {
     const c = classifyError(err, 'state');
     return { kind: 'error', reason: `state: ${c.describe()}`, transient: c.transient, code: c.code };

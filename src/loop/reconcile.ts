@@ -165,8 +165,10 @@ async function reconcileLeased(projectId: string, trigger: Trigger, deps: Reconc
     return { ...outcomeBase(ctx, 'unknown'), kind: 'failed', reason, transient, code };
   }
   if (lease.kind === 'busy') {
-    const reason = 'coalesced: another reconcile of this project holds the lease and will re-check';
-    return { ...outcomeBase(ctx, lease.row.status), kind: 'skipped', reason };
+    // A reason to retry, not to skip: the holder re-checks if it is alive, and a crashed holder's lease expires.
+    const afterMs = Math.max(1000, lease.until - ctx.now());
+    const reason = `another reconcile of this project holds the lease until ${new Date(lease.until).toISOString()}; retry`;
+    return { ...outcomeBase(ctx, lease.row.status), kind: 'retry', afterMs, reason };
   }
   try {
     return await passes(ctx, lease.row, lease.seen);
@@ -182,7 +184,7 @@ async function reconcileLeased(projectId: string, trigger: Trigger, deps: Reconc
 /**
  * Reconciles one Atlas project. Level-triggered and idempotent: call it as often as you like. Two calls for one
  * project never write twice: the project row's ETag makes one of them the lease holder; the other records its
- * request and returns `skipped` (the holder re-checks before it lets go).
+ * request and returns `retry` (the holder re-checks before it lets go; a crashed holder's lease runs out).
  *
  * Traced as one `ear_guard.reconcile` span (project, trigger, event ID, correlation ID, outcome) with `observe`,
  * `act` and `verify` children; the Azure SDK spans of those steps nest under them.

@@ -31,7 +31,13 @@ export interface World {
   /** Alerts received by a local webhook (the generic webhook sink), newest last. */
   webhookAlerts: Record<string, unknown>[];
   remediatorId: string;
-  addProject(p: { model: 'rbac' | 'accessPolicy'; name?: string; grants?: 'full' | 'none' }): Promise<WorldProject>;
+  /** A project with its own vault, or (`inVault`) with its own key in another project's vault. */
+  addProject(p: {
+    model: 'rbac' | 'accessPolicy';
+    name?: string;
+    grants?: 'full' | 'none';
+    inVault?: WorldProject;
+  }): Promise<WorldProject>;
   /** A second engine on the same sandbox and tables (another Functions instance). */
   newEngine(extra?: Partial<EngineOptions>): Promise<Engine>;
   close(): Promise<void>;
@@ -149,8 +155,21 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   });
   const engine = await createEngine(engineOptions());
 
-  const addProject: World['addProject'] = async ({ model, name, grants = 'full' }) => {
+  const addToVault = async (into: WorldProject, n: string): Promise<WorldProject> => {
+    const key = c.createKey({ vault: into.vaultName, key: `atlas-ear-${n}` });
+    const projectId = await seedAtlasProject(sandbox, atlasControl, {
+      name: n,
+      resourceGroupName: into.resourceGroup,
+      keyVaultName: into.vaultName,
+      keyIdentifier: key.keyIdentifier,
+      principalId: sandbox.atlasPrincipalId,
+    });
+    return { ...into, projectId, keyName: `atlas-ear-${n}`, keyIdentifier: key.keyIdentifier };
+  };
+
+  const addProject: World['addProject'] = async ({ model, name, grants = 'full', inVault }) => {
     const n = name ?? `p${Math.random().toString(36).slice(2, 8)}`;
+    if (inVault) return addToVault(inVault, n);
     const rg = `rg-${n}`;
     const vault = `kv-${n}`.slice(0, 24);
     const atlas = sandbox.atlasPrincipalId;

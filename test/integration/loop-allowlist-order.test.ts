@@ -102,8 +102,9 @@ describe('an allow-listed revocation, whatever the order of events', () => {
       leaseOwner: 'another-instance',
       leaseUntil: new Date(Date.now() + 60_000).toISOString(),
     }));
-    const [r] = await handleAzureEvent(app(), [deleteCryptoUser(p, 'bob')], ctx());
-    expect(r!.outcomes.map((o) => o.kind)).toEqual(['skipped']);
+    // The run meets the lease and asks Event Grid to redeliver; the claim is on the row already.
+    await expect(handleAzureEvent(app(), [deleteCryptoUser(p, 'bob')], ctx())).rejects.toThrow(/holds the lease/);
+    expect((await engine.deps.state.getProject(p.projectId))!.revocationClaim?.by).toMatch(/bob/);
     // The holder re-checks under its own trigger (a timer run here) after it lets the lease go.
     await engine.deps.state.updateProject(p.projectId, (cur) => ({ ...cur, leaseOwner: '', leaseUntil: '' }));
     const again = await engine.reconcile(p.projectId, { kind: 'timer' });

@@ -192,10 +192,12 @@ describe('crash between write and record', () => {
     const stale = (await state.getProject(p.projectId))!;
     expect(stale.status).toBe('healthy'); // what was recorded before the crash: the restore is not in state
 
-    // While the dead lease is live, a trigger is recorded as a request and nothing is written.
+    // While the dead lease is live, a trigger is recorded as a request, nothing is written, and the caller is told
+    // to retry (a redelivered event gets a retryable answer, not a 200 that drops it).
     w.sandbox.control.resetCounts();
     const early = await w.engine.reconcile(p.projectId, { kind: 'event', eventId: 'ev-during-lease' });
-    expect(early.kind).toBe('skipped');
+    expect(early.kind).toBe('retry');
+    expect(early.kind === 'retry' && early.afterMs).toBeGreaterThan(0);
     expect(earGuardOps()['roleAssignments.create'] ?? 0).toBe(0);
 
     // Another instance after the lease expired: finds the grant in place, writes nothing, records the truth.

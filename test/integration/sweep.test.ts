@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
-import { runSweep, SWEEP_PARTITION } from '../../src/sweep.js';
+import { runSweep, SWEEP_PARTITION } from '../../src/loop/sweep.js';
 import { readHeartbeat } from '../../src/state/heartbeat.js';
 import { startWorld, type World } from '../helpers/world.js';
 

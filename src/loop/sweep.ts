@@ -2,13 +2,12 @@
 // subscription), then record a summary row and the heartbeat that /api/health reads. Used by the timer
 // function, the queue fan-out's producer and `ear-guard sweep`.
 import { hostname } from 'node:os';
-import type { AzurePort, KeyRecord } from './azure/arm.js';
-import { scopeCovers } from './core/scopes.js';
-import type { DenyAssignmentDoc, RoleAssignmentDoc, VaultDoc } from './core/types.js';
-import type { Engine } from './engine.js';
-import { reconcileProject, type Outcome, type Trigger } from './reconcile.js';
-import { writeHeartbeat } from './state/heartbeat.js';
-import { recordSweep as recordSweepMetric } from './observability/telemetry.js';
+import { Semaphore } from './limit.js';
+import { SharedVaultReads } from './sharedReads.js';
+import type { Engine } from '../engine.js';
+import type { Outcome, Trigger } from './types.js';
+import { writeHeartbeat } from '../state/heartbeat.js';
+import { recordSweep as recordSweepMetric } from '../observability/telemetry.js';
 
 export const SWEEP_PARTITION = '_sweep';
 
@@ -56,123 +55,6 @@ export interface SweepOptions {
   sharedReadTtlMs?: number;
 }
 
-function vaultOf(scope: string): string | undefined {
-  return /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+)/i
-    .exec(scope)?.[1]
-    ?.toLowerCase();
-}
-
-/** What a listing at `scope` returns out of a listing at its vault: everything above the vault, and below it only what covers `scope`. */
-function relevantTo(itemScope: string, vault: string, scope: string): boolean {
-  return !scopeCovers(vault, itemScope) || scopeCovers(itemScope, scope);
-}
-
-/**
- * An AzurePort that answers vault-level reads from one read per vault (per sweep). A key-scope listing is
- * answered from the vault-scope listing (which holds everything at, above and below the vault) filtered to what
- * covers the key: the same set a key-scope listing returns. Writes pass through and invalidate their vault.
- */
-export class SharedVaultReads implements AzurePort {
-  private readonly entries = new Map<string, { value: Promise<unknown>; until: number }>();
-  /** Underlying reads made (for the benchmark and tests). */
-  reads = 0;
-
-  constructor(
-    private readonly inner: AzurePort,
-    private readonly ttlMs = 60_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  private memo<T>(key: string, load: () => Promise<T>): Promise<T> {
-    const t = this.now();
-    const e = this.entries.get(key);
-    if (e && e.until > t) return e.value as Promise<T>;
-    this.reads++;
-    const value = load();
-    this.entries.set(key, { value, until: t + this.ttlMs });
-    // A failed read is not cached: the next project retries it.
-    value.catch(() => {
-      if (this.entries.get(key)?.value === value) this.entries.delete(key);
-    });
-    return value;
-  }
-
-  private invalidate(vaultId: string): void {
-    const v = vaultId.toLowerCase();
-    for (const k of [...this.entries.keys()]) if (k.endsWith(`|${v}`) || k.includes(`|${v}|`)) this.entries.delete(k);
-  }
-
-  getVault(vaultId: string): Promise<VaultDoc> {
-    return this.memo(`vault|${vaultId.toLowerCase()}`, () => this.inner.getVault(vaultId));
-  }
-
-  async listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]> {
-    const vault = vaultOf(scope);
-    if (!vault) return this.inner.listPrincipalAssignments(scope, principalId);
-    const all = await this.memo(`ra|${vault}|${principalId.toLowerCase()}`, () =>
-      this.inner.listPrincipalAssignments(vault, principalId),
-    );
-    return all.filter((a) => relevantTo(a.scope, vault, scope));
-  }
-
-  getRoleDefinitions(ids: string[]) {
-    return this.inner.getRoleDefinitions(ids);
-  }
-
-  async listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]> {
-    const vault = vaultOf(scope);
-    if (!vault) return this.inner.listDenyAssignments(scope);
-    const all = await this.memo(`deny|${vault}`, () => this.inner.listDenyAssignments(vault));
-    return all.filter((d) => relevantTo(d.scope, vault, scope));
-  }
-
-  /**
-   * A vault's keys are listed once per sweep and shared (one paged read per vault instead of one GET per project).
-   * The list has no current version, so the version-vs-Atlas check is left to the event path (KeyNewVersionCreated
-   * triggers a reconcile that GETs the key); a key missing from the list is GET directly (a real 404 if gone).
-   */
-  async getKey(vaultId: string, keyName: string): Promise<KeyRecord> {
-    const inner = this.inner;
-    if (!inner.listKeys) return inner.getKey(vaultId, keyName);
-    const keys = await this.memo(`keys|${vaultId.toLowerCase()}`, () => inner.listKeys!(vaultId));
-    return keys.find((k) => k.name.toLowerCase() === keyName.toLowerCase()) ?? inner.getKey(vaultId, keyName);
-  }
-
-  async createRoleAssignment(req: Parameters<AzurePort['createRoleAssignment']>[0]) {
-    const vault = vaultOf(req.scope);
-    try {
-      return await this.inner.createRoleAssignment(req);
-    } finally {
-      if (vault) this.invalidate(vault);
-    }
-  }
-
-  async addAccessPolicy(req: Parameters<AzurePort['addAccessPolicy']>[0]) {
-    try {
-      return await this.inner.addAccessPolicy(req);
-    } finally {
-      this.invalidate(req.vaultId);
-    }
-  }
-}
-
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  constructor(private free: number) {}
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
 function subscriptionOf(vaultId: string | undefined): string {
   return /^\/subscriptions\/([^/]+)/i.exec(vaultId ?? '')?.[1]?.toLowerCase() ?? '?';
 }
@@ -198,10 +80,10 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const attention: string[] = [];
   let errors = 0;
   let done = 0;
-  const deps =
+  const overrides =
     opts.shareVaultReads === false
       ? undefined
-      : { ...engine.deps, azure: new SharedVaultReads(engine.deps.azure, opts.sharedReadTtlMs) };
+      : { azure: new SharedVaultReads(engine.deps.azure, opts.sharedReadTtlMs) };
 
   await Promise.all(
     ids.map(async (projectId) => {
@@ -212,9 +94,7 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
       await global.acquire();
       const item: SweepItem = { projectId };
       try {
-        item.outcome = deps
-          ? await reconcileProject(projectId, trigger, deps)
-          : await engine.reconcile(projectId, trigger);
+        item.outcome = await engine.reconcile(projectId, trigger, overrides);
       } catch (err) {
         item.error = err instanceof Error ? err.message : String(err);
       } finally {
