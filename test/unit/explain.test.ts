@@ -368,6 +368,28 @@ describe('ear-guard explain: issue 17 (paging, document kinds, groups)', () => {
     expect(JSON.parse(r.out)).toMatchObject({ verdict: 'missing', missing: ['decrypt'] });
   });
 
+  it('Crypto User at the tenant root group (ID = the vault tenant): exit 0, the path names the group', async () => {
+    const granted = JSON.parse(readFileSync(f('az/role-assignment-list-granted.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >[];
+    const vault = JSON.parse(readFileSync(f('az/keyvault-show-rbac.json'), 'utf8')) as {
+      properties: { tenantId: string };
+    };
+    const root = `/providers/Microsoft.Management/managementGroups/${vault.properties.tenantId}`;
+    const atRoot = granted.map((a) => ({
+      ...a,
+      scope: root,
+      id: `${root}/providers/Microsoft.Authorization/roleAssignments/${String(a.name)}`,
+    }));
+    writeFileSync(join(tmp, 'root.json'), JSON.stringify(atRoot));
+    const r = await run([...base, '--assignments', join(tmp, 'root.json')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^ +decrypt +granted +via role assignment \S+ \(Key Vault Crypto User\) at \/providers\/Microsoft\.Management\/managementGroups\/72f988bf/m,
+    );
+  });
+
   it('a bad --groups file: exit 2 naming the field', async () => {
     const r = await run([
       ...base,
