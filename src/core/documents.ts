@@ -11,6 +11,7 @@ import { normalizeScope, parseVaultId, scopeOfAuthorizationId } from './scopes.j
 import type {
   AccessPolicyEntry,
   DenyAssignmentDoc,
+  GroupMemberships,
   PermissionBlock,
   RoleAssignmentDoc,
   RoleDefinitionDoc,
@@ -103,7 +104,7 @@ function items(ctx: Ctx, json: Json): [Obj, string][] {
   });
 }
 
-function permissionBlocks(ctx: Ctx, o: Obj, at: string): PermissionBlock[] {
+function permissionBlocks(ctx: Ctx, o: Obj, at: string, withCondition = false): PermissionBlock[] {
   const { value, path } = field(o, 'permissions');
   const p = join(at, path);
   if (!Array.isArray(value))
@@ -111,13 +112,82 @@ function permissionBlocks(ctx: Ctx, o: Obj, at: string): PermissionBlock[] {
   return value.map((b, i) => {
     const bp = `${p}[${i}]`;
     if (!isObj(b)) ctx.fail(bp, 'a permission block object', b);
-    return {
+    const block: PermissionBlock = {
       actions: strArray(ctx, b.actions, `${bp}.actions`),
       notActions: strArray(ctx, b.notActions, `${bp}.notActions`),
       dataActions: strArray(ctx, b.dataActions, `${bp}.dataActions`),
       notDataActions: strArray(ctx, b.notDataActions, `${bp}.notDataActions`),
     };
+    const condition = withCondition ? optStr(ctx, b, 'condition', bp) : undefined;
+    if (condition && condition.trim() !== '') block.condition = condition;
+    return block;
   });
+}
+
+/**
+ * Reject a document of another kind: a `type` other than `expectedType` (when present), or an ID whose last two
+ * segments are not `{collection}/{name}` under `/providers/{namespace}/`. PIM role assignment schedules carry
+ * the same scope/roleDefinitionId/principalId fields as an active role assignment but grant nothing now.
+ */
+function expectKind(ctx: Ctx, o: Obj, at: string, id: string, expectedType: string): void {
+  const t = o.type;
+  if (typeof t === 'string' && t.trim().toLowerCase() !== expectedType.toLowerCase()) {
+    ctx.fail(join(at, 'type'), `${expectedType} (${ctx.kind}), got the type ${JSON.stringify(t)}`);
+  }
+  const [namespace, collection] = expectedType.split('/');
+  const segs = normalizeScope(id).toLowerCase().split('/');
+  const n = segs.length;
+  const ok =
+    n >= 5 &&
+    segs[n - 4] === 'providers' &&
+    segs[n - 3] === namespace.toLowerCase() &&
+    segs[n - 2] === collection.toLowerCase();
+  if (!ok) ctx.fail(join(at, 'id'), `an ID ending in /providers/${expectedType}/{name}`, id);
+}
+
+/**
+ * The next-page link of an ARM list (`nextLink`) or a Microsoft Graph collection (`@odata.nextLink`), when
+ * the document is one page of several. A bare array (what az prints after following every page) has none.
+ */
+export function nextLinkOf(json: Json): string | undefined {
+  if (!isObj(json)) return undefined;
+  for (const k of ['nextLink', '@odata.nextLink']) {
+    const v = json[k];
+    if (typeof v === 'string' && v.trim() !== '') return v.trim();
+  }
+  return undefined;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A Microsoft Graph `transitiveMemberOf` response (`GET /servicePrincipals/{id}/transitiveMemberOf`):
+ * `{ "value": [{ "@odata.type": "#microsoft.graph.group", "id": ... }, ...] }`. Directory roles and
+ * administrative units are dropped (Azure RBAC assigns roles to groups, not to them); items without
+ * `@odata.type` (an OData-cast `/microsoft.graph.group` response) are groups.
+ */
+export function parseGroupMemberships(json: Json, source?: string): GroupMemberships {
+  const ctx: Ctx = new Ctx(source, 'group memberships (Microsoft Graph transitiveMemberOf)');
+  if (!isObj(json) || !Array.isArray(json.value)) {
+    ctx.fail(
+      'value',
+      'an array of directory objects ({ "value": [{ "@odata.type", "id" }, ...] })',
+      isObj(json) ? json.value : json,
+    );
+  }
+  const groupIds: string[] = [];
+  (json.value as unknown[]).forEach((x, i) => {
+    const at = `value[${i}]`;
+    if (!isObj(x)) ctx.fail(at, 'a directory object', x);
+    if (typeof x.id !== 'string' || !GUID.test(x.id.trim())) ctx.fail(`${at}.id`, 'the object ID (a GUID)', x.id);
+    const t = x['@odata.type'];
+    if (t !== undefined && t !== null && typeof t !== 'string') ctx.fail(`${at}.@odata.type`, 'a string', t);
+    if (typeof t === 'string' && t.toLowerCase() !== '#microsoft.graph.group') return;
+    groupIds.push(x.id.trim());
+  });
+  const out: GroupMemberships = { groupIds, complete: nextLinkOf(json) === undefined };
+  if (source) out.source = source;
+  return out;
 }
 
 /** `az keyvault show` output or an ARM Vaults_Get body (also a one-element list). */
@@ -136,6 +206,9 @@ export function parseVault(json: Json, source?: string): VaultDoc {
       id,
     );
     throw e;
+  }
+  if (typeof o.type === 'string' && o.type.trim().toLowerCase() !== 'microsoft.keyvault/vaults') {
+    ctx.fail(join(at, 'type'), `Microsoft.KeyVault/vaults, got the type ${JSON.stringify(o.type)}`);
   }
   const name = typeof o.name === 'string' && o.name ? o.name : parseVaultId(id).vaultName;
   const tenantId = str(ctx, o, 'tenantId', at, 'the vault tenant ID');
@@ -185,6 +258,8 @@ export function parseRoleAssignments(json: Json, source?: string): RoleAssignmen
     const id = str(ctx, o, 'id', at, 'the role assignment ID');
     const roleDefinitionId = str(ctx, o, 'roleDefinitionId', at, 'the role definition ID');
     const principalId = str(ctx, o, 'principalId', at, 'the principal object ID');
+    // After the required fields, so a document with none of them says which field is missing.
+    expectKind(ctx, o, at, id, 'Microsoft.Authorization/roleAssignments');
     const scopeField = field(o, 'scope');
     let scope: string;
     if (typeof scopeField.value === 'string' && scopeField.value.trim() !== '')
@@ -240,6 +315,7 @@ export function parseDenyAssignments(json: Json, source?: string): DenyAssignmen
   const ctx: Ctx = new Ctx(source, 'deny assignments (ARM DenyAssignments_List)');
   return items(ctx, json).map(([o, at]) => {
     const id = str(ctx, o, 'id', at, 'the deny assignment ID');
+    expectKind(ctx, o, at, id, 'Microsoft.Authorization/denyAssignments');
     const scopeField = field(o, 'scope');
     let scope: string;
     if (typeof scopeField.value === 'string' && scopeField.value.trim() !== '')
@@ -274,7 +350,7 @@ export function parseDenyAssignments(json: Json, source?: string): DenyAssignmen
     const doc: DenyAssignmentDoc = {
       id,
       scope,
-      permissions: permissionBlocks(ctx, o, at),
+      permissions: permissionBlocks(ctx, o, at, true),
       principals,
       excludePrincipals: principalsOf('excludePrincipals'),
       doNotApplyToChildScopes: dn.value === true,
@@ -283,8 +359,19 @@ export function parseDenyAssignments(json: Json, source?: string): DenyAssignmen
     if (name) doc.name = name;
     const dan = optStr(ctx, o, 'denyAssignmentName', at);
     if (dan) doc.denyAssignmentName = dan;
+    denyExtras(ctx, o, at, doc);
     return doc;
   });
+}
+
+/** The 2022-04-01 fields that can make a deny assignment block nothing, or block only under a condition. */
+function denyExtras(ctx: Ctx, o: Obj, at: string, doc: DenyAssignmentDoc): void {
+  const condition = optStr(ctx, o, 'condition', at);
+  if (condition && condition.trim() !== '') doc.condition = condition;
+  const conditionVersion = optStr(ctx, o, 'conditionVersion', at);
+  if (conditionVersion) doc.conditionVersion = conditionVersion;
+  const effect = optStr(ctx, o, 'denyAssignmentEffect', at);
+  if (effect && effect.trim() !== '') doc.effect = effect.trim();
 }
 
 /** The GUID at the end of a role definition ID, whatever the prefix (`/providers/...`, `/subscriptions/{s}/providers/...`), lower-cased. */

@@ -79,3 +79,10 @@ export function scopeOfAuthorizationId(id: string): string | undefined {
   if (!m) return undefined;
   return m[1] === '' ? '/' : normalizeScope(m[1]);
 }
+
+/** The management group ID of `/providers/Microsoft.Management/managementGroups/{id}` (as written), else undefined. */
+export function managementGroupIdOf(scope: string): string | undefined {
+  if (!isManagementGroupScope(scope)) return undefined;
+  const s = normalizeScope(scope).split('/').filter(Boolean);
+  return s.length === 4 ? s[3] : undefined;
+}

@@ -59,6 +59,8 @@ export interface PermissionBlock {
   notActions: string[];
   dataActions: string[];
   notDataActions: string[];
+  /** Deny assignments only: a condition on this block (DenyAssignmentPermission.condition, 2022-04-01). */
+  condition?: string;
 }
 
 export interface RoleDefinitionDoc {
@@ -80,6 +82,44 @@ export interface DenyAssignmentDoc {
   principals: { id: string; type?: string }[];
   excludePrincipals?: { id: string; type?: string }[];
   doNotApplyToChildScopes?: boolean;
+  /** ABAC condition on the whole deny assignment (stable since 2022-04-01): cannot be judged offline. */
+  condition?: string;
+  conditionVersion?: string;
+  /** `denyAssignmentEffect`: `enforced` (default) blocks; `audit` only logs and blocks nothing. */
+  effect?: string;
+}
+
+/**
+ * The principal's group memberships (Microsoft Graph `transitiveMemberOf`, groups only). Absent from
+ * ObservedDocuments: membership unknown, so grants and denies aimed at groups are indeterminate.
+ */
+export interface GroupMemberships {
+  /** Object IDs of the groups the principal is a direct or nested member of. */
+  groupIds: string[];
+  /** false when the list was one page of several (`@odata.nextLink`): a group not listed may still be one. */
+  complete: boolean;
+  /** Where the list came from (a file name), for the notes. */
+  source?: string;
+}
+
+/** What is known about the management groups above the vault's subscription. */
+export interface ScopeAncestry {
+  /**
+   * Management group IDs known to contain the vault's subscription (e.g. from the management-group hierarchy).
+   * The tenant root group (ID = the vault's tenant ID) always does and need not be listed.
+   */
+  managementGroupIds?: string[];
+  /**
+   * The role and deny assignments were listed by ARM for the key's scope (listForScope returns those at and above
+   * it), so every management-group scope among them is an ancestor by construction.
+   */
+  listedByArmForKeyScope?: boolean;
+}
+
+/** Lists known to be one page of several (`nextLink`): each value names the source, for the notes. */
+export interface IncompleteLists {
+  roleAssignments?: string;
+  denyAssignments?: string;
 }
 
 /** Everything the evaluator judges from. Fetched by adapters, or read from files by `explain`. */
@@ -89,6 +129,12 @@ export interface ObservedDocuments {
   /** Custom roles; built-ins resolve from the shipped data when absent. */
   roleDefinitions?: RoleDefinitionDoc[];
   denyAssignments?: DenyAssignmentDoc[];
+  /** The principal's groups; absent = unknown. */
+  principalGroups?: GroupMemberships;
+  /** Management-group ancestry of the vault; absent = only the tenant root group is placed. */
+  ancestry?: ScopeAncestry;
+  /** Lists that are known to be truncated. */
+  incomplete?: IncompleteLists;
 }
 
 /** One way a permission is granted (or would be, for a conditional assignment). */
@@ -106,6 +152,8 @@ export type GrantPath =
        * was not supplied, or the scope is a management group whose hierarchy is unknown offline).
        */
       uncertain?: string;
+      /** Set when the assignment is to a group (object ID) the principal is, or may be, a member of. */
+      group?: string;
     }
   | { kind: 'accessPolicy'; objectId: string; tenantId: string; permission: string };
 
@@ -117,6 +165,13 @@ export interface PermissionResult {
   conditionalVia?: GrantPath[];
   /** Deny assignments that removed this permission. */
   deniedBy?: string[];
+  /**
+   * Deny assignments that may remove it but cannot be judged (a condition, a group whose membership is unknown, a
+   * management group not placed), and lists too short to rule a deny out.
+   */
+  possiblyDeniedBy?: string[];
+  /** Why a permission nothing grants still cannot be called missing (e.g. a truncated assignment list). */
+  unknown?: string[];
 }
 
 export type VerdictKind = 'granted' | 'missing' | 'indeterminate';

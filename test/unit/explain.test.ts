@@ -307,3 +307,98 @@ describe('ear-guard explain (built bin)', () => {
     expect(execFileSync(process.execPath, ['bin/ear-guard.js', '--help'], { encoding: 'utf8' })).toMatch(/explain/);
   });
 });
+
+describe('ear-guard explain: issue 17 (paging, document kinds, groups)', () => {
+  const base = ['--principal', SP, '--key', KEY_URL, '--vault', f('az/keyvault-show-rbac.json')];
+
+  it('an assignment list with nextLink: exit 3, and the note names the incomplete file', async () => {
+    const r = await run([...base, '--assignments', f('arm/role-assignments-paged.json')]);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/role-assignments-paged\.json.*nextLink/);
+  });
+
+  it('a deny list with nextLink turns granted into indeterminate (exit 3)', async () => {
+    const r = await run([
+      ...base,
+      '--assignments',
+      f('az/role-assignment-list-granted.json'),
+      '--deny',
+      f('arm/deny-assignments-paged.json'),
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/deny-assignments-paged\.json.*nextLink/);
+  });
+
+  it('PIM role assignment schedules given as --assignments: exit 2 naming what was expected', async () => {
+    writeFileSync(
+      join(tmp, 'schedules.json'),
+      JSON.stringify(exampleBody('arm-authorization-2020-10-01-GetRoleAssignmentSchedulesByScope.json')),
+    );
+    const r = await run([...base, '--assignments', join(tmp, 'schedules.json')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/schedules\.json: value\[0\]\.type: expected Microsoft\.Authorization\/roleAssignments/);
+    expect(r.out).toBe('');
+  });
+
+  it('a group grant: exit 3 without --groups, exit 0 with a transitiveMemberOf that lists the group', async () => {
+    const args = [...base, '--assignments', f('arm/role-assignments-group.json')];
+    const unknown = await run(args);
+    expect(unknown.code).toBe(3);
+    expect(unknown.out).toMatch(/--groups/);
+    const known = await run([...args, '--groups', f('graph/sp-transitive-memberof.json')]);
+    expect(known.code).toBe(0);
+    expect(known.out).toMatch(/through group 9b2e4c6a-7d1f-4a3b-8c5e-0f1a2b3c4d5e/);
+    const other = await run([...args, '--groups', f('graph/sp-transitive-memberof-other.json')]);
+    expect(other.code).toBe(3);
+    expect(other.out).toMatch(/sp-transitive-memberof-other\.json.*nextLink/);
+  });
+
+  it('a deny aimed at a group the principal belongs to: exit 1, decrypt denied', async () => {
+    const r = await run([
+      ...base,
+      '--assignments',
+      f('az/role-assignment-list-granted.json'),
+      '--deny',
+      f('arm/deny-assignments-group.json'),
+      '--groups',
+      f('graph/sp-transitive-memberof.json'),
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ verdict: 'missing', missing: ['decrypt'] });
+  });
+
+  it('Crypto User at the tenant root group (ID = the vault tenant): exit 0, the path names the group', async () => {
+    const granted = JSON.parse(readFileSync(f('az/role-assignment-list-granted.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >[];
+    const vault = JSON.parse(readFileSync(f('az/keyvault-show-rbac.json'), 'utf8')) as {
+      properties: { tenantId: string };
+    };
+    const root = `/providers/Microsoft.Management/managementGroups/${vault.properties.tenantId}`;
+    const atRoot = granted.map((a) => ({
+      ...a,
+      scope: root,
+      id: `${root}/providers/Microsoft.Authorization/roleAssignments/${String(a.name)}`,
+    }));
+    writeFileSync(join(tmp, 'root.json'), JSON.stringify(atRoot));
+    const r = await run([...base, '--assignments', join(tmp, 'root.json')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^ +decrypt +granted +via role assignment \S+ \(Key Vault Crypto User\) at \/providers\/Microsoft\.Management\/managementGroups\/72f988bf/m,
+    );
+  });
+
+  it('a bad --groups file: exit 2 naming the field', async () => {
+    const r = await run([
+      ...base,
+      '--assignments',
+      f('arm/role-assignments-group.json'),
+      '--groups',
+      f('graph/sp-transitive-memberof-bad.json'),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/sp-transitive-memberof-bad\.json: value\[0\]\.id: expected/);
+  });
+});

@@ -227,3 +227,61 @@ describe('segment boundaries and case-insensitivity', () => {
     );
   });
 });
+
+describe('more knowledge only settles indeterminate answers (groups, management groups)', () => {
+  const GROUP = '9b2e4c6a-7d1f-4a3b-8c5e-0f1a2b3c4d5e';
+  const OTHER_GROUP = '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a';
+  const who = [
+    { id: ATLAS_SP, type: 'ServicePrincipal' },
+    { id: OTHER_SP, type: 'ServicePrincipal' },
+    { id: GROUP, type: 'Group' },
+    { id: OTHER_GROUP, type: 'Group' },
+    { id: '00000000-0000-0000-0000-000000000000', type: 'SystemDefined' },
+  ];
+  const arbGrant = fc
+    .record({
+      role: fc.constantFrom(...roles),
+      scope: fc.constantFrom(...scopes),
+      to: fc.constantFrom(...who.slice(0, 4)),
+    })
+    .map(({ role, scope, to }) => assignment(role, scope, { principalId: to.id, principalType: to.type }));
+  const arbDeny = fc
+    .record({
+      scope: fc.constantFrom(...scopes),
+      to: fc.subarray(who, { minLength: 1 }),
+      except: fc.subarray(who.slice(0, 4)),
+      action: fc.constantFrom('Microsoft.KeyVault/vaults/keys/*', 'Microsoft.KeyVault/vaults/keys/decrypt/action'),
+    })
+    .map(({ scope, to, except, action }) => deny(scope, [action], { principals: to, excludePrincipals: except }));
+  const arbGroups = fc.record({ groupIds: fc.subarray([GROUP, OTHER_GROUP]), complete: fc.boolean() });
+  const settled = (v: Verdict, p: string) =>
+    v.permissions[p].granted ? 'granted' : v.missing.includes(p) ? 'missing' : 'other';
+
+  it('memberships or ARM-listed management groups never overturn a granted or missing answer', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbGrant, { maxLength: 5 }),
+        fc.array(arbDeny, { maxLength: 2 }),
+        arbGroups,
+        fc.boolean(),
+        (grants, denies, principalGroups, listed) => {
+          const before = evaluate(requirement(), rbacDocs(grants, { denyAssignments: denies }));
+          const after = evaluate(
+            requirement(),
+            rbacDocs(grants, {
+              denyAssignments: denies,
+              principalGroups,
+              ancestry: { listedByArmForKeyScope: listed },
+            }),
+          );
+          for (const p of ['get', 'encrypt', 'decrypt']) {
+            const was = settled(before, p);
+            if (was !== 'other') expect(settled(after, p)).toBe(was);
+          }
+          if (before.verdict !== 'indeterminate') expect(after.verdict).toBe(before.verdict);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});

@@ -174,16 +174,15 @@ describe('RBAC model: az CLI and ARM inputs', () => {
     expect(v.notes.join('\n')).toMatch(/kv-atlas2 does not contain the key/);
   });
 
-  it('other principals and groups do not count for the principal', () => {
-    const others = [
-      assignment(ROLE_IDS.keyVaultCryptoUser, VAULT, { principalId: OTHER_SP }),
-      assignment(ROLE_IDS.keyVaultCryptoUser, VAULT, {
-        principalId: '11111111-2222-3333-4444-555555555555',
-        principalType: 'Group',
-      }),
-    ];
-    const v = evaluate(requirement(), rbacDocs(others));
-    expect(v.verdict).toBe('missing');
+  it('another service principal does not count; a group of unknown membership is indeterminate, not missing', () => {
+    const other = assignment(ROLE_IDS.keyVaultCryptoUser, VAULT, { principalId: OTHER_SP });
+    expect(evaluate(requirement(), rbacDocs([other])).verdict).toBe('missing');
+    const group = assignment(ROLE_IDS.keyVaultCryptoUser, VAULT, {
+      principalId: '11111111-2222-3333-4444-555555555555',
+      principalType: 'Group',
+    });
+    const v = evaluate(requirement(), rbacDocs([other, group]));
+    expect(v.verdict).toBe('indeterminate');
     expect(v.notes.join('\n')).toMatch(/1 assignment\(s\) to groups/);
   });
 
