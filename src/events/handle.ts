@@ -121,6 +121,11 @@ async function route(d: EventDeps, fresh: Routed[]): Promise<void> {
   }
 }
 
+function claimsOf(triggers: Trigger[]): string[] {
+  const names = triggers.flatMap((t) => t.claimedBy ?? [t.actor?.upn ?? t.actor?.name ?? t.actor?.objectId ?? '']);
+  return [...new Set(names.filter(Boolean))];
+}
+
 /**
  * One reconcile per project for the whole batch (the loop re-reads the truth, so one run covers every change in it).
  * The trigger recorded is the batch's latest event for that project; it is for the record only.
@@ -130,10 +135,12 @@ export function groupByProject(routed: Routed[]): Map<string, { trigger: Trigger
   for (const { result, trigger } of routed) {
     for (const pid of result.projects) {
       const cur = perProject.get(pid);
-      if (!cur) perProject.set(pid, { trigger, results: [result] });
+      if (!cur) perProject.set(pid, { trigger: { ...trigger, claimedBy: claimsOf([trigger]) }, results: [result] });
       else {
         cur.results.push(result);
-        if ((trigger.eventTime ?? '') >= (cur.trigger.eventTime ?? '')) cur.trigger = trigger;
+        const claimedBy = claimsOf([cur.trigger, trigger]);
+        if ((trigger.eventTime ?? '') >= (cur.trigger.eventTime ?? '')) cur.trigger = { ...trigger, claimedBy };
+        else cur.trigger.claimedBy = claimedBy;
       }
     }
   }

@@ -46,6 +46,15 @@ export function actorLabel(a?: TriggerActor): string | undefined {
   return a.upn ?? a.name ?? a.objectId;
 }
 
+/**
+ * Who changed it, as history and alerts say it: the callers the triggering events claim, marked as claims. Events
+ * are hints (the webhook takes any caller holding the function key), so a name from an event is never a fact.
+ */
+export function claimedChangers(trigger: Trigger): string | undefined {
+  const names = trigger.claimedBy?.length ? trigger.claimedBy : [actorLabel(trigger.actor)].filter(Boolean);
+  return names.length ? `${[...new Set(names)].join(', ')} (event claim, unverified)` : undefined;
+}
+
 export function isoNow(ctx: Pick<RecordContext, 'now'>): string {
   return new Date(ctx.now()).toISOString();
 }
@@ -58,7 +67,7 @@ export function note(ctx: RecordContext, kind: HistoryKind, summary: string, det
     trigger: ctx.trigger.kind,
     eventId: ctx.trigger.eventId,
     correlationId: ctx.correlationId,
-    actor: actorLabel(ctx.trigger.actor),
+    actor: claimedChangers(ctx.trigger),
     summary,
     detail,
   });

@@ -22,6 +22,7 @@ import { mergeOutcomes, recordOutcome } from './metrics.js';
 import { loadTarget, observe } from './observe.js';
 import {
   actFailedResult,
+  changeTime,
   decisionResult,
   failureResult,
   notePlan,
@@ -61,7 +62,11 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
 }
 
 async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): Promise<Observation> {
-  const obs = await withSpan(span, { project: ctx.projectId }, () => observe(ctx.deps.azure, t));
+  const obs = await withSpan(span, { project: ctx.projectId }, async (s) => {
+    const o = await observe(ctx.deps.azure, t);
+    s.setAttribute('ear_guard.verdict', o.verdict.verdict);
+    return o;
+  });
   // Verification reads the assignments the observe step already indexed, plus the ones act indexed.
   if (span === SPANS.verify) return obs;
   for (const a of obs.docs.roleAssignments) {
@@ -99,10 +104,11 @@ async function restore(
   const v = after.verdict;
   const missing = v.missing.length ? ` (missing ${v.missing.join(', ')})` : '';
   note(ctx, 'verification', `after restore: ${v.verdict}${missing}`, { verdict: v.verdict, missing: v.missing });
+  const verifiedAt = isoNow(ctx);
   const res = verifiedResult(c, d, actions, judge(t, after, row, ctx.deps.policy, ctx.now()));
   // Restore latency: from the change (event time) or, without an event, from detection, to the verified restore.
   if (res.outcome.kind === 'restored') {
-    recordRestoreLatency(ctx.trigger.eventTime ?? detectedAt, isoNow(ctx), { trigger: ctx.trigger.kind });
+    recordRestoreLatency(c.changedAt ?? detectedAt, verifiedAt, { trigger: ctx.trigger.kind });
   }
   return res;
 }
@@ -121,7 +127,8 @@ async function pass(ctx: PassContext, row: ProjectRecord): Promise<PassResult> {
   } catch (err) {
     return failureResult(ctx, row, mode, err, 'arm', t);
   }
-  const c: Judged = { ctx, t, mode, j: judge(t, obs, row, policy, ctx.now()) };
+  const changedAt = changeTime(ctx.trigger.eventTime, row, ctx.now());
+  const c: Judged = { ctx, t, mode, changedAt, j: judge(t, obs, row, policy, ctx.now()) };
   const d = decide({
     judgement: c.j,
     row,

@@ -5,7 +5,7 @@ import type { AtlasTarget } from '../atlas/target.js';
 import { classifyError, type ClassifiedError } from '../azure/errors.js';
 import type { Mode, ProjectRecord, ProjectStatus } from '../state/store.js';
 import {
-  actorLabel,
+  claimedChangers,
   isoNow,
   note,
   outcomeBase,
@@ -23,6 +23,24 @@ export interface Judged {
   t: AtlasTarget;
   j: Judgement;
   mode: Mode;
+  /** When the change happened, as far as the loop can vouch (see changeTime); undefined without an event. */
+  changedAt?: string;
+}
+
+/**
+ * The event's claimed time, bounded by what the loop itself observed: not before the last check that found the
+ * project healthy, not after this detection. A forged or skewed eventTime cannot stretch or invert time to restore.
+ */
+export function changeTime(
+  eventTime: string | undefined,
+  row: Pick<ProjectRecord, 'status' | 'lastCheck'>,
+  detectedAt: number,
+): string | undefined {
+  const claimed = eventTime ? Date.parse(eventTime) : NaN;
+  if (!Number.isFinite(claimed)) return undefined;
+  const lastGood = row.status === 'healthy' || row.status === 'restored' ? Date.parse(row.lastCheck ?? '') : NaN;
+  const lower = Number.isFinite(lastGood) ? lastGood : -Infinity;
+  return new Date(Math.min(detectedAt, Math.max(lower, claimed))).toISOString();
 }
 
 function flipText(j: Judgement): string | undefined {
@@ -64,7 +82,7 @@ function alertBase(c: Judged): Omit<AlertDraft, 'type' | 'severity' | 'action'> 
     keyName: c.t.keyName,
     principalId: c.t.principalObjectId,
     missing: c.j.drifted,
-    changedBy: actorLabel(c.ctx.trigger.actor),
+    changedBy: claimedChangers(c.ctx.trigger),
     flags: c.j.flags,
   };
 }
@@ -185,7 +203,7 @@ export function principalMismatchResult(
       keyName: t?.keyName ?? row.keyName,
       principalId: t?.principalObjectId,
       missing: [],
-      changedBy: actorLabel(ctx.trigger.actor),
+      changedBy: claimedChangers(ctx.trigger),
       action: 'nothing granted: the principal Atlas names is not the trusted Atlas service principal',
       reason,
       flags,
@@ -215,7 +233,7 @@ export function noteJudgement(c: Judged, d: Decision): void {
   // The event time (when the change happened) starts the status page's time to restore.
   note(c.ctx, 'detection', `missing ${c.j.drifted.join(', ')} (${v.model})${flip}`, {
     ...summary(c.j),
-    eventTime: c.ctx.trigger.eventTime,
+    eventTime: c.changedAt,
   });
 }
 

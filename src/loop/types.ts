@@ -22,6 +22,8 @@ export interface Trigger {
   correlationId?: string;
   /** Who the event says made the change (its `claims`): recorded as a claim, never trusted for a decision. */
   actor?: TriggerActor;
+  /** A coalesced batch: every caller its events claim (labels), so no one event's claim speaks for the others. */
+  claimedBy?: string[];
   operationName?: string;
   resourceId?: string;
   /** When the change happened (the event's `eventTime`): the start of the restore latency. */
