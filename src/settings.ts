@@ -14,66 +14,116 @@ const csv = z
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const settingsSchema = z.object({
-  /** Atlas programmatic API key pair (digest auth). In Azure: Key Vault references, never plain values in code. */
-  ATLAS_PUBLIC_KEY: z.string().min(1, 'the Atlas public API key is required'),
-  ATLAS_PRIVATE_KEY: z.string().min(1, 'the Atlas private API key is required'),
-  ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
-  /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
-  ATLAS_PROJECT_IDS: csv.pipe(z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters'))),
-  /** observe: record only; alert: record and alert; remediate: also restore. */
-  EAR_GUARD_MODE: z.enum(['observe', 'alert', 'remediate']).default('alert'),
-  /** NCRONTAB (6 fields, seconds first), as the Functions timer trigger takes it. */
-  EAR_GUARD_SWEEP_SCHEDULE: z.string().default('0 */5 * * * *'),
-  /** Restore RBAC grants at the vault (default) or at the key. */
-  EAR_GUARD_RESTORE_SCOPE: z.enum(['vault', 'key']).default('vault'),
-  /** Object IDs (or UPNs) whose removals are deliberate revocations, not drift. */
-  EAR_GUARD_ALLOWED_REVOKERS: csv,
-  /** Restores allowed per project within the flapping window before the guard stops and escalates. */
-  EAR_GUARD_MAX_RESTORES: z.coerce.number().int().min(1).default(3),
-  /** Failed checks in a row (Atlas/ARM unreachable, throttled, denied) before a CheckFailing alert. */
-  EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
-  EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
-  EAR_GUARD_DRY_RUN: z
-    .enum(['true', 'false', '1', '0', ''])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
-  /** Table Storage: a connection string, or an account URL used with the managed identity. */
-  EAR_GUARD_STORAGE: z.string().optional(),
-  AzureWebJobsStorage: z.string().optional(),
-  EAR_GUARD_TABLE_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/, 'letters and digits, starting with a letter')
-    .default('earguard'),
-  /** Alerts: an Event Grid custom topic (CloudEvents 1.0) and/or a generic webhook. */
-  ALERT_EVENTGRID_ENDPOINT: z.url().optional(),
-  ALERT_EVENTGRID_KEY: z.string().optional(),
-  ALERT_WEBHOOK_URL: z.url().optional(),
-  /** User-assigned managed identity client ID (DefaultAzureCredential picks it up in Azure). */
-  AZURE_CLIENT_ID: z.string().regex(guid, 'a GUID').optional(),
-  /** Azure cloud: AzureCloud (default), AzureUSGovernment, AzureChinaCloud. */
-  AZURE_CLOUD: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
-  /** Beyond this many projects the sweep fans out through a Storage Queue. */
-  EAR_GUARD_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(50),
-  /** Static-credential projects: the principal's object ID to watch, as `projectId=objectId,...`. */
-  EAR_GUARD_STATIC_PRINCIPALS: csv,
-  /**
-   * The expected object ID of the Atlas service principal (app 9efedfcc-2eca-4b27-a613-0cad1e114cb7) per tenant, as
-   * `tenantId=objectId,...`. A project whose Atlas registration names another principal gets nothing granted and a
-   * PrincipalMismatch alert. Empty: trust on first use (the first principal seen is recorded per project and a change
-   * is refused the same way). infra/main.bicep sets it from its atlasPrincipalObjectId parameter.
-   */
-  EAR_GUARD_ATLAS_PRINCIPALS: csv.pipe(
-    z.array(
-      z
-        .string()
-        .regex(
-          new RegExp(`^${guid.source.slice(1, -1)}=${guid.source.slice(1, -1)}$`, 'i'),
-          'expected tenantId=objectId (two GUIDs)',
-        ),
+const optionalSecret = z
+  .string()
+  .optional()
+  .transform((s) => (s === '' ? undefined : s));
+
+export const settingsSchema = z
+  .object({
+    /**
+     * Atlas service account (OAuth 2.0 client credentials, preferred when set) or programmatic API key pair (digest,
+     * legacy). One pair is required. In Azure: Key Vault references, never plain values in code.
+     */
+    ATLAS_CLIENT_ID: optionalSecret,
+    ATLAS_CLIENT_SECRET: optionalSecret,
+    ATLAS_PUBLIC_KEY: optionalSecret,
+    ATLAS_PRIVATE_KEY: optionalSecret,
+    ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
+    /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
+    ATLAS_PROJECT_IDS: csv.pipe(
+      z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters')),
     ),
-  ),
-});
+    /** observe: record only; alert: record and alert; remediate: also restore. */
+    EAR_GUARD_MODE: z.enum(['observe', 'alert', 'remediate']).default('alert'),
+    /** NCRONTAB (6 fields, seconds first), as the Functions timer trigger takes it. */
+    EAR_GUARD_SWEEP_SCHEDULE: z.string().default('0 */5 * * * *'),
+    /** Restore RBAC grants at the vault (default) or at the key. */
+    EAR_GUARD_RESTORE_SCOPE: z.enum(['vault', 'key']).default('vault'),
+    /** Object IDs (or UPNs) whose removals are deliberate revocations, not drift. */
+    EAR_GUARD_ALLOWED_REVOKERS: csv,
+    /** Restores allowed per project within the flapping window before the guard stops and escalates. */
+    EAR_GUARD_MAX_RESTORES: z.coerce.number().int().min(1).default(3),
+    /** Failed checks in a row (Atlas/ARM unreachable, throttled, denied) before a CheckFailing alert. */
+    EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
+    EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
+    EAR_GUARD_DRY_RUN: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
+    /** Table Storage: a connection string, or an account URL used with the managed identity. */
+    EAR_GUARD_STORAGE: z.string().optional(),
+    AzureWebJobsStorage: z.string().optional(),
+    EAR_GUARD_TABLE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/, 'letters and digits, starting with a letter')
+      .default('earguard'),
+    /** Alerts: an Event Grid custom topic (CloudEvents 1.0) and/or a generic webhook. */
+    ALERT_EVENTGRID_ENDPOINT: z.url().optional(),
+    ALERT_EVENTGRID_KEY: z.string().optional(),
+    ALERT_WEBHOOK_URL: z.url().optional(),
+    /** User-assigned managed identity client ID (DefaultAzureCredential picks it up in Azure). */
+    AZURE_CLIENT_ID: z.string().regex(guid, 'a GUID').optional(),
+    /** Azure cloud: AzureCloud (default), AzureUSGovernment, AzureChinaCloud. */
+    AZURE_CLOUD: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
+    /** Beyond this many projects the sweep fans out through a Storage Queue. */
+    EAR_GUARD_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(50),
+    /** Static-credential projects: the principal's object ID to watch, as `projectId=objectId,...`. */
+    EAR_GUARD_STATIC_PRINCIPALS: csv,
+    /**
+     * The expected object ID of the Atlas service principal (app 9efedfcc-2eca-4b27-a613-0cad1e114cb7) per tenant, as
+     * `tenantId=objectId,...`. A project whose Atlas registration names another principal gets nothing granted and a
+     * PrincipalMismatch alert. Empty: trust on first use (the first principal seen is recorded per project and a change
+     * is refused the same way). infra/main.bicep sets it from its atlasPrincipalObjectId parameter.
+     */
+    EAR_GUARD_ATLAS_PRINCIPALS: csv.pipe(
+      z.array(
+        z
+          .string()
+          .regex(
+            new RegExp(`^${guid.source.slice(1, -1)}=${guid.source.slice(1, -1)}$`, 'i'),
+            'expected tenantId=objectId (two GUIDs)',
+          ),
+      ),
+    ),
+  })
+  .superRefine((s, ctx) => {
+    for (const problem of atlasCredentialProblems(s)) ctx.addIssue({ code: 'custom', ...problem });
+  });
+
+/** Which Atlas credential pair is set and complete: a service account, or an API key (one pair is required). */
+export function atlasCredentialProblems(s: {
+  ATLAS_CLIENT_ID?: string;
+  ATLAS_CLIENT_SECRET?: string;
+  ATLAS_PUBLIC_KEY?: string;
+  ATLAS_PRIVATE_KEY?: string;
+}): { path: string[]; message: string }[] {
+  const half = (a: keyof typeof s, b: keyof typeof s, what: string) =>
+    s[a] && !s[b] ? [{ path: [b as string], message: `${what}: ${a} is set, so ${b} is required too` }] : [];
+  const problems = [
+    ...half('ATLAS_CLIENT_ID', 'ATLAS_CLIENT_SECRET', 'the Atlas service account secret is required'),
+    ...half('ATLAS_CLIENT_SECRET', 'ATLAS_CLIENT_ID', 'the Atlas service account client ID is required'),
+    ...half('ATLAS_PUBLIC_KEY', 'ATLAS_PRIVATE_KEY', 'the Atlas private API key is required'),
+    ...half('ATLAS_PRIVATE_KEY', 'ATLAS_PUBLIC_KEY', 'the Atlas public API key is required'),
+  ];
+  if (!s.ATLAS_CLIENT_ID && !s.ATLAS_CLIENT_SECRET && !s.ATLAS_PUBLIC_KEY && !s.ATLAS_PRIVATE_KEY) {
+    problems.push({
+      path: ['ATLAS_CLIENT_ID'],
+      message:
+        'an Atlas credential is required: ATLAS_CLIENT_ID and ATLAS_CLIENT_SECRET (service account, preferred) or ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY (API key)',
+    });
+  }
+  return problems;
+}
+
+/** The Atlas client's credential from settings: the service account when set, else the API key. */
+export function atlasCredential(
+  s: Settings,
+): { clientId: string; clientSecret: string } | { publicKey: string; privateKey: string } {
+  return s.ATLAS_CLIENT_ID && s.ATLAS_CLIENT_SECRET
+    ? { clientId: s.ATLAS_CLIENT_ID, clientSecret: s.ATLAS_CLIENT_SECRET }
+    : { publicKey: s.ATLAS_PUBLIC_KEY ?? '', privateKey: s.ATLAS_PRIVATE_KEY ?? '' };
+}
 
 export type Settings = z.infer<typeof settingsSchema>;
 

@@ -48,7 +48,13 @@ export interface LocalApp {
 
 export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const s = opts.settings;
-  registerSecrets(s.ATLAS_PRIVATE_KEY, s.ATLAS_PUBLIC_KEY, s.ALERT_EVENTGRID_KEY, opts.functionKey);
+  registerSecrets(
+    s.ATLAS_PRIVATE_KEY,
+    s.ATLAS_PUBLIC_KEY,
+    s.ATLAS_CLIENT_SECRET,
+    s.ALERT_EVENTGRID_KEY,
+    opts.functionKey,
+  );
   const engine = await createEngine({
     settings: s,
     sandbox: opts.sandbox,
