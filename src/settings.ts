@@ -30,6 +30,8 @@ export const settingsSchema = z
     ATLAS_PUBLIC_KEY: optionalSecret,
     ATLAS_PRIVATE_KEY: optionalSecret,
     ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
+    /** The secret Atlas signs alert webhooks with (X-MMS-Signature); unset: POST /api/atlas/alerts refuses all. */
+    ATLAS_WEBHOOK_SECRET: optionalSecret,
     /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
     ATLAS_PROJECT_IDS: csv.pipe(
       z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters')),
