@@ -19,79 +19,73 @@ const optionalSecret = z
   .optional()
   .transform((s) => (s === '' ? undefined : s));
 
-export const settingsSchema = z
-  .object({
-    /**
-     * Atlas service account (OAuth 2.0 client credentials, preferred when set) or programmatic API key pair (digest,
-     * legacy). One pair is required. In Azure: Key Vault references, never plain values in code.
-     */
-    ATLAS_CLIENT_ID: optionalSecret,
-    ATLAS_CLIENT_SECRET: optionalSecret,
-    ATLAS_PUBLIC_KEY: optionalSecret,
-    ATLAS_PRIVATE_KEY: optionalSecret,
-    ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
-    /** The secret Atlas signs alert webhooks with (X-MMS-Signature); unset: POST /api/atlas/alerts refuses all. */
-    ATLAS_WEBHOOK_SECRET: optionalSecret,
-    /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
-    ATLAS_PROJECT_IDS: csv.pipe(
-      z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters')),
+export const settingsSchema = z.object({
+  /**
+   * Atlas service account (OAuth 2.0 client credentials, preferred when set) or programmatic API key pair (digest,
+   * legacy). One pair is required. In Azure: Key Vault references, never plain values in code.
+   */
+  ATLAS_CLIENT_ID: optionalSecret,
+  ATLAS_CLIENT_SECRET: optionalSecret,
+  ATLAS_PUBLIC_KEY: optionalSecret,
+  ATLAS_PRIVATE_KEY: optionalSecret,
+  ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
+  /** The secret Atlas signs alert webhooks with (X-MMS-Signature); unset: POST /api/atlas/alerts refuses all. */
+  ATLAS_WEBHOOK_SECRET: optionalSecret,
+  /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
+  ATLAS_PROJECT_IDS: csv.pipe(z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters'))),
+  /** observe: record only; alert: record and alert; remediate: also restore. */
+  EAR_GUARD_MODE: z.enum(['observe', 'alert', 'remediate']).default('alert'),
+  /** NCRONTAB (6 fields, seconds first), as the Functions timer trigger takes it. */
+  EAR_GUARD_SWEEP_SCHEDULE: z.string().default('0 */5 * * * *'),
+  /** Restore RBAC grants at the vault (default) or at the key. */
+  EAR_GUARD_RESTORE_SCOPE: z.enum(['vault', 'key']).default('vault'),
+  /** Object IDs (or UPNs) whose removals are deliberate revocations, not drift. */
+  EAR_GUARD_ALLOWED_REVOKERS: csv,
+  /** Restores allowed per project within the flapping window before the guard stops and escalates. */
+  EAR_GUARD_MAX_RESTORES: z.coerce.number().int().min(1).default(3),
+  /** Failed checks in a row (Atlas/ARM unreachable, throttled, denied) before a CheckFailing alert. */
+  EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
+  EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
+  EAR_GUARD_DRY_RUN: z
+    .enum(['true', 'false', '1', '0', ''])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  /** Table Storage: a connection string, or an account URL used with the managed identity. */
+  EAR_GUARD_STORAGE: z.string().optional(),
+  AzureWebJobsStorage: z.string().optional(),
+  EAR_GUARD_TABLE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/, 'letters and digits, starting with a letter')
+    .default('earguard'),
+  /** Alerts: an Event Grid custom topic (CloudEvents 1.0) and/or a generic webhook. */
+  ALERT_EVENTGRID_ENDPOINT: z.url().optional(),
+  ALERT_EVENTGRID_KEY: z.string().optional(),
+  ALERT_WEBHOOK_URL: z.url().optional(),
+  /** User-assigned managed identity client ID (DefaultAzureCredential picks it up in Azure). */
+  AZURE_CLIENT_ID: z.string().regex(guid, 'a GUID').optional(),
+  /** Azure cloud: AzureCloud (default), AzureUSGovernment, AzureChinaCloud. */
+  AZURE_CLOUD: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
+  /** Beyond this many projects the sweep fans out through a Storage Queue. */
+  EAR_GUARD_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(50),
+  /** Static-credential projects: the principal's object ID to watch, as `projectId=objectId,...`. */
+  EAR_GUARD_STATIC_PRINCIPALS: csv,
+  /**
+   * The expected object ID of the Atlas service principal (app 9efedfcc-2eca-4b27-a613-0cad1e114cb7) per tenant, as
+   * `tenantId=objectId,...`. A project whose Atlas registration names another principal gets nothing granted and a
+   * PrincipalMismatch alert. Empty: trust on first use (the first principal seen is recorded per project and a change
+   * is refused the same way). infra/main.bicep sets it from its atlasPrincipalObjectId parameter.
+   */
+  EAR_GUARD_ATLAS_PRINCIPALS: csv.pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          new RegExp(`^${guid.source.slice(1, -1)}=${guid.source.slice(1, -1)}$`, 'i'),
+          'expected tenantId=objectId (two GUIDs)',
+        ),
     ),
-    /** observe: record only; alert: record and alert; remediate: also restore. */
-    EAR_GUARD_MODE: z.enum(['observe', 'alert', 'remediate']).default('alert'),
-    /** NCRONTAB (6 fields, seconds first), as the Functions timer trigger takes it. */
-    EAR_GUARD_SWEEP_SCHEDULE: z.string().default('0 */5 * * * *'),
-    /** Restore RBAC grants at the vault (default) or at the key. */
-    EAR_GUARD_RESTORE_SCOPE: z.enum(['vault', 'key']).default('vault'),
-    /** Object IDs (or UPNs) whose removals are deliberate revocations, not drift. */
-    EAR_GUARD_ALLOWED_REVOKERS: csv,
-    /** Restores allowed per project within the flapping window before the guard stops and escalates. */
-    EAR_GUARD_MAX_RESTORES: z.coerce.number().int().min(1).default(3),
-    /** Failed checks in a row (Atlas/ARM unreachable, throttled, denied) before a CheckFailing alert. */
-    EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
-    EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
-    EAR_GUARD_DRY_RUN: z
-      .enum(['true', 'false', '1', '0', ''])
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-    /** Table Storage: a connection string, or an account URL used with the managed identity. */
-    EAR_GUARD_STORAGE: z.string().optional(),
-    AzureWebJobsStorage: z.string().optional(),
-    EAR_GUARD_TABLE_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z][A-Za-z0-9]{0,40}$/, 'letters and digits, starting with a letter')
-      .default('earguard'),
-    /** Alerts: an Event Grid custom topic (CloudEvents 1.0) and/or a generic webhook. */
-    ALERT_EVENTGRID_ENDPOINT: z.url().optional(),
-    ALERT_EVENTGRID_KEY: z.string().optional(),
-    ALERT_WEBHOOK_URL: z.url().optional(),
-    /** User-assigned managed identity client ID (DefaultAzureCredential picks it up in Azure). */
-    AZURE_CLIENT_ID: z.string().regex(guid, 'a GUID').optional(),
-    /** Azure cloud: AzureCloud (default), AzureUSGovernment, AzureChinaCloud. */
-    AZURE_CLOUD: z.enum(['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud']).default('AzureCloud'),
-    /** Beyond this many projects the sweep fans out through a Storage Queue. */
-    EAR_GUARD_FANOUT_THRESHOLD: z.coerce.number().int().min(1).default(50),
-    /** Static-credential projects: the principal's object ID to watch, as `projectId=objectId,...`. */
-    EAR_GUARD_STATIC_PRINCIPALS: csv,
-    /**
-     * The expected object ID of the Atlas service principal (app 9efedfcc-2eca-4b27-a613-0cad1e114cb7) per tenant, as
-     * `tenantId=objectId,...`. A project whose Atlas registration names another principal gets nothing granted and a
-     * PrincipalMismatch alert. Empty: trust on first use (the first principal seen is recorded per project and a change
-     * is refused the same way). infra/main.bicep sets it from its atlasPrincipalObjectId parameter.
-     */
-    EAR_GUARD_ATLAS_PRINCIPALS: csv.pipe(
-      z.array(
-        z
-          .string()
-          .regex(
-            new RegExp(`^${guid.source.slice(1, -1)}=${guid.source.slice(1, -1)}$`, 'i'),
-            'expected tenantId=objectId (two GUIDs)',
-          ),
-      ),
-    ),
-  })
-  .superRefine((s, ctx) => {
-    for (const problem of atlasCredentialProblems(s)) ctx.addIssue({ code: 'custom', ...problem });
-  });
+  ),
+});
 
 /** Which Atlas credential pair is set and complete: a service account, or an API key (one pair is required). */
 export function atlasCredentialProblems(s: {
@@ -139,8 +133,15 @@ export class SettingsError extends Error {
 /** Validates `env` (default process.env). Throws SettingsError naming every bad field; never echoes secret values. */
 export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
   const r = settingsSchema.safeParse(env);
-  if (!r.success) {
-    throw new SettingsError(r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-  }
+  // The credential pairs are checked beside the schema, so their problems are listed with every other one.
+  const blank = (v: string | undefined) => (v ? v : undefined);
+  const credential = atlasCredentialProblems({
+    ATLAS_CLIENT_ID: blank(env.ATLAS_CLIENT_ID),
+    ATLAS_CLIENT_SECRET: blank(env.ATLAS_CLIENT_SECRET),
+    ATLAS_PUBLIC_KEY: blank(env.ATLAS_PUBLIC_KEY),
+    ATLAS_PRIVATE_KEY: blank(env.ATLAS_PRIVATE_KEY),
+  }).map((p) => `${p.path.join('.')}: ${p.message}`);
+  const schema = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  if (credential.length || !r.success) throw new SettingsError([...credential, ...schema]);
   return r.data;
 }

@@ -399,7 +399,13 @@ export function explainServiceError(err: unknown, source: 'arm' | 'atlas'): { me
   const c = classifyError(err, source);
   if (c.source === 'atlas') {
     // The client's message names the setting (401) or the spec's role for the operation (403).
-    if (c.status === 401 || c.status === 403) return { message: c.message, exitCode: EXIT.unreachable };
+    if (c.status === 401 || c.status === 403) {
+      const fallback =
+        c.status === 401
+          ? 'Atlas rejected the credential (401): check ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET (or ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY) and the IP access list'
+          : `Atlas refused the request (403${c.code ? ` ${c.code}` : ''}): reads need Project Read Only on the project; migrate needs Project Owner`;
+      return { message: /ATLAS_/.test(c.message) ? c.message : fallback, exitCode: EXIT.unreachable };
+    }
     if (c.status === 404 && /GROUP_NOT_FOUND|INVALID_GROUP_ID/.test(c.code ?? '')) {
       return { message: `Atlas: ${c.message}`, exitCode: EXIT.usage };
     }
