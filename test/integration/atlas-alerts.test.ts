@@ -49,6 +49,21 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+describe('the app on the sandbox (as npm start runs it)', () => {
+  it("reads Atlas with the sandbox's Project Read Only service account only, never the owner API key", async () => {
+    w.sandbox.control.resetCounts();
+    await w.sweep();
+    const byCaller = w.sandbox.control.counts().byCallerOperation;
+    const d = w.sandbox.describe();
+    const atlasOps = (caller: string) => Object.keys(byCaller[caller] ?? {}).filter((o) => o.startsWith('atlas.'));
+    expect(atlasOps(d.atlasClientId)).toEqual(
+      expect.arrayContaining(['atlas.encryptionAtRest.get', 'atlas.cloudProviderAccess.list']),
+    );
+    expect(atlasOps(d.atlasPublicKey)).toEqual([]);
+    expect(w.sandbox.control.counts().byOperation['atlas.forbidden'] ?? 0).toBe(0);
+  });
+});
+
 describe('X-MMS-Signature', () => {
   it('accepts base64 and hex, refuses anything else', () => {
     const raw = Buffer.from('{"groupId":"x"}');
