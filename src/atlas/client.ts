@@ -29,6 +29,8 @@ export interface AtlasClientOptions {
   /** Longest wait honoured from Retry-After. Default 30 s. */
   maxRetryAfterMs?: number;
   timeoutMs?: number;
+  /** Clock for token lifetimes (tests). Default Date.now. */
+  now?: () => number;
 }
 
 /** `azureKeyVault` of GET /groups/{groupId}/encryptionAtRest (fields per the Atlas OpenAPI spec). */
@@ -138,6 +140,7 @@ export class AtlasClient {
         clientSecret: opts.clientSecret,
         ca: opts.ca,
         timeoutMs: opts.timeoutMs,
+        now: opts.now,
       });
     } else if (!opts.publicKey || !opts.privateKey) {
       throw new Error('AtlasClient: give clientId and clientSecret, or publicKey and privateKey');
@@ -169,9 +172,8 @@ export class AtlasClient {
     for (let attempt = 0; ; attempt++) {
       const token = await this.tokens!.get();
       const res = await fetch(url, this.init(method, body, token) as RequestInit);
-      if (res.status !== 401 || attempt > 0) return res;
+      if (res.status !== 401 || attempt > 0 || !this.tokens!.invalidate(token)) return res;
       await res.body?.cancel().catch(() => undefined);
-      this.tokens!.invalidate(token);
     }
   }
 

@@ -22,6 +22,7 @@ export interface TokenSourceOptions {
 
 interface CachedToken {
   value: string;
+  mintedAt: number;
   expiresAt: number;
   refreshAt: number;
 }
@@ -83,9 +84,16 @@ export class ServiceAccountTokenSource {
     return (await this.inflight).value;
   }
 
-  /** Drops `value` when Atlas refused it (revoked early): the next get() mints. Another token is left alone. */
-  invalidate(value: string): void {
-    if (this.token?.value === value) this.token = undefined;
+  /**
+   * Drops `value` when Atlas refused it (revoked early) so the next get() mints; returns whether it did. A token
+   * minted in the last minute is kept: a refusal then is about the account (IP access list, role), and minting again
+   * on every request would spend the account's mint rate limit.
+   */
+  invalidate(value: string): boolean {
+    const t = this.token;
+    if (t?.value !== value || this.now() - t.mintedAt < 60_000) return false;
+    this.token = undefined;
+    return true;
   }
 
   private async mint(): Promise<CachedToken> {
@@ -128,6 +136,7 @@ export class ServiceAccountTokenSource {
     this.mints += 1;
     this.token = {
       value: body.access_token,
+      mintedAt: started,
       expiresAt: started + lifetime,
       refreshAt: started + lifetime - refreshMarginMs(lifetime),
     };

@@ -107,11 +107,33 @@ describe('service-account tokens', () => {
 
   it('a revoked token is replaced once, transparently', async () => {
     const sa = readOnly();
-    const c = client(sa);
+    let skew = 0;
+    const c = new AtlasClient({
+      baseUrl: world.sandbox.atlasBaseUrl,
+      ca: world.sandbox.ca,
+      maxRetries: 0,
+      now: () => Date.now() + skew,
+      ...sa,
+    });
     await c.getEncryptionAtRest(project.projectId);
+    skew = 61_000; // older than a minute: a refusal now means the token, not the account
     world.atlas.revokeTokens(sa.clientId);
     await expect(c.getEncryptionAtRest(project.projectId)).resolves.toHaveProperty('azureKeyVault');
     expect(c.tokenSource!.mints).toBe(2);
+    await c.close();
+  });
+
+  it('a fresh token refused is not re-minted per request (the 401 names the settings)', async () => {
+    const sa = readOnly();
+    const c = client(sa);
+    await c.getEncryptionAtRest(project.projectId);
+    world.atlas.revokeTokens(sa.clientId);
+    for (let i = 0; i < 3; i++) {
+      const e = await expectRejected(c.getEncryptionAtRest(project.projectId));
+      expect(e.status).toBe(401);
+      expect(e.message).toContain('ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET');
+    }
+    expect(c.tokenSource!.mints).toBe(1);
     await c.close();
   });
 
