@@ -32,6 +32,22 @@ param atlasPublicKey string = ''
 @description('Atlas programmatic API private key. Stored as a Key Vault secret. Empty: set the secret `atlas-private-key` yourself.')
 param atlasPrivateKey string = ''
 
+@description('The Atlas credential the app uses: serviceAccount (ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET, preferred) or apiKey (ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY, legacy). Project Read Only is enough for the app.')
+@allowed(['serviceAccount', 'apiKey'])
+param atlasCredential string = 'serviceAccount'
+
+@secure()
+@description('Atlas service account client ID. Stored as a Key Vault secret. Empty: set the secret `atlas-client-id` yourself.')
+param atlasClientId string = ''
+
+@secure()
+@description('Atlas service account client secret. Stored as a Key Vault secret. Empty: set the secret `atlas-client-secret` yourself.')
+param atlasClientSecret string = ''
+
+@secure()
+@description('Optional: the secret Atlas alert webhooks are signed with (ear-guard atlas-alerts install uses the same). Stored as a Key Vault secret.')
+param atlasWebhookSecret string = ''
+
 @description('Optional object ID allowed to set the Atlas secrets in the app\'s own secrets vault (azd passes the signed-in user).')
 param deployerPrincipalId string = ''
 
@@ -121,6 +137,10 @@ module app 'app/app.bicep' = {
     resourceToken: resourceToken
     atlasPublicKey: atlasPublicKey
     atlasPrivateKey: atlasPrivateKey
+    atlasCredential: atlasCredential
+    atlasClientId: atlasClientId
+    atlasClientSecret: atlasClientSecret
+    atlasWebhookSecret: atlasWebhookSecret
     alertWebhookUrl: alertWebhookUrl
     deployerPrincipalId: deployerPrincipalId
     settings: {

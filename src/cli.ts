@@ -11,6 +11,7 @@ import { runIntent } from './commands/intent.js';
 import { runTriage } from './commands/triage.js';
 import { runStart } from './commands/start.js';
 import { runDemo } from './commands/demo.js';
+import { runAtlasAlerts } from './commands/atlasAlerts.js';
 
 const HELP = `ear-guard: keep MongoDB Atlas encryption at rest alive on Azure Key Vault
 
@@ -25,6 +26,7 @@ Commands:
   check       live check of a project (Atlas + ARM): verdict per permission, key state, fix commands; --fix restores
   preflight   verify before you PATCH encryptionAtRest: principal registered, grants, key state; --fix grants
   migrate     move a project from static credentials to the secretless service principal (--dry-run first)
+  atlas-alerts install  Atlas alert configurations for the EAR events, to the app's /api/atlas/alerts
   sweep       reconcile every configured project once, with a summary table
   status      the state table: one row per project
   history     a project's history: detections, restores, alerts, intents (--since 7d)
@@ -55,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'triage') return runTriage(rest);
   if (command === 'start') return runStart(rest);
   if (command === 'demo') return runDemo(rest);
+  if (command === 'atlas-alerts') return runAtlasAlerts(rest);
   process.stderr.write(`ear-guard: unknown command '${command}'. Run 'ear-guard --help'.\n`);
   return 2;
 }

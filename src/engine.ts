@@ -20,7 +20,7 @@ import {
   type ReconcilePolicy,
   type Trigger,
 } from './reconcile.js';
-import type { Settings } from './settings.js';
+import { atlasCredential, type Settings } from './settings.js';
 import { StateStore } from './state/store.js';
 
 /**
@@ -38,6 +38,9 @@ export interface SandboxConnection {
   credential?: TokenCredential;
   atlasPublicKey?: string;
   atlasPrivateKey?: string;
+  /** The sandbox's read-only service account (used when the settings name it). */
+  atlasClientId?: string;
+  atlasClientSecret?: string;
   eventGridTopicEndpoint?: string;
   eventGridTopicKey?: string;
 }
@@ -113,10 +116,14 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   });
   const azure: AzurePort = new ArmAdapter(factory);
 
+  // A service account in the settings wins (the sandbox's read-only one under `npm start`); else the sandbox's key.
+  const credential =
+    !s.ATLAS_CLIENT_ID && sb?.atlasPublicKey && sb.atlasPrivateKey
+      ? { publicKey: sb.atlasPublicKey, privateKey: sb.atlasPrivateKey }
+      : atlasCredential(s);
   const atlasClient = new AtlasClient({
     baseUrl: sb?.atlasBaseUrl ?? s.ATLAS_BASE_URL,
-    publicKey: sb?.atlasPublicKey ?? s.ATLAS_PUBLIC_KEY,
-    privateKey: sb?.atlasPrivateKey ?? s.ATLAS_PRIVATE_KEY,
+    ...credential,
     ca: sb?.atlasCa ?? ca,
     ...opts.atlasRetry,
   });

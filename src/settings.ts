@@ -14,11 +14,23 @@ const csv = z
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const optionalSecret = z
+  .string()
+  .optional()
+  .transform((s) => (s === '' ? undefined : s));
+
 export const settingsSchema = z.object({
-  /** Atlas programmatic API key pair (digest auth). In Azure: Key Vault references, never plain values in code. */
-  ATLAS_PUBLIC_KEY: z.string().min(1, 'the Atlas public API key is required'),
-  ATLAS_PRIVATE_KEY: z.string().min(1, 'the Atlas private API key is required'),
+  /**
+   * Atlas service account (OAuth 2.0 client credentials, preferred when set) or programmatic API key pair (digest,
+   * legacy). One pair is required. In Azure: Key Vault references, never plain values in code.
+   */
+  ATLAS_CLIENT_ID: optionalSecret,
+  ATLAS_CLIENT_SECRET: optionalSecret,
+  ATLAS_PUBLIC_KEY: optionalSecret,
+  ATLAS_PRIVATE_KEY: optionalSecret,
   ATLAS_BASE_URL: z.url().default('https://cloud.mongodb.com/api/atlas/v2'),
+  /** The secret Atlas signs alert webhooks with (X-MMS-Signature); unset: POST /api/atlas/alerts refuses all. */
+  ATLAS_WEBHOOK_SECRET: optionalSecret,
   /** Projects to watch (comma-separated 24-hex group IDs); empty = every project the key can see with Azure EAR. */
   ATLAS_PROJECT_IDS: csv.pipe(z.array(z.string().regex(/^[0-9a-f]{24}$/i, 'an Atlas project ID is 24 hex characters'))),
   /** observe: record only; alert: record and alert; remediate: also restore. */
@@ -75,6 +87,40 @@ export const settingsSchema = z.object({
   ),
 });
 
+/** Which Atlas credential pair is set and complete: a service account, or an API key (one pair is required). */
+export function atlasCredentialProblems(s: {
+  ATLAS_CLIENT_ID?: string;
+  ATLAS_CLIENT_SECRET?: string;
+  ATLAS_PUBLIC_KEY?: string;
+  ATLAS_PRIVATE_KEY?: string;
+}): { path: string[]; message: string }[] {
+  const half = (a: keyof typeof s, b: keyof typeof s, what: string) =>
+    s[a] && !s[b] ? [{ path: [b as string], message: `${what}: ${a} is set, so ${b} is required too` }] : [];
+  const problems = [
+    ...half('ATLAS_CLIENT_ID', 'ATLAS_CLIENT_SECRET', 'the Atlas service account secret is required'),
+    ...half('ATLAS_CLIENT_SECRET', 'ATLAS_CLIENT_ID', 'the Atlas service account client ID is required'),
+    ...half('ATLAS_PUBLIC_KEY', 'ATLAS_PRIVATE_KEY', 'the Atlas private API key is required'),
+    ...half('ATLAS_PRIVATE_KEY', 'ATLAS_PUBLIC_KEY', 'the Atlas public API key is required'),
+  ];
+  if (!s.ATLAS_CLIENT_ID && !s.ATLAS_CLIENT_SECRET && !s.ATLAS_PUBLIC_KEY && !s.ATLAS_PRIVATE_KEY) {
+    problems.push({
+      path: ['ATLAS_CLIENT_ID'],
+      message:
+        'an Atlas credential is required: ATLAS_CLIENT_ID and ATLAS_CLIENT_SECRET (service account, preferred) or ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY (API key)',
+    });
+  }
+  return problems;
+}
+
+/** The Atlas client's credential from settings: the service account when set, else the API key. */
+export function atlasCredential(
+  s: Settings,
+): { clientId: string; clientSecret: string } | { publicKey: string; privateKey: string } {
+  return s.ATLAS_CLIENT_ID && s.ATLAS_CLIENT_SECRET
+    ? { clientId: s.ATLAS_CLIENT_ID, clientSecret: s.ATLAS_CLIENT_SECRET }
+    : { publicKey: s.ATLAS_PUBLIC_KEY ?? '', privateKey: s.ATLAS_PRIVATE_KEY ?? '' };
+}
+
 export type Settings = z.infer<typeof settingsSchema>;
 
 export class SettingsError extends Error {
@@ -87,8 +133,15 @@ export class SettingsError extends Error {
 /** Validates `env` (default process.env). Throws SettingsError naming every bad field; never echoes secret values. */
 export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
   const r = settingsSchema.safeParse(env);
-  if (!r.success) {
-    throw new SettingsError(r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-  }
+  // The credential pairs are checked beside the schema, so their problems are listed with every other one.
+  const blank = (v: string | undefined) => (v ? v : undefined);
+  const credential = atlasCredentialProblems({
+    ATLAS_CLIENT_ID: blank(env.ATLAS_CLIENT_ID),
+    ATLAS_CLIENT_SECRET: blank(env.ATLAS_CLIENT_SECRET),
+    ATLAS_PUBLIC_KEY: blank(env.ATLAS_PUBLIC_KEY),
+    ATLAS_PRIVATE_KEY: blank(env.ATLAS_PRIVATE_KEY),
+  }).map((p) => `${p.path.join('.')}: ${p.message}`);
+  const schema = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  if (credential.length || !r.success) throw new SettingsError([...credential, ...schema]);
   return r.data;
 }

@@ -9,6 +9,15 @@ param resourceToken string
 param atlasPublicKey string
 @secure()
 param atlasPrivateKey string
+@description('Which Atlas credential the app uses: a service account (preferred) or an API key (legacy).')
+@allowed(['serviceAccount', 'apiKey'])
+param atlasCredential string
+@secure()
+param atlasClientId string
+@secure()
+param atlasClientSecret string
+@secure()
+param atlasWebhookSecret string
 @secure()
 param alertWebhookUrl string
 @description('Optional: a person or pipeline that may write the secrets (Key Vault Secrets Officer on the secrets vault only).')
@@ -33,6 +42,9 @@ var deadLetterContainerName = 'eventgrid-deadletter'
 var secretNames = {
   atlasPublicKey: 'atlas-public-key'
   atlasPrivateKey: 'atlas-private-key'
+  atlasClientId: 'atlas-client-id'
+  atlasClientSecret: 'atlas-client-secret'
+  atlasWebhookSecret: 'atlas-webhook-secret'
   alertWebhookUrl: 'alert-webhook-url'
 }
 // Built-in roles granted inside this resource group (to our own identities only).
@@ -163,6 +175,24 @@ resource atlasPrivateKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = 
   properties: { value: atlasPrivateKey, contentType: 'Atlas programmatic API private key' }
 }
 
+resource atlasClientIdSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(atlasClientId)) {
+  parent: secretsVault
+  name: secretNames.atlasClientId
+  properties: { value: atlasClientId, contentType: 'Atlas service account client ID' }
+}
+
+resource atlasClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(atlasClientSecret)) {
+  parent: secretsVault
+  name: secretNames.atlasClientSecret
+  properties: { value: atlasClientSecret, contentType: 'Atlas service account client secret' }
+}
+
+resource atlasWebhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(atlasWebhookSecret)) {
+  parent: secretsVault
+  name: secretNames.atlasWebhookSecret
+  properties: { value: atlasWebhookSecret, contentType: 'Secret Atlas signs alert webhooks with (X-MMS-Signature)' }
+}
+
 resource alertWebhookSecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (!empty(alertWebhookUrl)) {
   parent: secretsVault
   name: secretNames.alertWebhookUrl
@@ -262,16 +292,32 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_CONNECTION_STRING: insights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
     // The app's own settings.
-    ATLAS_PUBLIC_KEY: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasPublicKey)
-    ATLAS_PRIVATE_KEY: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasPrivateKey)
     ALERT_EVENTGRID_ENDPOINT: alertTopic.properties.endpoint
     AZURE_CLIENT_ID: identity.properties.clientId
     EAR_GUARD_STORAGE: storage.properties.primaryEndpoints.table
+  }, atlasCredential == 'serviceAccount' ? {
+    // Only the chosen pair: an unresolved reference to a secret never written would look like a credential.
+    ATLAS_CLIENT_ID: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasClientId)
+    ATLAS_CLIENT_SECRET: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasClientSecret)
+  } : {
+    ATLAS_PUBLIC_KEY: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasPublicKey)
+    ATLAS_PRIVATE_KEY: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasPrivateKey)
+  }, empty(atlasWebhookSecret) ? {} : {
+    // POST /api/atlas/alerts verifies X-MMS-Signature with it; unset, the function refuses every alert.
+    ATLAS_WEBHOOK_SECRET: keyVaultReference(secretsVault.properties.vaultUri, secretNames.atlasWebhookSecret)
   }, empty(alertWebhookUrl) ? {} : {
     // Unset rather than empty: the code treats an empty URL as invalid.
     ALERT_WEBHOOK_URL: keyVaultReference(secretsVault.properties.vaultUri, secretNames.alertWebhookUrl)
   })
-  dependsOn: [atlasPublicKeySecret, atlasPrivateKeySecret, alertWebhookSecret, secretsUser]
+  dependsOn: [
+    atlasPublicKeySecret
+    atlasPrivateKeySecret
+    atlasClientIdSecret
+    atlasClientSecretSecret
+    atlasWebhookSecretSecret
+    alertWebhookSecret
+    secretsUser
+  ]
 }
 
 resource hostBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

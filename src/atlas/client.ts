@@ -1,10 +1,13 @@
-// Atlas Admin API v2 over HTTP digest auth. One DigestClient per request (its nonce count is per client), the
-// algorithm the server's challenge asks for (SHA-256 preferred when offered, else MD5), the versioned Accept
-// header, 429 honoured with Retry-After, and a CA for the sandbox through an undici@6 dispatcher.
-// Never logged or returned: the private key, the Authorization header, the challenge.
+// Atlas Admin API v2 with a service account (OAuth 2.0 bearer token, preferred; see token.ts) or an API key over
+// HTTP digest auth (legacy). Digest: one DigestClient per request (its nonce count is per client), the algorithm the
+// server's challenge asks for (SHA-256 preferred when offered, else MD5). Both: the versioned Accept header, 429
+// honoured with Retry-After, a CA for the sandbox through an undici@6 dispatcher, and a 401/403 that names the
+// setting or the project role to fix. Never logged or returned: the secret, the Authorization header, the token.
 import DigestClient from 'digest-fetch';
 import { Agent } from 'undici';
 import { ClassifiedError, classifyError, isTransientStatus, parseRetryAfter } from '../azure/errors.js';
+import { operationRole } from './roles.js';
+import { sharedTokenSource, tokenUrlFor, type ServiceAccountTokenSource } from './token.js';
 import { atlasOperation } from '../observability/operations.js';
 import { recordApiRequest } from '../observability/telemetry.js';
 
@@ -12,8 +15,12 @@ export const ATLAS_ACCEPT = 'application/vnd.atlas.2023-01-01+json';
 
 export interface AtlasClientOptions {
   baseUrl: string;
-  publicKey: string;
-  privateKey: string;
+  /** Service account (preferred when both are set). */
+  clientId?: string;
+  clientSecret?: string;
+  /** API key pair (digest), used when no service account is given. */
+  publicKey?: string;
+  privateKey?: string;
   ca?: string;
   /** Retries on 429/5xx/network errors. Default 3. */
   maxRetries?: number;
@@ -22,6 +29,8 @@ export interface AtlasClientOptions {
   /** Longest wait honoured from Retry-After. Default 30 s. */
   maxRetryAfterMs?: number;
   timeoutMs?: number;
+  /** Clock for token lifetimes (tests). Default Date.now. */
+  now?: () => number;
 }
 
 /** `azureKeyVault` of GET /groups/{groupId}/encryptionAtRest (fields per the Atlas OpenAPI spec). */
@@ -61,6 +70,26 @@ export interface AtlasCloudProviderAccess {
   gcpServiceAccounts?: unknown[];
 }
 
+/** A webhook target of an alert configuration (GroupAlertsConfig.notifications[], typeName WEBHOOK). */
+export interface AtlasAlertNotification {
+  typeName: string;
+  webhookUrl?: string;
+  /** Write-only in effect: Atlas answers it redacted. */
+  webhookSecret?: string;
+  intervalMin?: number;
+  delayMin?: number;
+}
+
+/** `GroupAlertsConfig` fields the alert install reads and writes. */
+export interface AtlasAlertConfig {
+  id?: string;
+  groupId?: string;
+  enabled?: boolean;
+  eventTypeName: string;
+  notifications: AtlasAlertNotification[];
+  matchers?: unknown[];
+}
+
 /** Picks one digest challenge out of a (possibly multi-challenge) WWW-Authenticate value: SHA-256 first. */
 export function pickChallenge(header: string | null): { challenge: string; algorithm: 'MD5' | 'SHA-256' } | undefined {
   if (!header) return undefined;
@@ -75,18 +104,58 @@ export function pickChallenge(header: string | null): { challenge: string; algor
   return { challenge: chosen, algorithm: algo(chosen) === 'SHA-256' ? 'SHA-256' : 'MD5' };
 }
 
+/** Which credential the settings name, for messages: `ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET` or the key pair. */
+export function credentialSettings(opts: Pick<AtlasClientOptions, 'clientId' | 'clientSecret'>): string {
+  return opts.clientId && opts.clientSecret
+    ? 'ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET'
+    : 'ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY';
+}
+
+/** The message for a 401 or 403 from the Admin API: which setting or which project role to fix. */
+export function deniedMessage(status: number, method: string, path: string, settings: string): string {
+  if (status === 401) {
+    return `Atlas rejected the credential (401): check ${settings} and that this machine is on the credential's IP access list`;
+  }
+  const op = operationRole(method, path);
+  const project = /\/groups\/([0-9a-f]{24})/i.exec(path)?.[1];
+  const need = op ? `${op.role} (${op.operationId}, per the Atlas OpenAPI spec)` : 'a project role that allows it';
+  return `Atlas refused ${method} ${path.split('?')[0]} (403): the credential in ${settings} needs ${need}${project ? ` on project ${project}` : ''}`;
+}
+
 export class AtlasClient {
   private readonly base: string;
   private readonly dispatcher?: Agent;
+  private readonly tokens?: ServiceAccountTokenSource;
+  /** The settings that hold this client's credential, for messages. */
+  readonly credentialSettings: string;
 
   constructor(private readonly opts: AtlasClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     if (opts.ca) this.dispatcher = new Agent({ connect: { ca: opts.ca } });
+    this.credentialSettings = credentialSettings(opts);
+    if (opts.clientId && opts.clientSecret) {
+      this.tokens = sharedTokenSource({
+        tokenUrl: tokenUrlFor(this.base),
+        clientId: opts.clientId,
+        clientSecret: opts.clientSecret,
+        ca: opts.ca,
+        timeoutMs: opts.timeoutMs,
+        now: opts.now,
+      });
+    } else if (!opts.publicKey || !opts.privateKey) {
+      throw new Error('AtlasClient: give clientId and clientSecret, or publicKey and privateKey');
+    }
   }
 
-  private init(method: string, body?: unknown): RequestInit & { dispatcher?: Agent } {
+  /** The service account's token source (undefined for an API key). */
+  get tokenSource(): ServiceAccountTokenSource | undefined {
+    return this.tokens;
+  }
+
+  private init(method: string, body?: unknown, bearer?: string): RequestInit & { dispatcher?: Agent } {
     // A fresh headers object per call: the digest client writes Authorization into it.
     const headers: Record<string, string> = { Accept: ATLAS_ACCEPT };
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
     if (body !== undefined) headers['Content-Type'] = ATLAS_ACCEPT;
     return {
       method,
@@ -97,15 +166,27 @@ export class AtlasClient {
     };
   }
 
-  /** One authenticated request: probe for the challenge, then sign with the algorithm it names. */
+  /** One bearer request; a token Atlas refuses (revoked early) is dropped and replaced once. */
+  private async bearer(method: string, path: string, body?: unknown): Promise<Response> {
+    const url = `${this.base}${path}`;
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.tokens!.get();
+      const res = await fetch(url, this.init(method, body, token) as RequestInit);
+      if (res.status !== 401 || attempt > 0 || !this.tokens!.invalidate(token)) return res;
+      await res.body?.cancel().catch(() => undefined);
+    }
+  }
+
+  /** One authenticated request: bearer, or digest (probe for the challenge, then sign with the algorithm it names). */
   private async once(method: string, path: string, body?: unknown): Promise<Response> {
+    if (this.tokens) return this.bearer(method, path, body);
     const url = `${this.base}${path}`;
     const probe = await fetch(url, this.init(method, body) as RequestInit);
     if (probe.status !== 401) return probe;
     const picked = pickChallenge(probe.headers.get('www-authenticate'));
     await probe.body?.cancel().catch(() => undefined);
     if (!picked) return probe;
-    const client = new DigestClient(this.opts.publicKey, this.opts.privateKey, { algorithm: picked.algorithm });
+    const client = new DigestClient(this.opts.publicKey!, this.opts.privateKey!, { algorithm: picked.algorithm });
     client.parseAuth(picked.challenge);
     return (await client.fetch(url, this.init(method, body))) as Response;
   }
@@ -152,8 +233,8 @@ export class AtlasClient {
         // not JSON (a proxy's page): keep the status only
       }
       const msg =
-        res.status === 401
-          ? 'the Atlas API key was rejected (check ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY and the key access list)'
+        res.status === 401 || res.status === 403
+          ? deniedMessage(res.status, method, path, this.credentialSettings)
           : `${method} ${path}: ${detail.detail ?? detail.reason ?? res.statusText ?? 'error'}`;
       lastErr = new ClassifiedError(
         isTransientStatus(res.status) ? 'transient' : 'terminal',
@@ -187,6 +268,26 @@ export class AtlasClient {
   /** `PATCH /groups/{groupId}/encryptionAtRest`: Atlas validates KMS access before it accepts the change. */
   updateEncryptionAtRest(groupId: string, body: AtlasEncryptionAtRest): Promise<AtlasEncryptionAtRest> {
     return this.request('PATCH', `/groups/${encodeURIComponent(groupId)}/encryptionAtRest`, body);
+  }
+
+  /** `GET /groups/{groupId}/alertConfigs`, every page (Project Read Only). */
+  async listAlertConfigs(groupId: string): Promise<AtlasAlertConfig[]> {
+    const out: AtlasAlertConfig[] = [];
+    for (let page = 1; page < 1000; page++) {
+      const r = await this.request<{ results?: AtlasAlertConfig[]; totalCount?: number }>(
+        'GET',
+        `/groups/${encodeURIComponent(groupId)}/alertConfigs?itemsPerPage=500&pageNum=${page}`,
+      );
+      const results = r.results ?? [];
+      out.push(...results);
+      if (results.length < 500 || (r.totalCount !== undefined && out.length >= r.totalCount)) break;
+    }
+    return out;
+  }
+
+  /** `POST /groups/{groupId}/alertConfigs` (Project Alerts Manager or Owner). */
+  createAlertConfig(groupId: string, body: AtlasAlertConfig): Promise<AtlasAlertConfig> {
+    return this.request('POST', `/groups/${encodeURIComponent(groupId)}/alertConfigs`, body);
   }
 
   /** Every project the key can see (all pages). */

@@ -17,7 +17,7 @@ import { DocumentError } from '../core/errors.js';
 import { createEngine, EngineConfigError, policyFromSettings, type Engine } from '../engine.js';
 import type { ReconcilePolicy } from '../reconcile.js';
 import { connectSandbox, SandboxConnectError, type SandboxConnection } from '../sandbox/connect.js';
-import { loadSettings, SettingsError, settingsSchema, type Settings } from '../settings.js';
+import { atlasCredential, loadSettings, SettingsError, settingsSchema, type Settings } from '../settings.js';
 import { StateStore } from '../state/store.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, indeterminate: 3, unreachable: 4 } as const;
@@ -69,6 +69,7 @@ export const COMMON_OPTIONS: Record<string, OptSpec> = {
   config: { type: 'string' },
   storage: { type: 'string' },
   'atlas-public-key': { type: 'string' },
+  'atlas-client-id': { type: 'string' },
   'atlas-base-url': { type: 'string' },
   'table-prefix': { type: 'string' },
   json: { type: 'boolean' },
@@ -83,7 +84,9 @@ export const COMMON_HELP = `Common options:
                           default EAR_GUARD_CONFIG, else ~/.config/ear-guard/config.json when present
   --storage <conn>        state table connection (EAR_GUARD_STORAGE): a connection string or account URL
   --table-prefix <p>      state table prefix (EAR_GUARD_TABLE_PREFIX, default earguard)
-  --atlas-public-key <k>  Atlas public API key (ATLAS_PUBLIC_KEY); the private key comes from ATLAS_PRIVATE_KEY
+  --atlas-client-id <id>  Atlas service account client ID (ATLAS_CLIENT_ID; preferred); its secret comes from
+                          ATLAS_CLIENT_SECRET or the config file only, never a flag
+  --atlas-public-key <k>  Atlas public API key (ATLAS_PUBLIC_KEY; legacy); the private key comes from ATLAS_PRIVATE_KEY
                           or the config file only, never a flag (flags show up in shell history and ps)
   --atlas-base-url <url>  Atlas Admin API base (ATLAS_BASE_URL)
   -h, --help              this text
@@ -158,6 +161,7 @@ export function parseDuration(v: string, name: string): number {
 const SETTING_KEYS = Object.keys(settingsSchema.shape);
 const FLAG_SETTINGS: Record<string, string> = {
   'atlas-public-key': 'ATLAS_PUBLIC_KEY',
+  'atlas-client-id': 'ATLAS_CLIENT_ID',
   'atlas-base-url': 'ATLAS_BASE_URL',
   storage: 'EAR_GUARD_STORAGE',
   'table-prefix': 'EAR_GUARD_TABLE_PREFIX',
@@ -211,8 +215,8 @@ function settingsFrom(raw: Record<string, string | undefined>): Settings {
   } catch (e) {
     if (!(e instanceof SettingsError)) throw e;
     const lines = e.problems.map((p) =>
-      /^ATLAS_(PUBLIC|PRIVATE)_KEY/.test(p)
-        ? `${p}: set ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY (environment or config file; --atlas-public-key for the public half), or pass --sandbox <file>`
+      /^ATLAS_(PUBLIC_KEY|PRIVATE_KEY|CLIENT_ID|CLIENT_SECRET)/.test(p)
+        ? `${p}: set ATLAS_CLIENT_ID and ATLAS_CLIENT_SECRET (service account) or ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY (API key) in the environment or config file, or pass --sandbox <file>`
         : p,
     );
     throw usageError(`configuration:\n${lines.map((l) => `  - ${l}`).join('\n')}`);
@@ -264,7 +268,7 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
     if (sandboxFile && needs.cloud) {
       sandbox = await connectSandbox(sandboxFile);
       closers.push(() => sandbox!.close());
-      // The sandbox accepts only its own Atlas key pair.
+      // The sandbox accepts only its own credentials: its key pair, or a service account it issued (ATLAS_CLIENT_ID).
       raw.ATLAS_PUBLIC_KEY = sandbox.atlasPublicKey;
       raw.ATLAS_PRIVATE_KEY = sandbox.atlasPrivateKey;
       raw.ATLAS_BASE_URL = sandbox.atlasBaseUrl;
@@ -318,8 +322,7 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
     if (needs.cloud) {
       const atlasClient = new AtlasClient({
         baseUrl: settings.ATLAS_BASE_URL,
-        publicKey: settings.ATLAS_PUBLIC_KEY,
-        privateKey: settings.ATLAS_PRIVATE_KEY,
+        ...atlasCredential(settings),
         ca,
         ...(io.tuning?.atlasRetry ?? {}),
       });
@@ -395,18 +398,13 @@ export function explainServiceError(err: unknown, source: 'arm' | 'atlas'): { me
   }
   const c = classifyError(err, source);
   if (c.source === 'atlas') {
-    if (c.status === 401) {
-      return {
-        message:
-          'Atlas rejected the API key (401): check ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY and that this machine is on the key’s IP access list',
-        exitCode: EXIT.unreachable,
-      };
-    }
-    if (c.status === 403) {
-      return {
-        message: `Atlas refused the request (403${c.code ? ` ${c.code}` : ''}): the API key needs the Project Owner role on the project (encryptionAtRest and cloudProviderAccess require it)`,
-        exitCode: EXIT.unreachable,
-      };
+    // The client's message names the setting (401) or the spec's role for the operation (403).
+    if (c.status === 401 || c.status === 403) {
+      const fallback =
+        c.status === 401
+          ? 'Atlas rejected the credential (401): check ATLAS_CLIENT_ID / ATLAS_CLIENT_SECRET (or ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY) and the IP access list'
+          : `Atlas refused the request (403${c.code ? ` ${c.code}` : ''}): reads need Project Read Only on the project; migrate needs Project Owner`;
+      return { message: /ATLAS_/.test(c.message) ? c.message : fallback, exitCode: EXIT.unreachable };
     }
     if (c.status === 404 && /GROUP_NOT_FOUND|INVALID_GROUP_ID/.test(c.code ?? '')) {
       return { message: `Atlas: ${c.message}`, exitCode: EXIT.usage };

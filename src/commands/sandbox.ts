@@ -16,7 +16,8 @@ SIGINT/SIGTERM. Everything it writes lives in a temporary folder removed on exit
 
   --seed demo       one RBAC vault and one access-policy vault, each with an Atlas project whose EAR uses a key in it
   --json            print exactly one JSON line when ready: armEndpoint, atlasBaseUrl, caCertPath, tenantId,
-                    subscriptionId, atlasPublicKey, atlasPrivateKey, controlUrl, controlToken, ...
+                    subscriptionId, atlasPublicKey, atlasPrivateKey, atlasClientId, atlasClientSecret (a service
+                    account with Project Read Only on the demo projects), controlUrl, controlToken, ...
   --out <file>      also write that JSON to <file> (other commands take --sandbox <file> or EAR_GUARD_SANDBOX)
   --time-scale <n>  real seconds per sandbox second for delays (Retry-After, event retries); default 1
   --no-rate-limit   turn off ARM's per-subscription token bucket

@@ -73,7 +73,12 @@ export function getAppContext(): Promise<AppContext> {
       // engine records before the providers exist is kept.
       await startTelemetrySafely();
       const settings = loadSettings(process.env);
-      registerSecrets(settings.ATLAS_PRIVATE_KEY, settings.ATLAS_PUBLIC_KEY, settings.ALERT_EVENTGRID_KEY);
+      registerSecrets(
+        settings.ATLAS_PRIVATE_KEY,
+        settings.ATLAS_PUBLIC_KEY,
+        settings.ATLAS_CLIENT_SECRET,
+        settings.ALERT_EVENTGRID_KEY,
+      );
       const engine = await createEngine({ settings });
       const ctx: AppContext = {
         settings,

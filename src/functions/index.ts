@@ -9,6 +9,7 @@ import { reconcileProjectQueue } from './reconcileProjectQueue.js';
 import { projectsApiFunction } from './projectsApi.js';
 import { dashboardFunction } from './dashboard.js';
 import { healthFunction } from './health.js';
+import { onAtlasAlertFunction } from './onAtlasAlert.js';
 import { loadSettings, SettingsError } from '../settings.js';
 
 // CommonJS package: the default import works in plain Node ESM and in the bundle alike (library issue #287).
@@ -35,6 +36,6 @@ app.storageQueue(contract.functions.queue, {
   connection: 'AzureWebJobsStorage',
   handler: reconcileProjectQueue,
 });
-for (const fn of [projectsApiFunction, dashboardFunction, healthFunction]) {
+for (const fn of [projectsApiFunction, dashboardFunction, healthFunction, onAtlasAlertFunction]) {
   app.http(fn.name, { route: fn.route, methods: fn.methods, authLevel: fn.authLevel, handler: fn.handler });
 }

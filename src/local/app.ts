@@ -14,6 +14,7 @@ import { handleQueueMessage } from '../functions/reconcileProjectQueue.js';
 import { projectsApiFunction } from '../functions/projectsApi.js';
 import { dashboardFunction } from '../functions/dashboard.js';
 import { healthFunction } from '../functions/health.js';
+import { onAtlasAlertFunction } from '../functions/onAtlasAlert.js';
 import contract from '../../infra/guard-contract.json' with { type: 'json' };
 import { startLocalHost, type LocalHost } from './host.js';
 import { startQueuePoller, type QueuePoller } from './queuePoller.js';
@@ -48,7 +49,13 @@ export interface LocalApp {
 
 export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const s = opts.settings;
-  registerSecrets(s.ATLAS_PRIVATE_KEY, s.ATLAS_PUBLIC_KEY, s.ALERT_EVENTGRID_KEY, opts.functionKey);
+  registerSecrets(
+    s.ATLAS_PRIVATE_KEY,
+    s.ATLAS_PUBLIC_KEY,
+    s.ATLAS_CLIENT_SECRET,
+    s.ALERT_EVENTGRID_KEY,
+    opts.functionKey,
+  );
   const engine = await createEngine({
     settings: s,
     sandbox: opts.sandbox,
@@ -83,7 +90,7 @@ export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
         handler: async (_t, ctx) => void (await handleSweep(app, ctx)),
       },
     ],
-    http: [projectsApiFunction, dashboardFunction, healthFunction],
+    http: [projectsApiFunction, dashboardFunction, healthFunction, onAtlasAlertFunction],
   });
 
   const queuePoller = queue

@@ -66,7 +66,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       connection = conn;
       demo = conn.description.demo;
       vaults = demo?.vaults ?? [];
-    } else if (o.forceSandbox || !env.ATLAS_PUBLIC_KEY) {
+    } else if (o.forceSandbox || (!env.ATLAS_PUBLIC_KEY && !env.ATLAS_CLIENT_ID)) {
       const { startSandbox } = await import('../sandbox/index.js');
       sandbox = await startSandbox({ seed: 'demo', ...o.sandboxOptions });
       closers.push(() => sandbox!.close());
@@ -82,6 +82,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
             ...o.overrides,
             ATLAS_PUBLIC_KEY: connection.atlasPublicKey,
             ATLAS_PRIVATE_KEY: connection.atlasPrivateKey,
+            // The sandbox's read-only service account: the app proves it needs no more than Project Read Only.
+            ATLAS_CLIENT_ID: connection.atlasClientId ?? '',
+            ATLAS_CLIENT_SECRET: connection.atlasClientSecret ?? '',
             ATLAS_BASE_URL: connection.atlasBaseUrl,
           }
         : { ...env, ...o.overrides },

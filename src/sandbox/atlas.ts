@@ -3,17 +3,22 @@
 // get/updateEncryptionAtRest, list/createCloudProviderAccess. Digest auth like Atlas's, the versioned
 // Accept header (406 INVALID_VERSION_DATE otherwise), ApiError bodies {detail, error, errorCode,
 // parameters, reason}, and `azureKeyVault.valid` computed the way Atlas does it: can the registered
-// principal use the key right now in the emulated vault (ctx.checkKeyAccess).
+// principal use the key right now in the emulated vault (ctx.checkKeyAccess). Service accounts too:
+// `POST /api/oauth/token` and bearer tokens (atlas/oauth.ts), per-project roles for every credential enforced
+// per the spec's x-rolesRequirements (atlas/roles.ts), and list/create alertConfigs.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { KeyAccessAnswer, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
 import { DigestAuthority } from './atlas/digest.js';
+import { ServiceAccountAuthority, type TokenPolicy } from './atlas/oauth.js';
+import { ORGANIZATION_OWNER, PROJECT_READ_ONLY, REQUIRED_ROLE, RoleBook, satisfies } from './atlas/roles.js';
 
 /** The Atlas-managed Azure application (BRIEF): atlasAzureAppId when a registration does not name one. */
 export const ATLAS_AZURE_APP_ID = '9efedfcc-2eca-4b27-a613-0cad1e114cb7';
 /** The resource version the spec lists for every endpoint served here. */
 export const ATLAS_API_VERSIONS = ['2023-01-01'] as const;
 const BASE = '/api/atlas/v2';
+export const OAUTH_TOKEN_PATH = '/api/oauth/token';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OBJECT_ID_RE = /^[a-f0-9]{24}$/;
 const KEY_ID_RE =
@@ -28,6 +33,20 @@ export interface AtlasOptions {
   nonceTtlMs?: number;
   /** errorCode of a PATCH whose key access check fails. */
   validationErrorCode?: string;
+  /** Service-account token lifetime, mint rate limit and active-token cap. */
+  tokenPolicy?: Partial<TokenPolicy>;
+}
+
+/** One stored alert configuration (GroupAlertsConfig); webhook secrets are kept but answered redacted. */
+interface AlertConfigState {
+  id: string;
+  groupId: string;
+  created: string;
+  updated: string;
+  enabled: boolean;
+  eventTypeName: string;
+  matchers: unknown[];
+  notifications: Record<string, unknown>[];
 }
 
 /** Stored Azure Key Vault EAR settings (the secret is kept but never returned). */
@@ -71,8 +90,25 @@ export type AtlasFault =
   | { status: 500 | 503; times?: number; operations?: string[] };
 
 export interface AtlasControl {
-  /** The programmatic API key pair the sandbox accepts (digest username / password). */
+  /** The programmatic API key pair the sandbox accepts (digest username / password): Organization Owner. */
   apiKey(): { publicKey: string; privateKey: string };
+  /** The demo service account: Project Read Only on every project seedProject creates. */
+  readOnlyServiceAccount(): { clientId: string; clientSecret: string };
+  /** A new service account holding `roles` (`{projectId or '*': role}`); its secret is returned once. */
+  createServiceAccount(p: { name?: string; roles?: Record<string, string | string[]> }): {
+    clientId: string;
+    clientSecret: string;
+  };
+  /** Grants (or with `revoke: true` removes) a project role to an API key's public key or a service account. */
+  setProjectRole(p: { credential: string; projectId: string; role: string; revoke?: boolean }): void;
+  /** Token lifetime, mint rate and active-token cap for service accounts. */
+  setTokenPolicy(p: Partial<TokenPolicy>): TokenPolicy;
+  /** Tokens minted in the last minute and tokens active now, for one service account. */
+  tokenStats(clientId: string): { mintsLastMinute: number; activeTokens: number };
+  /** Revokes every token of one service account (or of all): the next call with one gets 401. */
+  revokeTokens(clientId?: string): number;
+  /** The alert configurations of a project, as stored (secrets included, for tests). */
+  alertConfigs(groupId: string): AlertConfigState[];
   createProject(input: { name: string; orgId?: string }): { groupId: string };
   /** Registers an Azure service principal as POST cloudProviderAccess would; returns its roleId (`_id`). */
   registerServicePrincipal(
@@ -121,6 +157,9 @@ export interface AtlasSandbox {
   /** The API key pair (also `control.apiKey()`). */
   publicKey: string;
   privateKey: string;
+  /** The demo service account (Project Read Only on every seeded project; also `control.readOnlyServiceAccount()`). */
+  clientId: string;
+  clientSecret: string;
 }
 
 interface ProjectState {
@@ -147,6 +186,7 @@ class AtlasError extends Error {
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
@@ -209,6 +249,12 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
   const validationErrorCode = opts.validationErrorCode ?? 'INVALID_AZURE_CREDENTIALS';
   const projects = new Map<string, ProjectState>();
   const digest = new DigestAuthority(() => new Map([[publicKey, privateKey]]), opts.nonceTtlMs ?? 300_000);
+  const oauth = new ServiceAccountAuthority(opts.tokenPolicy);
+  const roles = new RoleBook();
+  // The API key is the organization's owner (as before service accounts existed); the demo service account reads.
+  roles.grant(publicKey, '*', ORGANIZATION_OWNER);
+  const readOnly = oauth.create('ear-guard-read-only');
+  const alertConfigs = new Map<string, AlertConfigState[]>();
   let fault: (AtlasFault & { remaining: number }) | null = null;
 
   const findProject = (groupId: string): ProjectState => {
@@ -490,41 +536,131 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
     });
   }
 
-  function listGroups(req: SandboxRequest): Record<string, unknown> {
-    const q = req.url.searchParams;
-    const intParam = (name: string, dflt: number, min: number, max: number): number => {
-      const raw = q.get(name);
-      if (raw === null) return dflt;
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < min || n > max) {
-        throw new AtlasError(
-          400,
-          'INVALID_QUERY_PARAMETER',
-          `Invalid query parameter ${name}: expected an integer from ${min} to ${max}.`,
-          [name],
-        );
+  /** Atlas shows a webhook URL partially redacted (spec example `https://webhook.com/****`) and the secret fully. */
+  const redactNotification = (n: Record<string, unknown>): Record<string, unknown> => {
+    const out = { ...n };
+    if (typeof out.webhookUrl === 'string') {
+      let origin = '';
+      try {
+        origin = new URL(out.webhookUrl).origin;
+      } catch {
+        // stored as given
       }
-      return n;
+      out.webhookUrl = `${origin}/****`;
+    }
+    if (typeof out.webhookSecret === 'string') out.webhookSecret = '*'.repeat(8);
+    return out;
+  };
+
+  const alertConfigView = (c: AlertConfigState): Record<string, unknown> => ({
+    created: c.created,
+    enabled: c.enabled,
+    eventTypeName: c.eventTypeName,
+    groupId: c.groupId,
+    id: c.id,
+    links: [{ href: `${ctx.baseUrl()}${BASE}/groups/${c.groupId}/alertConfigs/${c.id}`, rel: 'self' }],
+    matchers: c.matchers,
+    notifications: c.notifications.map(redactNotification),
+    updated: c.updated,
+  });
+
+  function checkNotification(n: unknown, i: number): Record<string, unknown> {
+    const at = `notifications[${i}]`;
+    if (!isObject(n)) throw validationError(at, 'an object', n);
+    if (typeof n.typeName !== 'string' || !n.typeName) throw validationError(`${at}.typeName`, 'a string', n.typeName);
+    if (n.typeName === 'WEBHOOK') {
+      if (typeof n.webhookUrl !== 'string' || !/^https?:\/\//.test(n.webhookUrl)) {
+        throw validationError(`${at}.webhookUrl`, 'an http(s) URL', n.webhookUrl);
+      }
+      if (n.webhookSecret !== undefined && typeof n.webhookSecret !== 'string') {
+        throw validationError(`${at}.webhookSecret`, 'a string', n.webhookSecret);
+      }
+    }
+    for (const k of ['intervalMin', 'delayMin'] as const) {
+      if (n[k] !== undefined && (!Number.isInteger(n[k]) || (n[k] as number) < (k === 'intervalMin' ? 5 : 0))) {
+        throw validationError(`${at}.${k}`, k === 'intervalMin' ? 'an integer of at least 5' : 'an integer', n[k]);
+      }
+    }
+    return { ...n };
+  }
+
+  function createAlertConfig(p: ProjectState, body: Record<string, unknown>): Record<string, unknown> {
+    if (typeof body.eventTypeName !== 'string' || !body.eventTypeName) {
+      throw validationError('eventTypeName', 'an event type name', body.eventTypeName);
+    }
+    const notes = body.notifications;
+    if (!Array.isArray(notes) || notes.length < 1 || notes.length > 25) {
+      throw validationError('notifications', 'an array of 1 to 25 notifications', notes);
+    }
+    if (body.enabled !== undefined && typeof body.enabled !== 'boolean') {
+      throw validationError('enabled', 'true or false', body.enabled);
+    }
+    const now = atlasDate();
+    const c: AlertConfigState = {
+      id: objectId(),
+      groupId: p.id,
+      created: now,
+      updated: now,
+      enabled: body.enabled === true,
+      eventTypeName: body.eventTypeName,
+      matchers: Array.isArray(body.matchers) ? body.matchers : [],
+      notifications: notes.map(checkNotification),
     };
-    const itemsPerPage = intParam('itemsPerPage', 100, 1, 500);
-    const pageNum = intParam('pageNum', 1, 1, 1_000_000);
+    alertConfigs.set(p.id, [...(alertConfigs.get(p.id) ?? []), c]);
+    return alertConfigView(c);
+  }
+
+  function intParam(q: URLSearchParams, name: string, dflt: number, min: number, max: number): number {
+    const raw = q.get(name);
+    if (raw === null) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new AtlasError(
+        400,
+        'INVALID_QUERY_PARAMETER',
+        `Invalid query parameter ${name}: expected an integer from ${min} to ${max}.`,
+        [name],
+      );
+    }
+    return n;
+  }
+
+  /** `{links, results, totalCount}` for one page of `all`, as Atlas pages every list. */
+  function paginate<T>(req: SandboxRequest, path: string, all: T[], view: (x: T) => unknown): Record<string, unknown> {
+    const q = req.url.searchParams;
+    const itemsPerPage = intParam(q, 'itemsPerPage', 100, 1, 500);
+    const pageNum = intParam(q, 'pageNum', 1, 1, 1_000_000);
     const includeCount = q.get('includeCount') !== 'false';
-    const all = [...projects.values()];
     const page = all.slice((pageNum - 1) * itemsPerPage, pageNum * itemsPerPage);
     const link = (n: number, rel: string) => ({
-      href: `${ctx.baseUrl()}${BASE}/groups?pageNum=${n}&itemsPerPage=${itemsPerPage}`,
+      href: `${ctx.baseUrl()}${BASE}${path}?pageNum=${n}&itemsPerPage=${itemsPerPage}`,
       rel,
     });
     const links = [link(pageNum, 'self')];
     if (pageNum > 1) links.push(link(pageNum - 1, 'previous'));
     if (pageNum * itemsPerPage < all.length) links.push(link(pageNum + 1, 'next'));
-    return { links, results: page.map(groupView), ...(includeCount ? { totalCount: all.length } : {}) };
+    return { links, results: page.map(view), ...(includeCount ? { totalCount: all.length } : {}) };
+  }
+
+  /** Raises 403 as Atlas does when the caller lacks the operation's role on the project. */
+  function authorize(who: string, op: string, groupId: string | undefined): void {
+    const required = REQUIRED_ROLE[op];
+    if (!required || !groupId || !projects.has(groupId)) return;
+    if (satisfies(roles.roles(who, groupId), required)) return;
+    ctx.count('atlas.forbidden', who);
+    throw new AtlasError(403, 'USER_UNAUTHORIZED', 'Current user is not authorized to perform this action.');
+  }
+
+  function listGroups(req: SandboxRequest, who: string): Record<string, unknown> {
+    // listGroups lists no role requirement: it answers the projects the caller holds any role in.
+    const visible = [...projects.values()].filter((p) => roles.roles(who, p.id).size > 0);
+    return paginate(req, '/groups', visible, groupView);
   }
 
   /** Route table: [method, pattern, operation name, handler]. */
-  type Handler = (req: SandboxRequest, m: RegExpExecArray) => { status: number; body: unknown };
+  type Handler = (req: SandboxRequest, m: RegExpExecArray, who: string) => { status: number; body: unknown };
   const table: Array<[string, RegExp, string, Handler]> = [
-    ['GET', /^\/groups$/, 'atlas.groups.list', (req) => ({ status: 200, body: listGroups(req) })],
+    ['GET', /^\/groups$/, 'atlas.groups.list', (req, _m, who) => ({ status: 200, body: listGroups(req, who) })],
     [
       'GET',
       /^\/groups\/([^/]+)$/,
@@ -564,10 +700,73 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
         return { status: 200, body: createCloudProviderAccess(p, parseBody(req)) };
       },
     ],
+    [
+      'GET',
+      /^\/groups\/([^/]+)\/alertConfigs$/,
+      'atlas.alertConfigs.list',
+      (req, m) => {
+        const p = findProject(m[1]);
+        return {
+          status: 200,
+          body: paginate(req, `/groups/${p.id}/alertConfigs`, alertConfigs.get(p.id) ?? [], alertConfigView),
+        };
+      },
+    ],
+    [
+      'POST',
+      /^\/groups\/([^/]+)\/alertConfigs$/,
+      'atlas.alertConfigs.create',
+      (req, m) => ({ status: 200, body: createAlertConfig(findProject(m[1]), parseBody(req)) }),
+    ],
   ];
+
+  /** Bearer (service account) or digest (API key): the credential's name, or a 401 as Atlas answers it. */
+  function authenticate(req: SandboxRequest, path: string): string {
+    const header = req.headers.authorization;
+    if (header && /^Bearer\s/i.test(header)) {
+      const v = oauth.verifyBearer(header);
+      if (v.ok) return v.clientId;
+      ctx.count('atlas.bearerRejected', 'anonymous');
+      throw new AtlasError(401, undefined, 'You are not authorized for this resource.', [], {
+        'www-authenticate': digest.challenge(false),
+      });
+    }
+    const verdict = digest.verify(req.method, req.raw.url ?? path, header);
+    if (!verdict.ok) {
+      ctx.count('atlas.digestChallenge', 'anonymous');
+      throw new AtlasError(401, undefined, 'You are not authorized for this resource.', [], {
+        'www-authenticate': digest.challenge(verdict.stale),
+      });
+    }
+    return verdict.user;
+  }
+
+  /** `POST /api/oauth/token`: OAuth 2.0 client credentials (atlas/oauth.ts). */
+  function serveToken(req: SandboxRequest, res: ServerResponse): void {
+    const answer =
+      req.method === 'POST'
+        ? oauth.mint(req.headers.authorization, req.headers['content-type'], req.body.toString('utf8'))
+        : ({
+            status: 400,
+            body: { error: 'invalid_request', error_description: 'Use POST.' },
+          } as const);
+    ctx.count(answer.status === 200 ? 'atlas.oauth.token' : `atlas.oauth.token.${answer.status}`, 'anonymous');
+    const text = JSON.stringify(answer.body);
+    res.writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      ...('headers' in answer ? answer.headers : {}),
+    });
+    res.end(text);
+  }
 
   const routes: RouteHandler = async (req, res) => {
     const path = req.url.pathname;
+    if (path === OAUTH_TOKEN_PATH) {
+      serveToken(req, res);
+      return true;
+    }
     if (path !== BASE && !path.startsWith(`${BASE}/`)) return false;
     const rel = path.slice(BASE.length).replace(/\/+$/, '') || '/';
     let match: { op: string; handler: Handler; m: RegExpExecArray } | undefined;
@@ -579,14 +778,8 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       if (method === req.method) match = { op, handler, m };
     }
     try {
-      const verdict = digest.verify(req.method, req.raw.url ?? path, req.headers.authorization);
-      if (!verdict.ok) {
-        ctx.count('atlas.digestChallenge', 'anonymous');
-        throw new AtlasError(401, undefined, 'You are not authorized for this resource.', [], {
-          'www-authenticate': digest.challenge(verdict.stale),
-        });
-      }
-      ctx.count(match?.op ?? 'atlas.unknown', verdict.user);
+      const who = authenticate(req, path);
+      ctx.count(match?.op ?? 'atlas.unknown', who);
       if (fault && (!fault.operations || fault.operations.includes(match?.op ?? ''))) {
         const f = fault;
         f.remaining -= 1;
@@ -617,7 +810,8 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
           throw new AtlasError(405, 'METHOD_NOT_ALLOWED', `Method ${req.method} is not allowed on ${path}.`);
         throw new AtlasError(404, 'RESOURCE_NOT_FOUND', `Cannot find resource ${path}.`, [path]);
       }
-      const { status, body } = match.handler(req, match.m);
+      authorize(who, match.op, match.m[1]);
+      const { status, body } = match.handler(req, match.m, who);
       const text = JSON.stringify(body);
       res.writeHead(status, {
         'content-type': `application/vnd.atlas.${version}+json`,
@@ -636,6 +830,26 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
 
   const control: AtlasControl = {
     apiKey: () => ({ publicKey, privateKey }),
+    readOnlyServiceAccount: () => ({ ...readOnly }),
+    createServiceAccount: ({ name, roles: grants }) => {
+      const sa = oauth.create(name ?? 'service-account');
+      for (const [projectId, r] of Object.entries(grants ?? {})) {
+        for (const role of Array.isArray(r) ? r : [r]) roles.grant(sa.clientId, projectId, role);
+      }
+      return sa;
+    },
+    setProjectRole: ({ credential, projectId, role, revoke }) =>
+      revoke ? roles.revoke(credential, projectId, role) : roles.grant(credential, projectId, role),
+    setTokenPolicy: (p) => {
+      oauth.policy = { ...oauth.policy, ...p };
+      return { ...oauth.policy };
+    },
+    tokenStats: (clientId) => ({
+      mintsLastMinute: oauth.mintCount(clientId),
+      activeTokens: oauth.activeTokens(clientId),
+    }),
+    revokeTokens: (clientId) => oauth.revokeTokens(clientId),
+    alertConfigs: (groupId) => structuredClone(alertConfigs.get(groupId) ?? []),
     createProject: ({ name, orgId: org }) => {
       if (!name || typeof name !== 'string') throw new Error('createProject: name must be a non-empty string.');
       const id = objectId();
@@ -685,6 +899,7 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
         azureEnvironment: 'AZURE',
         requirePrivateNetworking: false,
       });
+      roles.grant(readOnly.clientId, groupId, PROJECT_READ_ONLY);
       return { projectId: groupId, roleId };
     },
     projectTarget: (projectId) => {
@@ -704,5 +919,5 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
     },
   };
 
-  return { routes, control, publicKey, privateKey };
+  return { routes, control, publicKey, privateKey, clientId: readOnly.clientId, clientSecret: readOnly.clientSecret };
 }

@@ -23,6 +23,9 @@ export interface SandboxConnection {
   subscriptionId: string;
   atlasPublicKey: string;
   atlasPrivateKey: string;
+  /** The demo service account (Project Read Only); absent in a file from an older sandbox. */
+  atlasClientId?: string;
+  atlasClientSecret?: string;
   eventGridTopicEndpoint?: string;
   eventGridTopicKey?: string;
   /** Acts as `ear-guard` unless another actor is named. */
@@ -124,6 +127,9 @@ export async function connectSandbox(file: string): Promise<SandboxConnection> {
     subscriptionId: d.subscriptionId,
     atlasPublicKey: d.atlasPublicKey,
     atlasPrivateKey: d.atlasPrivateKey,
+    ...(d.atlasClientId && d.atlasClientSecret
+      ? { atlasClientId: d.atlasClientId, atlasClientSecret: d.atlasClientSecret }
+      : {}),
     ...(d.eventGridTopicEndpoint ? { eventGridTopicEndpoint: d.eventGridTopicEndpoint } : {}),
     ...(d.eventGridTopicKey ? { eventGridTopicKey: d.eventGridTopicKey } : {}),
     credential: tokenCredential('ear-guard'),

@@ -81,6 +81,9 @@ export interface Sandbox {
   subscriptionId: string;
   atlasPublicKey: string;
   atlasPrivateKey: string;
+  /** The demo service account: Project Read Only on every demo project (what `npm start` uses). */
+  atlasClientId: string;
+  atlasClientSecret: string;
   /** Object ID of the Atlas-managed service principal in the sandbox tenant. */
   atlasPrincipalId: string;
   /** A TokenCredential for SDK clients; acts as the `ear-guard` principal (token `actor:ear-guard`). */
@@ -118,6 +121,9 @@ export interface SandboxDescription {
   subscriptionId: string;
   atlasPublicKey: string;
   atlasPrivateKey: string;
+  /** Service account with Project Read Only on every demo project. */
+  atlasClientId: string;
+  atlasClientSecret: string;
   atlasPrincipalId: string;
   eventGridTopicEndpoint?: string;
   eventGridTopicKey?: string;
@@ -242,6 +248,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     subscriptionId,
     atlasPublicKey,
     atlasPrivateKey,
+    atlasClientId: atlas.clientId,
+    atlasClientSecret: atlas.clientSecret,
     atlasPrincipalId: state.atlasPrincipal.objectId,
     credential: tokenCredential('ear-guard'),
     credentialFor: tokenCredential,
@@ -257,6 +265,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       subscriptionId,
       atlasPublicKey,
       atlasPrivateKey,
+      atlasClientId: atlas.clientId,
+      atlasClientSecret: atlas.clientSecret,
       atlasPrincipalId: state.atlasPrincipal.objectId,
       eventGridTopicEndpoint: topic.endpoint,
       eventGridTopicKey: topic.key,

@@ -229,13 +229,13 @@ describe('ear-guard check', () => {
     expect(h.out).toMatch(/intent set to granted: cancelled/);
   });
 
-  it('Atlas 401: the message says the key was rejected; exit 4', async () => {
+  it('Atlas 401: the message names the key settings to fix; exit 4', async () => {
     const p = await world.addProject({ model: 'rbac' });
     const bad = join(dir, 'sandbox-badkey.json');
     await writeFile(bad, JSON.stringify({ ...world.sandbox.describe(), atlasPrivateKey: 'wrong-private-key-value' }));
     const r = await run(runCheck, ['--project', p.projectId], { sandbox: bad });
     expect(r.code).toBe(4);
-    expect(r.out + r.err).toMatch(/Atlas rejected the API key \(401\)/);
+    expect(r.out + r.err).toMatch(/Atlas rejected the credential \(401\): check ATLAS_PUBLIC_KEY \/ ATLAS_PRIVATE_KEY/);
     expect(r.out + r.err).not.toContain('wrong-private-key-value');
   });
 

@@ -58,8 +58,18 @@ describe('Functions registration (bundle)', () => {
         contract.functions.http,
         'dashboard',
         'health',
+        'onAtlasAlert',
       ].sort(),
     );
+  });
+
+  it('onAtlasAlert is an HTTP trigger behind the function key at POST atlas/alerts', () => {
+    expect(trigger(byName('onAtlasAlert'))).toMatchObject({
+      type: 'httpTrigger',
+      authLevel: 'function',
+      route: 'atlas/alerts',
+      methods: ['POST'],
+    });
   });
 
   it('onAzureEvent is an Event Grid trigger', () => {
@@ -127,6 +137,6 @@ describe('settings at load, in the Functions host', () => {
       },
     });
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toHaveLength(6);
+    expect(JSON.parse(r.stdout)).toHaveLength(7);
   });
 });

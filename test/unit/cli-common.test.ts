@@ -92,7 +92,7 @@ describe('configuration: flags > environment > config file', () => {
     const i = io();
     const code = await runCheck(['--project', 'a'.repeat(24)], i);
     expect(code).toBe(EXIT.usage);
-    expect(i.err()).toMatch(/ATLAS_PUBLIC_KEY.*set ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY/);
+    expect(i.err()).toMatch(/ATLAS_CLIENT_ID.*set ATLAS_CLIENT_ID and ATLAS_CLIENT_SECRET/);
     const j = io();
     expect(await runCheck(['--project', 'a'.repeat(24), '--atlas-private-key', 'x'], j)).toBe(EXIT.usage);
     expect(j.err()).toMatch(/Unknown option '--atlas-private-key'/);
@@ -115,13 +115,17 @@ describe('messages that say what to do', () => {
     );
   });
 
-  it('Atlas 401 says the key was rejected; Atlas 403 names the Project Owner role', () => {
+  it('Atlas 401 names the credential settings; Atlas 403 names the roles', () => {
     expect(explainServiceError(new ClassifiedError('terminal', 'atlas', 'x', 401), 'atlas').message).toMatch(
-      /^Atlas rejected the API key \(401\)/,
+      /^Atlas rejected the credential \(401\): check ATLAS_CLIENT_ID \/ ATLAS_CLIENT_SECRET/,
     );
     expect(explainServiceError(new ClassifiedError('terminal', 'atlas', 'x', 403), 'atlas').message).toMatch(
-      /Project Owner/,
+      /Project Read Only.*Project Owner/,
     );
+    // The client's own message (setting and the spec's role for the operation) is kept.
+    const own =
+      'Atlas refused PATCH /groups/x (403): the credential in ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY needs Project Owner';
+    expect(explainServiceError(new ClassifiedError('terminal', 'atlas', own, 403), 'atlas').message).toBe(own);
   });
 
   it('no Azure credential names the AZURE_* variables or az login', () => {

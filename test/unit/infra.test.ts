@@ -492,12 +492,20 @@ describe.skipIf(!hasDotnet)('infra: Bicep compiles and lints clean with the real
     // secrets only as Key Vault references
     const kvRefs = calls(expr, 'createObject').flatMap((c) =>
       c.args.flatMap((a, i) =>
-        i % 2 === 0 && ['ATLAS_PUBLIC_KEY', 'ATLAS_PRIVATE_KEY', 'ALERT_WEBHOOK_URL'].includes(str(a))
+        i % 2 === 0 &&
+        [
+          'ATLAS_PUBLIC_KEY',
+          'ATLAS_PRIVATE_KEY',
+          'ATLAS_CLIENT_ID',
+          'ATLAS_CLIENT_SECRET',
+          'ATLAS_WEBHOOK_SECRET',
+          'ALERT_WEBHOOK_URL',
+        ].includes(str(a))
           ? [show(c.args[i + 1]!)]
           : [],
       ),
     );
-    expect(kvRefs).toHaveLength(3);
+    expect(kvRefs).toHaveLength(6);
     for (const r of kvRefs) expect(r).toMatch(/^__bicep\.keyVaultReference\(/);
     const fn = (appTemplate.functions as { members: Record<string, { output: { value: string } }> }[])[0]!.members
       .keyVaultReference!.output.value;
@@ -508,7 +516,14 @@ describe.skipIf(!hasDotnet)('infra: Bicep compiles and lints clean with the real
 
   it('secrets: @secure() parameters with no default value; no secret value in any parameters file', () => {
     const params = arm.parameters as Record<string, Json>;
-    for (const name of ['atlasPublicKey', 'atlasPrivateKey', 'alertWebhookUrl']) {
+    for (const name of [
+      'atlasPublicKey',
+      'atlasPrivateKey',
+      'atlasClientId',
+      'atlasClientSecret',
+      'atlasWebhookSecret',
+      'alertWebhookUrl',
+    ]) {
       expect(params[name]!.type).toBe('securestring');
       expect(params[name]!.defaultValue).toBe('');
     }

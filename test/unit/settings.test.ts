@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { loadSettings, SettingsError, settingsSchema } from '../../src/settings.js';
+import { atlasCredential, loadSettings, SettingsError, settingsSchema } from '../../src/settings.js';
 
 const base = { ATLAS_PUBLIC_KEY: 'pub', ATLAS_PRIVATE_KEY: 'very-secret-private-key' };
 
@@ -37,5 +37,36 @@ describe('settings', () => {
   it('local.settings.json.example documents every setting the app reads', () => {
     const example = JSON.parse(readFileSync('local.settings.json.example', 'utf8')).Values as Record<string, string>;
     for (const key of Object.keys(settingsSchema.shape)) expect(example, key).toHaveProperty(key);
+  });
+});
+
+describe('the Atlas credential', () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadSettings(env);
+      return [];
+    } catch (e) {
+      return (e as SettingsError).problems;
+    }
+  };
+
+  it('a service account is preferred when both pairs are set', () => {
+    const s = loadSettings({ ...base, ATLAS_CLIENT_ID: 'mdb_sa_id_x', ATLAS_CLIENT_SECRET: 'mdb_sa_sk_y' });
+    expect(atlasCredential(s)).toEqual({ clientId: 'mdb_sa_id_x', clientSecret: 'mdb_sa_sk_y' });
+    expect(atlasCredential(loadSettings(base))).toEqual({ publicKey: 'pub', privateKey: 'very-secret-private-key' });
+  });
+
+  it('half a pair names the missing half; none names both ways; secrets are not echoed', () => {
+    expect(problems({ ATLAS_CLIENT_ID: 'mdb_sa_id_x' })).toEqual([
+      expect.stringMatching(/^ATLAS_CLIENT_SECRET: .*ATLAS_CLIENT_ID is set/),
+    ]);
+    const p = problems({ ATLAS_CLIENT_SECRET: 'mdb_sa_sk_secret-value' });
+    expect(p).toEqual([expect.stringMatching(/^ATLAS_CLIENT_ID: /)]);
+    expect(p.join()).not.toContain('secret-value');
+    expect(problems({}).join()).toMatch(
+      /ATLAS_CLIENT_ID and ATLAS_CLIENT_SECRET .* or ATLAS_PUBLIC_KEY and ATLAS_PRIVATE_KEY/,
+    );
+    // Empty values count as unset (an App Service setting cleared to "").
+    expect(problems({ ...base, ATLAS_CLIENT_ID: '', ATLAS_CLIENT_SECRET: '' })).toEqual([]);
   });
 });
