@@ -8,25 +8,11 @@ import { ATLAS_ACCEPT } from '../atlas/client.js';
 import { ATLAS_AZURE_APP_ID } from '../atlas/target.js';
 import { roleAssignmentName } from '../azure/guid.js';
 import { planRestore, type PlannedAction } from '../reconcile.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  explainServiceError,
-  flag,
-  GUID,
-  MASK,
-  parseDuration,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  str,
-  usageError,
-  writeJson,
-  type CliIo,
-  type Connected,
-} from './common.js';
+import { connect, type Connected } from './cli/connect.js';
+import { EXIT, explainServiceError, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, GUID, parseDuration, parseOptions, requireGroupId, str } from './cli/options.js';
+import { MASK, writeJson } from './cli/output.js';
 import { applyPreflightFix, preflight, renderPreflight, type PreflightReport } from './preflight.js';
 
 export const MIGRATE_HELP = `Usage: ear-guard migrate --project <groupId> [--principal <objectId>] [--tenant <tenantId>] [--key <keyIdentifier>]

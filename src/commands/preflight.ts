@@ -17,23 +17,11 @@ import {
   type PlannedAction,
 } from '../reconcile.js';
 import { keyFixCommands, keyState, type KeyState } from './check.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  GUID,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  str,
-  table,
-  usageError,
-  writeJson,
-  type CliIo,
-  type Connected,
-} from './common.js';
+import { connect, type Connected } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, GUID, parseOptions, requireGroupId, str } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const PREFLIGHT_HELP = `Usage: ear-guard preflight --project <groupId> [--role-id <roleId> | --principal <objectId>]
                            [--key <keyIdentifier>] [--subscription <id>] [--resource-group <name>] [--fix] [--json]

@@ -3,20 +3,11 @@
 // changed, why; and, with a state connection, the projects it maps to.
 import { EventInputError, parseEvents, triageEvent } from '../core/triage.js';
 import { projectsForEvent } from '../events/route.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  parseOptions,
-  readInput,
-  runGuarded,
-  table,
-  usageError,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseOptions, readInput } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const TRIAGE_HELP = `Usage: ear-guard triage <event.json | -> [--json]
 
