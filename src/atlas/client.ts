@@ -75,6 +75,30 @@ export function pickChallenge(header: string | null): { challenge: string; algor
   return { challenge: chosen, algorithm: algo(chosen) === 'SHA-256' ? 'SHA-256' : 'MD5' };
 }
 
+type Attempt<T> = { ok: true; value: T } | { ok: false; error: ClassifiedError };
+
+/** An Atlas error response, classified; its message names the fix for a rejected key. */
+function responseError(method: string, path: string, res: Response, text: string): ClassifiedError {
+  let detail: { detail?: string; errorCode?: string; reason?: string } = {};
+  try {
+    detail = JSON.parse(text);
+  } catch {
+    // not JSON (a proxy's page): keep the status only
+  }
+  const msg =
+    res.status === 401
+      ? 'the Atlas API key was rejected (check ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY and the key access list)'
+      : `${method} ${path}: ${detail.detail ?? detail.reason ?? res.statusText ?? 'error'}`;
+  return new ClassifiedError(
+    isTransientStatus(res.status) ? 'transient' : 'terminal',
+    'atlas',
+    msg,
+    res.status,
+    detail.errorCode,
+    parseRetryAfter(res.headers.get('retry-after')),
+  );
+}
+
 export class AtlasClient {
   private readonly base: string;
   private readonly dispatcher?: Agent;
@@ -110,60 +134,53 @@ export class AtlasClient {
     return (await client.fetch(url, this.init(method, body))) as Response;
   }
 
+  private backoff(attempt: number, lastErr: ClassifiedError | undefined): Promise<void> {
+    const wait = Math.min(
+      lastErr?.retryAfterMs ?? (this.opts.backoffMs ?? 500) * 2 ** (attempt - 1),
+      this.opts.maxRetryAfterMs ?? 30_000,
+    );
+    return new Promise((r) => setTimeout(r, wait));
+  }
+
+  /** One attempt: the value, or a transient error to retry; a terminal error is thrown. */
+  private async attempt<T>(method: string, path: string, body?: unknown): Promise<Attempt<T>> {
+    // One metric point per attempt (the digest challenge round trip is part of it), by operation and status.
+    const started = performance.now();
+    const metric = (status?: number, errorType?: string) =>
+      recordApiRequest({
+        api: 'atlas',
+        operation: atlasOperation(method, path),
+        method,
+        status,
+        errorType,
+        durationSeconds: (performance.now() - started) / 1000,
+      });
+    let res: Response;
+    try {
+      res = await this.once(method, path, body);
+    } catch (err) {
+      const error = classifyError(err, 'atlas');
+      metric(undefined, error.code ?? (error.transient ? 'transient' : 'terminal'));
+      if (error.transient) return { ok: false, error };
+      throw error;
+    }
+    metric(res.status);
+    const text = await res.text().catch(() => '');
+    if (res.ok) return { ok: true, value: (text ? JSON.parse(text) : undefined) as T };
+    const error = responseError(method, path, res, text);
+    if (!error.transient) throw error;
+    return { ok: false, error };
+  }
+
   /** JSON request with bounded retries on 429 (Retry-After), 5xx and network failures; errors classified. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const max = this.opts.maxRetries ?? 3;
     let lastErr: ClassifiedError | undefined;
     for (let attempt = 0; attempt <= max; attempt++) {
-      if (attempt > 0) {
-        const wait = Math.min(
-          lastErr?.retryAfterMs ?? (this.opts.backoffMs ?? 500) * 2 ** (attempt - 1),
-          this.opts.maxRetryAfterMs ?? 30_000,
-        );
-        await new Promise((r) => setTimeout(r, wait));
-      }
-      let res: Response;
-      // One metric point per attempt (the digest challenge round trip is part of it), by operation and status.
-      const started = performance.now();
-      const metric = (status?: number, errorType?: string) =>
-        recordApiRequest({
-          api: 'atlas',
-          operation: atlasOperation(method, path),
-          method,
-          status,
-          errorType,
-          durationSeconds: (performance.now() - started) / 1000,
-        });
-      try {
-        res = await this.once(method, path, body);
-      } catch (err) {
-        lastErr = classifyError(err, 'atlas');
-        metric(undefined, lastErr.code ?? (lastErr.transient ? 'transient' : 'terminal'));
-        if (lastErr.transient) continue;
-        throw lastErr;
-      }
-      metric(res.status);
-      const text = await res.text().catch(() => '');
-      if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
-      let detail: { detail?: string; errorCode?: string; reason?: string } = {};
-      try {
-        detail = JSON.parse(text);
-      } catch {
-        // not JSON (a proxy's page): keep the status only
-      }
-      const msg =
-        res.status === 401
-          ? 'the Atlas API key was rejected (check ATLAS_PUBLIC_KEY / ATLAS_PRIVATE_KEY and the key access list)'
-          : `${method} ${path}: ${detail.detail ?? detail.reason ?? res.statusText ?? 'error'}`;
-      lastErr = new ClassifiedError(
-        isTransientStatus(res.status) ? 'transient' : 'terminal',
-        'atlas',
-        msg,
-        res.status,
-        detail.errorCode,
-        parseRetryAfter(res.headers.get('retry-after')),
-      );
-      if (!lastErr.transient) throw lastErr;
+      if (attempt > 0) await this.backoff(attempt, lastErr);
+      const r = await this.attempt<T>(method, path, body);
+      if (r.ok) return r.value;
+      lastErr = r.error;
     }
     throw lastErr!;
   }

@@ -513,40 +513,55 @@ export async function applyPreflightFix(
 
 const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', unknown: '????' };
 
-export function renderPreflight(r: PreflightReport): string {
-  const out: string[] = [];
-  out.push(`Preflight for project ${r.projectId}${r.principal ? `, service principal ${r.principal.objectId}` : ''}`);
-  if (r.vaultId)
-    out.push(`Vault: ${r.vaultId}${r.model ? ` (${r.model === 'rbac' ? 'Azure RBAC' : 'access policies'})` : ''}`);
+function renderHeader(r: PreflightReport): string[] {
+  const out = [
+    `Preflight for project ${r.projectId}${r.principal ? `, service principal ${r.principal.objectId}` : ''}`,
+  ];
+  if (r.vaultId) {
+    const model = r.model ? ` (${r.model === 'rbac' ? 'Azure RBAC' : 'access policies'})` : '';
+    out.push(`Vault: ${r.vaultId}${model}`);
+  }
   if (r.keyIdentifier) out.push(`Key:   ${r.keyIdentifier}`);
-  out.push('');
-  out.push(
-    table(
-      ['', 'CHECK', 'DETAIL'],
-      r.checks.map((c) => [MARK[c.status], c.title, c.detail]),
-    ).trimEnd(),
-  );
+  return out;
+}
+
+function renderFix(fix: NonNullable<PreflightReport['fix']>): string[] {
+  const out = ['', '--fix:', ...fix.blocked.map((b) => `  blocked: ${b}`)];
+  if (!fix.plan.length && !fix.blocked.length) out.push('  nothing to grant');
+  for (const a of fix.actions) out.push(`  ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
+  return out;
+}
+
+function renderFixCommands(r: PreflightReport): string[] {
   const fixes = r.checks.filter(
     (c) => c.fix?.length && (c.status === 'fail' || c.status === 'warn' || c.status === 'unknown'),
   );
-  if (r.fix) {
-    out.push('', '--fix:');
-    if (r.fix.blocked.length) for (const b of r.fix.blocked) out.push(`  blocked: ${b}`);
-    if (!r.fix.plan.length && !r.fix.blocked.length) out.push('  nothing to grant');
-    for (const a of r.fix.actions) out.push(`  ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
-  }
-  if (fixes.length) {
-    out.push('', 'To fix, run:');
-    for (const c of fixes) for (const f of c.fix!) out.push(`  ${f}`);
-  }
-  out.push(
+  if (!fixes.length) return [];
+  return ['', 'To fix, run:', ...fixes.flatMap((c) => c.fix!.map((f) => `  ${f}`))];
+}
+
+function verdictLine(r: PreflightReport): string {
+  if (r.ready)
+    return 'READY: every check passed; PATCH encryptionAtRest with the roleId is safe (ear-guard migrate does it).';
+  return r.exitCode === EXIT.indeterminate
+    ? 'NOT SURE: some checks cannot be judged offline; do not PATCH encryptionAtRest until they are confirmed.'
+    : 'NOT READY: do not PATCH encryptionAtRest yet.';
+}
+
+export function renderPreflight(r: PreflightReport): string {
+  const checks = table(
+    ['', 'CHECK', 'DETAIL'],
+    r.checks.map((c) => [MARK[c.status], c.title, c.detail]),
+  ).trimEnd();
+  const out = [
+    ...renderHeader(r),
     '',
-    r.ready
-      ? 'READY: every check passed; PATCH encryptionAtRest with the roleId is safe (ear-guard migrate does it).'
-      : r.exitCode === EXIT.indeterminate
-        ? 'NOT SURE: some checks cannot be judged offline; do not PATCH encryptionAtRest until they are confirmed.'
-        : 'NOT READY: do not PATCH encryptionAtRest yet.',
-  );
+    checks,
+    ...(r.fix ? renderFix(r.fix) : []),
+    ...renderFixCommands(r),
+    '',
+    verdictLine(r),
+  ];
   return out.join('\n') + '\n';
 }
 

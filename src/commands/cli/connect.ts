@@ -120,6 +120,39 @@ async function withState(settings: Settings, connection: string, credential?: To
   });
 }
 
+/** The settings, with placeholders for the Atlas key pair when the command never calls Atlas. */
+function settingsFor(raw: Record<string, string | undefined>, needs: ConnectNeeds): Settings {
+  if (!needs.cloud) {
+    // Commands that only read state need no Atlas key; the placeholders are never sent anywhere.
+    raw.ATLAS_PUBLIC_KEY ??= 'unused';
+    raw.ATLAS_PRIVATE_KEY ??= 'unused';
+  }
+  return settingsFrom(raw);
+}
+
+function requireStorage(needs: ConnectNeeds, connection: string | undefined): void {
+  if ((needs.state === 'required' || needs.engine) && !connection) {
+    throw usageError(STORAGE_MISSING(needs.stateFor ?? 'this command'));
+  }
+}
+
+/** What the composition root gets: the settings, the sandbox's endpoints if any, and test tuning. */
+function adapterOptions(
+  settings: Settings,
+  sandbox: SandboxConnection | undefined,
+  io: CliIo,
+  needs: ConnectNeeds,
+): AdapterOptions {
+  return {
+    settings,
+    ...(sandbox ? { sandbox } : {}),
+    credential: io.tuning?.credential ?? sandbox?.credential,
+    policy: needs.policy,
+    armRetry: io.tuning?.armRetry,
+    atlasRetry: io.tuning?.atlasRetry,
+  };
+}
+
 /** Settings from flags, environment and config file, and the adapters a command needs. */
 export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): Promise<Connected> {
   const raw = resolveRawSettings(values, io);
@@ -127,24 +160,10 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
   const close = closeAll(closers);
   try {
     const sandbox = needs.cloud ? await openSandbox(values, io, raw, closers) : undefined;
-    if (!needs.cloud) {
-      // Commands that only read state need no Atlas key; the placeholders are never sent anywhere.
-      raw.ATLAS_PUBLIC_KEY ??= 'unused';
-      raw.ATLAS_PRIVATE_KEY ??= 'unused';
-    }
-    const settings = settingsFrom(raw);
+    const settings = settingsFor(raw, needs);
     const connection = stateConnection(settings);
-    if ((needs.state === 'required' || needs.engine) && !connection) {
-      throw usageError(STORAGE_MISSING(needs.stateFor ?? 'this command'));
-    }
-    const opts: AdapterOptions = {
-      settings,
-      ...(sandbox ? { sandbox } : {}),
-      credential: io.tuning?.credential ?? sandbox?.credential,
-      policy: needs.policy,
-      armRetry: io.tuning?.armRetry,
-      atlasRetry: io.tuning?.atlasRetry,
-    };
+    requireStorage(needs, connection);
+    const opts = adapterOptions(settings, sandbox, io, needs);
     const out: Connected = {
       settings,
       policy: cliPolicy(settings, needs.policy),
