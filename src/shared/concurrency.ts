@@ -1,5 +1,6 @@
 // The one concurrency limiter: a counting semaphore that hands a released slot straight to the next waiter (so a
-// newcomer cannot overtake it and exceed the limit), and mapLimit on top of it.
+// newcomer cannot overtake it and exceed the limit), with mapLimit and withSlots on top of it. It imports nothing, so
+// adapters (azure/), the loop and the CLI can all use it.
 
 export class Semaphore {
   private readonly waiting: (() => void)[] = [];
@@ -46,4 +47,14 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i:
   });
   await Promise.all(workers);
   return out;
+}
+
+/** Runs `fn` holding one slot of each semaphore given (acquired in order, released in reverse). */
+export async function withSlots<T>(slots: Semaphore[], fn: () => Promise<T>): Promise<T> {
+  for (const s of slots) await s.acquire();
+  try {
+    return await fn();
+  } finally {
+    for (const s of [...slots].reverse()) s.release();
+  }
 }
