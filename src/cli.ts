@@ -38,26 +38,32 @@ Every command takes --help (with examples), --json, --sandbox <file> and --confi
 Exit status: 0 ok, 1 drift found or check failed, 2 usage or input error, 3 indeterminate, 4 cannot reach Azure/Atlas.
 `;
 
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  explain: runExplain,
+  sandbox: runSandbox,
+  check: runCheck,
+  preflight: runPreflight,
+  migrate: runMigrate,
+  sweep: runSweepCommand,
+  status: runStatus,
+  history: runHistory,
+  intent: runIntent,
+  triage: runTriage,
+  start: runStart,
+  demo: runDemo,
+  'atlas-alerts': runAtlasAlerts,
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [command] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
     return 0;
   }
-  if (command === 'explain') return runExplain(argv.slice(1));
-  if (command === 'sandbox') return runSandbox(argv.slice(1));
-  const rest = argv.slice(1);
-  if (command === 'check') return runCheck(rest);
-  if (command === 'preflight') return runPreflight(rest);
-  if (command === 'migrate') return runMigrate(rest);
-  if (command === 'sweep') return runSweepCommand(rest);
-  if (command === 'status') return runStatus(rest);
-  if (command === 'history') return runHistory(rest);
-  if (command === 'intent') return runIntent(rest);
-  if (command === 'triage') return runTriage(rest);
-  if (command === 'start') return runStart(rest);
-  if (command === 'demo') return runDemo(rest);
-  if (command === 'atlas-alerts') return runAtlasAlerts(rest);
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (run) return run(argv.slice(1));
   process.stderr.write(`ear-guard: unknown command '${command}'. Run 'ear-guard --help'.\n`);
   return 2;
 }

@@ -1,13 +1,15 @@
-// Builds every dependency of the reconcile loop from validated Settings (plus, optionally, a sandbox connection),
-// so the Functions app, the local host and the CLI each reach reconcileProject in one line:
+// The composition root: every adapter the product uses is built here, from validated Settings (plus, optionally,
+// the endpoints, CA and credential of a sandbox), so the Functions app, the local host and the CLI cannot differ in
+// an Atlas principal pin, a retry policy or a credential:
 //
-//   const engine = await createEngine({ settings: loadSettings() });
+//   const engine = await createEngine({ settings: loadSettings() });          // Functions app, local host
+//   const cloud = buildCloudAdapters({ settings });                           // CLI commands that only read
 //   const outcome = await engine.reconcile(projectId, { kind: 'timer' });
 import { readFileSync } from 'node:fs';
 import type { TokenCredential } from '@azure/core-auth';
 import { AlertPublisher, EventGridSink, WebhookSink, type AlertSink } from './alerts/index.js';
 import { ArmAdapter, type AzurePort } from './azure/arm.js';
-import { AzureClientFactory, type RetryOptions } from './azure/clients.js';
+import { AzureClientFactory, defaultCredential, type RetryOptions } from './azure/clients.js';
 import { AtlasClient } from './atlas/client.js';
 import { AtlasAdapter, parseAtlasPrincipals, parseStaticPrincipals, type AtlasPort } from './atlas/target.js';
 import {
@@ -45,27 +47,61 @@ export interface SandboxConnection {
   eventGridTopicKey?: string;
 }
 
-export interface EngineOptions {
+/** Atlas client retries (default 3) and base backoff (default 500 ms). */
+export interface AtlasRetryOptions {
+  maxRetries?: number;
+  backoffMs?: number;
+  maxRetryAfterMs?: number;
+}
+
+/**
+ * The one ARM retry policy: the SDK's own numbers (3 retries, exponential from 1 s, Retry-After honoured), stated
+ * here so that no entry point picks another.
+ */
+export const DEFAULT_ARM_RETRY: RetryOptions = { maxRetries: 3 };
+
+/** What every entry point hands the builder: settings, and where to connect when it is not Azure itself. */
+export interface AdapterOptions {
   settings: Settings;
   sandbox?: SandboxConnection;
   /** Overrides the Azure credential (default: managed identity in Azure, DefaultAzureCredential elsewhere). */
   credential?: TokenCredential;
-  /** Overrides the storage connection from settings (e.g. an in-process Azurite). */
-  storageConnection?: string;
   /** Policy fields beyond what Settings carries (target cache, lease, near-expiry), or test overrides. */
   policy?: Partial<ReconcilePolicy>;
-  /** SDK retry policy for ARM (default: the SDK's own: 3 retries, exponential from 1 s, Retry-After honoured). */
+  /** SDK retry policy for ARM (default DEFAULT_ARM_RETRY). */
   armRetry?: RetryOptions;
-  /** Atlas client retries (default 3) and base backoff (default 500 ms). */
-  atlasRetry?: { maxRetries?: number; backoffMs?: number; maxRetryAfterMs?: number };
+  atlasRetry?: AtlasRetryOptions;
+}
+
+export interface EngineOptions extends AdapterOptions {
+  /** Overrides the storage connection from settings (e.g. an in-process Azurite). */
+  storageConnection?: string;
   /** Extra alert sinks (beyond the settings' Event Grid topic and webhook). */
   alertSinks?: AlertSink[];
   log?: Logger;
   now?: () => number;
 }
 
+/** The cloud side of the product, built once per entry point by buildCloudAdapters. */
+export interface CloudAdapters {
+  /** The reconcile policy, including the Atlas principal pin (EAR_GUARD_ATLAS_PRINCIPALS). */
+  policy: ReconcilePolicy;
+  factory: AzureClientFactory;
+  azure: AzurePort;
+  /** The raw Atlas client (migrate's POST/PATCH, preflight's reads). */
+  atlasClient: AtlasClient;
+  atlas: AtlasPort;
+  /** The extra CA to trust (PEM), when the endpoints are a sandbox's. */
+  ca?: string;
+  /** The Azure credential every client shares. */
+  credential: TokenCredential;
+  close(): Promise<void>;
+}
+
 export interface Engine {
   deps: ReconcileDeps;
+  /** The adapters the loop runs on (the CLI's raw Atlas client is this one's). */
+  cloud: CloudAdapters;
   /** `overrides` swap a port for one run (the sweep's and an event batch's shared vault reads). */
   reconcile(projectId: string, trigger?: Trigger, overrides?: Partial<ReconcileDeps>): Promise<Outcome>;
   /** The projects to sweep: ATLAS_PROJECT_IDS, or every project the Atlas key can see. */
@@ -96,26 +132,47 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
   };
 }
 
-export async function createEngine(opts: EngineOptions): Promise<Engine> {
+/** A setting the schema accepted but a parser refused becomes an EngineConfigError (a usage error in the CLI). */
+function configured<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    throw new EngineConfigError((e as Error).message);
+  }
+}
+
+function sandboxCa(sb: SandboxConnection | undefined): string | undefined {
+  if (!sb) return undefined;
+  return sb.ca ?? (sb.caCertPath ? readFileSync(sb.caCertPath, 'utf8') : undefined);
+}
+
+function sandboxCredential(sb: SandboxConnection | undefined): TokenCredential | undefined {
+  if (!sb) return undefined;
+  return (
+    sb.credential ?? {
+      getToken: async () => ({ token: 'actor:ear-guard', expiresOnTimestamp: Date.now() + 3600_000 }),
+    }
+  );
+}
+
+/**
+ * The ARM and Atlas adapters and the policy, the same for every entry point. The Atlas adapter maps documents only;
+ * the principal pin is the policy's (`atlasPrincipals`), which the loop and `ear-guard check` both apply.
+ */
+export function buildCloudAdapters(opts: AdapterOptions): CloudAdapters {
   const s = opts.settings;
   const sb = opts.sandbox;
-  const ca = sb ? (sb.ca ?? (sb.caCertPath ? readFileSync(sb.caCertPath, 'utf8') : undefined)) : undefined;
-
-  const sandboxCredential: TokenCredential | undefined = sb
-    ? (sb.credential ?? {
-        getToken: async () => ({ token: 'actor:ear-guard', expiresOnTimestamp: Date.now() + 3600_000 }),
-      })
-    : undefined;
+  const ca = sandboxCa(sb);
+  const policy = configured(() => policyFromSettings(s, opts.policy));
+  const staticPrincipals = configured(() => parseStaticPrincipals(s.EAR_GUARD_STATIC_PRINCIPALS));
   const factory = new AzureClientFactory({
     cloud: s.AZURE_CLOUD,
     endpoint: sb?.armEndpoint,
     ca,
-    credential: opts.credential ?? sandboxCredential,
+    credential: opts.credential ?? sandboxCredential(sb),
     managedIdentityClientId: s.AZURE_CLIENT_ID,
-    retry: opts.armRetry,
+    retry: opts.armRetry ?? DEFAULT_ARM_RETRY,
   });
-  const azure: AzurePort = new ArmAdapter(factory);
-
   // A service account in the settings wins (the sandbox's read-only one under `npm start`); else the sandbox's key.
   const credential =
     !s.ATLAS_CLIENT_ID && sb?.atlasPublicKey && sb.atlasPrivateKey
@@ -127,47 +184,89 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     ca: sb?.atlasCa ?? ca,
     ...opts.atlasRetry,
   });
-  const atlas: AtlasPort = new AtlasAdapter(atlasClient, {
-    staticPrincipals: parseStaticPrincipals(s.EAR_GUARD_STATIC_PRINCIPALS),
-  });
+  return {
+    policy,
+    factory,
+    azure: new ArmAdapter(factory),
+    atlasClient,
+    atlas: new AtlasAdapter(atlasClient, { staticPrincipals }),
+    ...(ca ? { ca } : {}),
+    credential: factory.credential,
+    close: () => atlasClient.close(),
+  };
+}
 
-  const connection = opts.storageConnection ?? s.EAR_GUARD_STORAGE ?? s.AzureWebJobsStorage;
-  if (!connection) {
-    throw new EngineConfigError(
-      'EAR_GUARD_STORAGE (or AzureWebJobsStorage): a Table Storage connection string or account URL is required for project state',
-    );
-  }
+/** The state table connection the settings name (or the override), if any. */
+export function stateConnection(s: Settings, override?: string): string | undefined {
+  return override ?? s.EAR_GUARD_STORAGE ?? s.AzureWebJobsStorage;
+}
+
+/**
+ * Opens the project state: a connection string, or an account URL reached with the given credential (default: the
+ * managed identity in Azure, DefaultAzureCredential elsewhere).
+ */
+export async function openStateStore(
+  s: Settings,
+  connection: string,
+  credential?: TokenCredential,
+): Promise<StateStore> {
   const state = new StateStore({
     connection,
     prefix: s.EAR_GUARD_TABLE_PREFIX,
-    credential: /^https?:\/\//i.test(connection) ? (opts.credential ?? factory.credential) : undefined,
+    credential: /^https?:\/\//i.test(connection)
+      ? (credential ?? defaultCredential(s.AZURE_CLOUD, s.AZURE_CLIENT_ID))
+      : undefined,
   });
   await state.init();
+  return state;
+}
 
+/** The settings' Event Grid topic (or the sandbox's) and webhook, after any extra sinks. */
+function alertSinks(opts: EngineOptions, cloud: CloudAdapters): AlertSink[] {
+  const s = opts.settings;
+  const sb = opts.sandbox;
   const sinks: AlertSink[] = [...(opts.alertSinks ?? [])];
   const egEndpoint = s.ALERT_EVENTGRID_ENDPOINT ?? sb?.eventGridTopicEndpoint;
   if (egEndpoint) {
     const key =
       s.ALERT_EVENTGRID_KEY ?? (sb && egEndpoint === sb.eventGridTopicEndpoint ? sb.eventGridTopicKey : undefined);
-    sinks.push(new EventGridSink({ endpoint: egEndpoint, key, credential: key ? undefined : factory.credential, ca }));
+    sinks.push(
+      new EventGridSink({ endpoint: egEndpoint, key, credential: key ? undefined : cloud.credential, ca: cloud.ca }),
+    );
   }
-  if (s.ALERT_WEBHOOK_URL) sinks.push(new WebhookSink({ url: s.ALERT_WEBHOOK_URL, ca }));
+  if (s.ALERT_WEBHOOK_URL) sinks.push(new WebhookSink({ url: s.ALERT_WEBHOOK_URL, ca: cloud.ca }));
+  return sinks;
+}
 
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const s = opts.settings;
+  const connection = stateConnection(s, opts.storageConnection);
+  if (!connection) {
+    throw new EngineConfigError(
+      'EAR_GUARD_STORAGE (or AzureWebJobsStorage): a Table Storage connection string or account URL is required for project state',
+    );
+  }
+  const cloud = buildCloudAdapters(opts);
+  const state = await openStateStore(s, connection, cloud.credential).catch(async (e) => {
+    await cloud.close();
+    throw e;
+  });
   const deps: ReconcileDeps = {
-    atlas,
-    azure,
+    atlas: cloud.atlas,
+    azure: cloud.azure,
     state,
-    alerts: new AlertPublisher(sinks),
-    policy: policyFromSettings(s, opts.policy),
+    alerts: new AlertPublisher(alertSinks(opts, cloud)),
+    policy: cloud.policy,
     targetCache: new TargetCache(),
     now: opts.now,
     log: opts.log,
   };
   return {
     deps,
+    cloud,
     reconcile: (projectId, trigger = { kind: 'manual' }, overrides) =>
       reconcileProject(projectId, trigger, overrides ? { ...deps, ...overrides } : deps),
-    listProjectIds: async () => (s.ATLAS_PROJECT_IDS.length ? [...s.ATLAS_PROJECT_IDS] : atlas.listProjectIds()),
-    close: () => atlasClient.close(),
+    listProjectIds: async () => (s.ATLAS_PROJECT_IDS.length ? [...s.ATLAS_PROJECT_IDS] : cloud.atlas.listProjectIds()),
+    close: () => cloud.close(),
   };
 }

@@ -99,29 +99,29 @@ export function checkAtlasPrincipal(t: AtlasTarget, pins: Record<string, string>
   return { ok: true, basis: recorded ? 'recorded' : 'first-use' };
 }
 
-/** Pure mapping of the two Atlas documents. */
-export function mapTarget(
-  projectId: string,
-  ear: AtlasEncryptionAtRest,
-  cpa: AtlasCloudProviderAccess | undefined,
-  opts: MapOptions = {},
-): TargetResult {
-  const akv = ear.azureKeyVault;
-  if (!akv || akv.enabled !== true) {
-    const other = ear.awsKms?.enabled ? 'AWS KMS' : ear.googleCloudKms?.enabled ? 'Google Cloud KMS' : undefined;
-    return {
-      kind: 'unsupported',
-      reason: other
-        ? `encryption at rest uses ${other}, not Azure Key Vault`
-        : 'encryption at rest with Azure Key Vault is not enabled for this project',
-    };
-  }
+/** Why a project has no target: unsupported, or invalid. */
+type NoTarget = Exclude<TargetResult, { kind: 'target' }>;
+type AzureKeyVault = NonNullable<AtlasEncryptionAtRest['azureKeyVault']>;
+type ParsedKey = ReturnType<typeof parseKeyIdentifier>;
+type Principal = Pick<AtlasTarget, 'principalObjectId' | 'tenantId' | 'credentials'>;
+
+function notOnAzure(ear: AtlasEncryptionAtRest): NoTarget {
+  const other = ear.awsKms?.enabled ? 'AWS KMS' : ear.googleCloudKms?.enabled ? 'Google Cloud KMS' : undefined;
+  return {
+    kind: 'unsupported',
+    reason: other
+      ? `encryption at rest uses ${other}, not Azure Key Vault`
+      : 'encryption at rest with Azure Key Vault is not enabled for this project',
+  };
+}
+
+/** The key Atlas names, checked against the vault it names. */
+function keyOf(akv: AzureKeyVault): ParsedKey | NoTarget {
   const missing = (['subscriptionID', 'resourceGroupName', 'keyVaultName', 'keyIdentifier'] as const).filter(
     (f) => !akv[f],
   );
   if (missing.length) return { kind: 'invalid', reason: `azureKeyVault is missing ${missing.join(', ')}` };
-
-  let key;
+  let key: ParsedKey;
   try {
     key = parseKeyIdentifier(akv.keyIdentifier!, 'azureKeyVault.keyIdentifier');
   } catch (e) {
@@ -133,70 +133,92 @@ export function mapTarget(
       reason: `azureKeyVault.keyIdentifier names vault '${key.vaultName}' but keyVaultName is '${akv.keyVaultName}'`,
     };
   }
+  return key;
+}
 
-  let principalObjectId: string | undefined;
-  let tenantId = akv.tenantID;
-  let credentials: AtlasTarget['credentials'];
-  if (akv.roleId) {
-    credentials = 'secretless';
-    const sp = (cpa?.azureServicePrincipals ?? []).find((p) => p._id === akv.roleId);
-    if (!sp) {
-      return {
-        kind: 'invalid',
-        reason: `roleId ${akv.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`,
-      };
-    }
-    if (!sp.servicePrincipalId) {
-      return { kind: 'invalid', reason: `cloudProviderAccess role ${akv.roleId} has no servicePrincipalId` };
-    }
-    // A registration for another application's principal is never the Atlas principal, pinned or not.
-    if (sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID) {
-      return {
-        kind: 'invalid',
-        code: 'PrincipalMismatch',
-        reason: `cloudProviderAccess role ${akv.roleId} registers principal ${sp.servicePrincipalId ?? '?'} of app ${sp.atlasAzureAppId}, not the Atlas app ${ATLAS_AZURE_APP_ID}: nothing is granted`,
-      };
-    }
-    principalObjectId = sp.servicePrincipalId;
-    tenantId = tenantId ?? sp.tenantId;
-  } else {
-    credentials = 'static';
-    principalObjectId = opts.staticPrincipals?.[projectId];
-    if (!principalObjectId) {
-      return {
-        kind: 'unsupported',
-        reason: `encryption at rest uses static credentials (clientID ${akv.clientID ?? 'unknown'}, no roleId); set EAR_GUARD_STATIC_PRINCIPALS=${projectId}=<objectId> to watch it, or migrate to the secretless roleId`,
-      };
-    }
+/** Secretless: the principal registered under the roleId, which must belong to the Atlas app. */
+function secretlessPrincipal(akv: AzureKeyVault, cpa: AtlasCloudProviderAccess | undefined): Principal | NoTarget {
+  const sp = (cpa?.azureServicePrincipals ?? []).find((p) => p._id === akv.roleId);
+  if (!sp) {
+    return {
+      kind: 'invalid',
+      reason: `roleId ${akv.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`,
+    };
   }
-  if (!tenantId) return { kind: 'invalid', reason: 'no tenant ID in azureKeyVault.tenantID or the service principal' };
-
-  const vaultId = `/subscriptions/${akv.subscriptionID}/resourceGroups/${akv.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${akv.keyVaultName}`;
-  const target: TargetResult = {
-    kind: 'target',
-    target: {
-      projectId,
-      principalObjectId,
-      tenantId,
-      subscriptionId: akv.subscriptionID!,
-      resourceGroup: akv.resourceGroupName!,
-      vaultName: akv.keyVaultName!,
-      keyName: key.keyName,
-      keyVersion: key.version,
-      keyIdentifier: akv.keyIdentifier!,
-      azureEnvironment: akv.azureEnvironment ?? 'AZURE',
-      requirePrivateNetworking: akv.requirePrivateNetworking === true,
-      atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
-      credentials,
-      roleId: akv.roleId,
-      vaultId,
-    },
+  if (!sp.servicePrincipalId) {
+    return { kind: 'invalid', reason: `cloudProviderAccess role ${akv.roleId} has no servicePrincipalId` };
+  }
+  // A registration for another application's principal is never the Atlas principal, pinned or not.
+  if (sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID) {
+    return {
+      kind: 'invalid',
+      code: 'PrincipalMismatch',
+      reason: `cloudProviderAccess role ${akv.roleId} registers principal ${sp.servicePrincipalId ?? '?'} of app ${sp.atlasAzureAppId}, not the Atlas app ${ATLAS_AZURE_APP_ID}: nothing is granted`,
+    };
+  }
+  return {
+    credentials: 'secretless',
+    principalObjectId: sp.servicePrincipalId,
+    tenantId: akv.tenantID ?? sp.tenantId ?? '',
   };
-  if (target.kind === 'target' && opts.atlasPrincipals) {
-    const check = checkAtlasPrincipal(target.target, opts.atlasPrincipals);
+}
+
+/** Static credentials: the principal the operator configured for the project (EAR_GUARD_STATIC_PRINCIPALS). */
+function staticPrincipal(projectId: string, akv: AzureKeyVault, opts: MapOptions): Principal | NoTarget {
+  const principalObjectId = opts.staticPrincipals?.[projectId];
+  if (!principalObjectId) {
+    return {
+      kind: 'unsupported',
+      reason: `encryption at rest uses static credentials (clientID ${akv.clientID ?? 'unknown'}, no roleId); set EAR_GUARD_STATIC_PRINCIPALS=${projectId}=<objectId> to watch it, or migrate to the secretless roleId`,
+    };
+  }
+  return { credentials: 'static', principalObjectId, tenantId: akv.tenantID ?? '' };
+}
+
+const failed = <T extends object>(r: T | NoTarget): r is NoTarget => 'kind' in r;
+
+function targetOf(projectId: string, akv: AzureKeyVault, key: ParsedKey, p: Principal): AtlasTarget {
+  return {
+    projectId,
+    principalObjectId: p.principalObjectId,
+    tenantId: p.tenantId,
+    subscriptionId: akv.subscriptionID!,
+    resourceGroup: akv.resourceGroupName!,
+    vaultName: akv.keyVaultName!,
+    keyName: key.keyName,
+    keyVersion: key.version,
+    keyIdentifier: akv.keyIdentifier!,
+    azureEnvironment: akv.azureEnvironment ?? 'AZURE',
+    requirePrivateNetworking: akv.requirePrivateNetworking === true,
+    atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
+    credentials: p.credentials,
+    roleId: akv.roleId,
+    vaultId: `/subscriptions/${akv.subscriptionID}/resourceGroups/${akv.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${akv.keyVaultName}`,
+  };
+}
+
+/** Pure mapping of the two Atlas documents: the key, then the principal, then (when pinned) the pin. */
+export function mapTarget(
+  projectId: string,
+  ear: AtlasEncryptionAtRest,
+  cpa: AtlasCloudProviderAccess | undefined,
+  opts: MapOptions = {},
+): TargetResult {
+  const akv = ear.azureKeyVault;
+  if (!akv || akv.enabled !== true) return notOnAzure(ear);
+  const key = keyOf(akv);
+  if (failed(key)) return key;
+  const principal = akv.roleId ? secretlessPrincipal(akv, cpa) : staticPrincipal(projectId, akv, opts);
+  if (failed(principal)) return principal;
+  if (!principal.tenantId) {
+    return { kind: 'invalid', reason: 'no tenant ID in azureKeyVault.tenantID or the service principal' };
+  }
+  const target = targetOf(projectId, akv, key, principal);
+  if (opts.atlasPrincipals) {
+    const check = checkAtlasPrincipal(target, opts.atlasPrincipals);
     if (!check.ok) return { kind: 'invalid', reason: check.reason, code: 'PrincipalMismatch' };
   }
-  return target;
+  return { kind: 'target', target };
 }
 
 /** Parses EAR_GUARD_STATIC_PRINCIPALS entries (`projectId=objectId`). */

@@ -15,6 +15,7 @@ import type { DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc, VaultDoc 
 import { AzureClientFactory, type SubscriptionClients } from './clients.js';
 import { ClassifiedError, classifyError } from './errors.js';
 import { roleAssignmentName } from './guid.js';
+import { Semaphore } from '../shared/concurrency.js';
 
 /** The key's ARM record, as far as access and Atlas care. */
 export interface KeyRecord {
@@ -79,22 +80,6 @@ function sdkScope(scope: string): string {
   return scope.replace(/^\/+/, '').replace(/\/+$/, '');
 }
 
-class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 export interface ArmAdapterOptions {
   /** Concurrent ARM calls per subscription. Default 8. */
   concurrencyPerSubscription?: number;
@@ -103,7 +88,7 @@ export interface ArmAdapterOptions {
 }
 
 export class ArmAdapter implements AzurePort {
-  private readonly limiters = new Map<string, Limiter>();
+  private readonly limiters = new Map<string, Semaphore>();
   private readonly roleCache = new Map<string, { doc: RoleDefinitionDoc; until: number }>();
 
   constructor(
@@ -114,7 +99,7 @@ export class ArmAdapter implements AzurePort {
   private async call<T>(subscriptionId: string, fn: (c: SubscriptionClients) => Promise<T>): Promise<T> {
     const key = subscriptionId.toLowerCase();
     let lim = this.limiters.get(key);
-    if (!lim) this.limiters.set(key, (lim = new Limiter(this.opts.concurrencyPerSubscription ?? 8)));
+    if (!lim) this.limiters.set(key, (lim = new Semaphore(this.opts.concurrencyPerSubscription ?? 8)));
     try {
       return await lim.run(() => fn(this.factory.forSubscription(subscriptionId)));
     } catch (err) {

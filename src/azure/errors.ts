@@ -89,23 +89,13 @@ function serviceCode(e: ErrorLike): string | undefined {
   return undefined;
 }
 
-/** Classifies anything thrown by an SDK call or fetch. Already classified errors pass through unchanged. */
-export function classifyError(err: unknown, source: ErrorSource): ClassifiedError {
-  if (err instanceof ClassifiedError) return err;
-  const e = (err && typeof err === 'object' ? err : { message: String(err) }) as ErrorLike;
-  const message = (e.message ?? 'unknown error').split('\n')[0]!.slice(0, 500);
+function errorStatus(e: ErrorLike): number | undefined {
   const status = e.statusCode ?? e.status ?? e.response?.status;
-  const retryAfterMs = parseRetryAfter(e.response?.headers?.get('retry-after'));
-  if (typeof status === 'number' && status > 0) {
-    return new ClassifiedError(
-      isTransientStatus(status) ? 'transient' : 'terminal',
-      source,
-      message,
-      status,
-      serviceCode(e),
-      retryAfterMs,
-    );
-  }
+  return typeof status === 'number' && status > 0 ? status : undefined;
+}
+
+/** A failure without an HTTP status: a network code or a timeout is transient; anything else terminal. */
+function classifyWithoutStatus(err: unknown, e: ErrorLike, source: ErrorSource, message: string): ClassifiedError {
   const net = findNetworkCode(err);
   if (net) return new ClassifiedError('transient', source, message, undefined, net);
   if (e.name === 'AbortError' || e.name === 'TimeoutError') {
@@ -113,4 +103,21 @@ export function classifyError(err: unknown, source: ErrorSource): ClassifiedErro
   }
   // Unknown failures are not known to be fixable by waiting, but must never read as healthy either.
   return new ClassifiedError('terminal', source, message, undefined, e.code ?? e.name);
+}
+
+/** Classifies anything thrown by an SDK call or fetch. Already classified errors pass through unchanged. */
+export function classifyError(err: unknown, source: ErrorSource): ClassifiedError {
+  if (err instanceof ClassifiedError) return err;
+  const e = (err && typeof err === 'object' ? err : { message: String(err) }) as ErrorLike;
+  const message = (e.message ?? 'unknown error').split('\n')[0]!.slice(0, 500);
+  const status = errorStatus(e);
+  if (status === undefined) return classifyWithoutStatus(err, e, source, message);
+  return new ClassifiedError(
+    isTransientStatus(status) ? 'transient' : 'terminal',
+    source,
+    message,
+    status,
+    serviceCode(e),
+    parseRetryAfter(e.response?.headers?.get('retry-after')),
+  );
 }

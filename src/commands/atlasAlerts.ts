@@ -4,24 +4,12 @@
 // webhook is left alone (Atlas answers webhook URLs partially redacted, so "this webhook" means a WEBHOOK
 // notification whose visible part agrees with --url). Needs Project Alerts Manager (or Owner) per the Atlas spec.
 import type { AtlasAlertConfig, AtlasClient } from '../atlas/client.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  explainServiceError,
-  flag,
-  mapLimit,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  str,
-  table,
-  usageError,
-  worstExit,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { mapLimit } from '../shared/concurrency.js';
+import { connect } from './cli/connect.js';
+import { EXIT, explainServiceError, runGuarded, usageError, worstExit } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseOptions, requireGroupId, str } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 /** The Atlas alert event types that say a project's encryption at rest is failing or about to. */
 export const EAR_ALERT_EVENT_TYPES = [

@@ -2,32 +2,19 @@
 // own observation and evaluator: the verdict per permission with grant paths, the key's state, Atlas's `valid`
 // flag and the fix commands. Nothing is written unless --fix, which runs the app's reconcile loop in remediate
 // mode for the project (so a recorded revocation is honoured and the restore is recorded in history).
-import type { AtlasTarget } from '../atlas/target.js';
+import { checkAtlasPrincipal, type AtlasTarget, type TargetResult } from '../atlas/target.js';
 import type { KeyRecord } from '../azure/arm.js';
 import { fixCommands } from '../core/fix.js';
 import type { Requirement, Verdict } from '../core/types.js';
-import { inspectTarget, type ActionRecord } from '../reconcile.js';
+import { inspectTarget, type ActionRecord, type Inspection } from '../reconcile.js';
 import type { ProjectRecord } from '../state/store.js';
 import { renderHuman } from './explain.js';
-import {
-  COMMON_HELP,
-  connect,
-  EXIT,
-  explainServiceError,
-  flag,
-  list,
-  mapLimit,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  table,
-  usageError,
-  worstExit,
-  writeJson,
-  defaultIo,
-  type CliIo,
-  type Connected,
-} from './common.js';
+import { connect, type Connected } from './cli/connect.js';
+import { EXIT, explainServiceError, runGuarded, usageError, worstExit, type ExitCode } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, list, parseOptions, requireGroupId, type Values } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
+import { mapLimit } from '../shared/concurrency.js';
 
 export const CHECK_HELP = `Usage: ear-guard check --project <groupId> [--project <groupId> ...] | --all [--fix] [--json]
 
@@ -152,20 +139,84 @@ export function targetSummary(t: AtlasTarget): NonNullable<ProjectCheck['target'
   };
 }
 
-async function checkOne(conn: Connected, projectId: string, explicit: boolean): Promise<ProjectCheck> {
-  let row: ProjectRecord | undefined;
-  if (conn.state) row = await conn.state.getProject(projectId).catch(() => undefined);
-  const intent = row
-    ? {
-        intent: row.intent,
-        ...(row.intentBy ? { by: row.intentBy } : {}),
-        ...(row.intentReason ? { reason: row.intentReason } : {}),
-        ...(row.intentAt ? { at: row.intentAt } : {}),
-      }
-    : undefined;
-  let target;
+function intentOf(row: ProjectRecord | undefined): ProjectCheck['intent'] {
+  if (!row) return undefined;
+  return {
+    intent: row.intent,
+    ...(row.intentBy ? { by: row.intentBy } : {}),
+    ...(row.intentReason ? { reason: row.intentReason } : {}),
+    ...(row.intentAt ? { at: row.intentAt } : {}),
+  };
+}
+
+/**
+ * The project's target as the app sees it: a secretless principal other than the one pinned for its tenant
+ * (EAR_GUARD_ATLAS_PRINCIPALS, in the policy the composition root built) is a PrincipalMismatch.
+ */
+async function loadPinnedTarget(conn: Connected, projectId: string): Promise<TargetResult> {
+  const target = await conn.atlas!.loadTarget(projectId);
+  if (target.kind !== 'target') return target;
+  const pin = checkAtlasPrincipal(target.target, conn.policy.atlasPrincipals ?? {});
+  return pin.ok ? target : { kind: 'invalid', reason: pin.reason, code: 'PrincipalMismatch' };
+}
+
+function resultOf(v: Verdict, blocking: string[]): CheckResult {
+  if (v.verdict === 'missing') return 'missing';
+  if (v.verdict === 'indeterminate') return 'indeterminate';
+  return blocking.length ? 'degraded' : 'granted';
+}
+
+function exitFor(result: CheckResult): ExitCode {
+  if (result === 'granted') return EXIT.ok;
+  return result === 'indeterminate' ? EXIT.indeterminate : EXIT.failed;
+}
+
+/** The check of a target Atlas names, from the loop's own inspection of the vault and key. */
+function judged(projectId: string, t: AtlasTarget, ins: Inspection): ProjectCheck {
+  const requirement: Requirement = {
+    principalId: t.principalObjectId,
+    key: { vaultId: t.vaultId, keyName: t.keyName },
+    recommendReaderOnVault: true,
+  };
+  const v = ins.verdict;
+  const blocking = ins.flags.filter((f) => BLOCKING.includes(f));
+  const result = resultOf(v, blocking);
+  return {
+    projectId,
+    result,
+    exitCode: exitFor(result),
+    ...(blocking.length && result !== 'missing' ? { reason: `permissions are intact but ${blocking.join(', ')}` } : {}),
+    target: targetSummary(t),
+    atlasValid: t.atlasValid,
+    key: keyState(t, ins.key),
+    verdict: v,
+    flags: ins.flags,
+    fix: [...fixCommands(v, requirement), ...keyFixCommands(t, ins.flags)],
+  };
+}
+
+async function checkTarget(conn: Connected, t: AtlasTarget, row: ProjectRecord | undefined): Promise<ProjectCheck> {
   try {
-    target = await conn.atlas!.loadTarget(projectId);
+    const ins = await inspectTarget(t, { azure: conn.azure!, policy: conn.policy }, row?.model);
+    return judged(t.projectId, t, ins);
+  } catch (e) {
+    const x = explainServiceError(e, 'arm');
+    return {
+      projectId: t.projectId,
+      result: 'error',
+      exitCode: x.exitCode,
+      reason: x.message,
+      target: targetSummary(t),
+      atlasValid: t.atlasValid,
+    };
+  }
+}
+
+async function checkOne(conn: Connected, projectId: string, explicit: boolean): Promise<ProjectCheck> {
+  const row = conn.state ? await conn.state.getProject(projectId).catch(() => undefined) : undefined;
+  let target: TargetResult;
+  try {
+    target = await loadPinnedTarget(conn, projectId);
   } catch (e) {
     const x = explainServiceError(e, 'atlas');
     return { projectId, result: 'error', exitCode: x.exitCode, reason: x.message };
@@ -179,50 +230,10 @@ async function checkOne(conn: Connected, projectId: string, explicit: boolean): 
     };
   }
   if (target.kind === 'invalid') return { projectId, result: 'invalid', exitCode: EXIT.failed, reason: target.reason };
-  const t = target.target;
-  let ins;
-  try {
-    ins = await inspectTarget(t, { azure: conn.azure!, policy: conn.policy }, row?.model);
-  } catch (e) {
-    const x = explainServiceError(e, 'arm');
-    return {
-      projectId,
-      result: 'error',
-      exitCode: x.exitCode,
-      reason: x.message,
-      target: targetSummary(t),
-      atlasValid: t.atlasValid,
-    };
-  }
-  const requirement: Requirement = {
-    principalId: t.principalObjectId,
-    key: { vaultId: t.vaultId, keyName: t.keyName },
-    recommendReaderOnVault: true,
-  };
-  const v = ins.verdict;
-  const blocking = ins.flags.filter((f) => BLOCKING.includes(f));
-  const result: CheckResult =
-    v.verdict === 'missing'
-      ? 'missing'
-      : v.verdict === 'indeterminate'
-        ? 'indeterminate'
-        : blocking.length
-          ? 'degraded'
-          : 'granted';
-  const exitCode = result === 'granted' ? EXIT.ok : result === 'indeterminate' ? EXIT.indeterminate : EXIT.failed;
-  return {
-    projectId,
-    result,
-    exitCode,
-    ...(blocking.length && result !== 'missing' ? { reason: `permissions are intact but ${blocking.join(', ')}` } : {}),
-    target: targetSummary(t),
-    atlasValid: t.atlasValid,
-    key: keyState(t, ins.key),
-    verdict: v,
-    flags: ins.flags,
-    fix: [...fixCommands(v, requirement), ...keyFixCommands(t, ins.flags)],
-    ...(intent ? { intent } : {}),
-  };
+  const checked = await checkTarget(conn, target.target, row);
+  if (checked.result === 'error') return checked;
+  const intent = intentOf(row);
+  return { ...checked, ...(intent ? { intent } : {}) };
 }
 
 function renderKey(k: KeyState | undefined): string {
@@ -239,31 +250,109 @@ function renderKey(k: KeyState | undefined): string {
   return `${k.name}: ${parts.join(', ')}`;
 }
 
+function atlasLine(c: ProjectCheck): string | undefined {
+  if (!c.target) return undefined;
+  const creds = c.target.credentials === 'secretless' ? `secretless (roleId ${c.target.roleId})` : 'static credentials';
+  const pn = c.target.requirePrivateNetworking ? ', requirePrivateNetworking (validation is asynchronous)' : '';
+  return `Atlas:      ${creds}, azureKeyVault.valid: ${c.atlasValid ?? 'not reported'}${pn}`;
+}
+
+function intentLine(c: ProjectCheck): string | undefined {
+  if (!c.intent) return undefined;
+  const by = c.intent.by ? ` (by ${c.intent.by}${c.intent.reason ? `: ${c.intent.reason}` : ''})` : '';
+  return `Intent:     ${c.intent.intent}${by}`;
+}
+
+function reconcileLines(c: ProjectCheck): string[] {
+  const r = c.reconcile;
+  if (!r) return [];
+  return [
+    `--fix:      ${r.outcome} (status ${r.status})${r.reason ? `: ${r.reason}` : ''}`,
+    ...r.actions.map((a) => `            ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`),
+  ];
+}
+
 export function renderCheck(c: ProjectCheck): string {
-  const out: string[] = [`== Project ${c.projectId}: ${c.result.toUpperCase()} ==`];
-  if (c.reason) out.push(`Reason:     ${c.reason}`);
-  if (c.target) {
-    out.push(
-      `Atlas:      ${c.target.credentials === 'secretless' ? `secretless (roleId ${c.target.roleId})` : 'static credentials'}, azureKeyVault.valid: ${c.atlasValid ?? 'not reported'}${c.target.requirePrivateNetworking ? ', requirePrivateNetworking (validation is asynchronous)' : ''}`,
-    );
-  }
-  if (c.key) out.push(`Key state:  ${renderKey(c.key)}`);
-  if (c.intent) {
-    out.push(
-      `Intent:     ${c.intent.intent}${c.intent.by ? ` (by ${c.intent.by}${c.intent.reason ? `: ${c.intent.reason}` : ''})` : ''}`,
-    );
-  }
-  if (c.flags?.length) out.push(`Flags:      ${c.flags.join(', ')}`);
-  if (c.reconcile) {
-    out.push(
-      `--fix:      ${c.reconcile.outcome} (status ${c.reconcile.status})${c.reconcile.reason ? `: ${c.reconcile.reason}` : ''}`,
-    );
-    for (const a of c.reconcile.actions)
-      out.push(`            ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
-  }
-  out.push('');
+  const out: (string | undefined)[] = [
+    `== Project ${c.projectId}: ${c.result.toUpperCase()} ==`,
+    c.reason ? `Reason:     ${c.reason}` : undefined,
+    atlasLine(c),
+    c.key ? `Key state:  ${renderKey(c.key)}` : undefined,
+    intentLine(c),
+    c.flags?.length ? `Flags:      ${c.flags.join(', ')}` : undefined,
+    ...reconcileLines(c),
+    '',
+  ];
   if (c.verdict && c.target) out.push(renderHuman(c.verdict, c.fix ?? [], c.target.keyIdentifier));
-  return out.join('\n') + '\n';
+  return out.filter((l) => l !== undefined).join('\n') + '\n';
+}
+
+interface CheckArgs {
+  projects: string[];
+  all: boolean;
+  fix: boolean;
+  concurrency: number;
+}
+
+function checkArgs(values: Values): CheckArgs {
+  const projects = list(values, 'project').map((p) => requireGroupId(p, '--project'));
+  const all = flag(values, 'all');
+  if (!all && projects.length === 0) throw usageError('name the projects: --project <groupId> (repeatable) or --all');
+  if (all && projects.length) throw usageError('--all and --project exclude each other');
+  const concurrency = Number(values.concurrency ?? 4);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw usageError(`--concurrency '${String(values.concurrency)}' is not a positive integer`);
+  }
+  return { projects, all, fix: flag(values, 'fix'), concurrency };
+}
+
+/** --fix: the app's reconcile first, then the check of what it left. */
+async function fixOne(conn: Connected, id: string, explicit: boolean): Promise<ProjectCheck> {
+  const outcome = await conn.engine!.reconcile(id, { kind: 'cli' });
+  const after = await checkOne(conn, id, explicit);
+  after.reconcile = {
+    outcome: outcome.kind,
+    status: outcome.status,
+    ...('reason' in outcome ? { reason: outcome.reason } : {}),
+    actions: outcome.actions,
+  };
+  return after;
+}
+
+function renderSummary(results: ProjectCheck[]): string {
+  return table(
+    ['PROJECT', 'RESULT', 'MISSING', 'FLAGS'],
+    results.map((r) => [
+      r.projectId,
+      r.result,
+      r.verdict?.missing.join(',') ?? '',
+      r.flags?.join(',') ?? (r.result === 'error' || r.result === 'unsupported' ? r.reason : ''),
+    ]),
+  );
+}
+
+function printChecks(io: CliIo, values: Values, results: ProjectCheck[], all: boolean, exitCode: number): void {
+  if (flag(values, 'json')) {
+    writeJson(io, { exitCode, projects: results });
+    return;
+  }
+  for (const r of results) io.stdout.write(renderCheck(r) + '\n');
+  if (results.length > 1 || all) io.stdout.write(renderSummary(results));
+  if (results.length === 0) io.stdout.write('No projects to check.\n');
+}
+
+/** The projects to check; a failure to list them is printed and becomes the exit code. */
+async function projectIds(conn: Connected, io: CliIo, a: CheckArgs): Promise<string[] | number> {
+  if (!a.all) return a.projects;
+  try {
+    return conn.settings.ATLAS_PROJECT_IDS.length
+      ? conn.settings.ATLAS_PROJECT_IDS
+      : await conn.atlas!.listProjectIds();
+  } catch (e) {
+    const x = explainServiceError(e, 'atlas');
+    io.stderr.write(`ear-guard check: listing projects: ${x.message}\n`);
+    return x.exitCode;
+  }
 }
 
 export async function runCheck(argv: string[], io: CliIo = defaultIo()): Promise<number> {
@@ -283,69 +372,21 @@ export async function runCheck(argv: string[], io: CliIo = defaultIo()): Promise
       io.stdout.write(CHECK_HELP);
       return EXIT.ok;
     }
-    const projects = list(values, 'project').map((p) => requireGroupId(p, '--project'));
-    const all = flag(values, 'all');
-    if (!all && projects.length === 0) throw usageError('name the projects: --project <groupId> (repeatable) or --all');
-    if (all && projects.length) throw usageError('--all and --project exclude each other');
-    const concurrency = Number(values.concurrency ?? 4);
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw usageError(`--concurrency '${String(values.concurrency)}' is not a positive integer`);
-    }
-    const fix = flag(values, 'fix');
+    const a = checkArgs(values);
     const conn = await connect(values, io, {
       cloud: true,
-      state: fix ? 'required' : 'optional',
-      engine: fix,
-      policy: fix ? { mode: 'remediate' } : undefined,
+      state: a.fix ? 'required' : 'optional',
+      engine: a.fix,
+      policy: a.fix ? { mode: 'remediate' } : undefined,
       stateFor: '--fix (the restore is recorded, and a recorded revocation is honoured)',
     });
     try {
-      let ids = projects;
-      if (all) {
-        try {
-          ids = conn.settings.ATLAS_PROJECT_IDS.length
-            ? conn.settings.ATLAS_PROJECT_IDS
-            : await conn.atlas!.listProjectIds();
-        } catch (e) {
-          const x = explainServiceError(e, 'atlas');
-          io.stderr.write(`ear-guard check: listing projects: ${x.message}\n`);
-          return x.exitCode;
-        }
-      }
-      const results = await mapLimit(ids, concurrency, async (id) => {
-        if (fix) {
-          const outcome = await conn.engine!.reconcile(id, { kind: 'cli' });
-          const after = await checkOne(conn, id, !all);
-          after.reconcile = {
-            outcome: outcome.kind,
-            status: outcome.status,
-            ...('reason' in outcome ? { reason: outcome.reason } : {}),
-            actions: outcome.actions,
-          };
-          return after;
-        }
-        return checkOne(conn, id, !all);
-      });
+      const ids = await projectIds(conn, io, a);
+      if (typeof ids === 'number') return ids;
+      const one = a.fix ? fixOne : checkOne;
+      const results = await mapLimit(ids, a.concurrency, (id) => one(conn, id, !a.all));
       const exitCode = worstExit(results.map((r) => r.exitCode));
-      if (flag(values, 'json')) {
-        writeJson(io, { exitCode, projects: results });
-      } else {
-        for (const r of results) io.stdout.write(renderCheck(r) + '\n');
-        if (results.length > 1 || all) {
-          io.stdout.write(
-            table(
-              ['PROJECT', 'RESULT', 'MISSING', 'FLAGS'],
-              results.map((r) => [
-                r.projectId,
-                r.result,
-                r.verdict?.missing.join(',') ?? '',
-                r.flags?.join(',') ?? (r.result === 'error' || r.result === 'unsupported' ? r.reason : ''),
-              ]),
-            ),
-          );
-        }
-        if (results.length === 0) io.stdout.write('No projects to check.\n');
-      }
+      printChecks(io, values, results, a.all, exitCode);
       return exitCode;
     } finally {
       await conn.close();

@@ -1,23 +1,11 @@
 // `ear-guard history <groupId> [--since 7d] [--limit N]`: a project's history rows (detections, plans, actions,
 // verifications, alerts, intents), newest first.
 import { SWEEP_PARTITION } from '../loop/sweep.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  parseDuration,
-  parseOptions,
-  positiveInt,
-  requireGroupId,
-  runGuarded,
-  str,
-  table,
-  usageError,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseDuration, parseOptions, positiveInt, requireGroupId, str } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const HISTORY_HELP = `Usage: ear-guard history <groupId> [--since 7d] [--limit 100] [--json]
 

@@ -2,20 +2,11 @@
 // restores the project's access) or lifts it. Uses the loop's setIntent: the project row and a history row.
 import { userInfo } from 'node:os';
 import { setIntent } from '../reconcile.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  str,
-  usageError,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseOptions, requireGroupId, str } from './cli/options.js';
+import { writeJson } from './cli/output.js';
 import { publicRecord } from './status.js';
 
 export const INTENT_HELP = `Usage: ear-guard intent <groupId> revoked|granted --reason "..." [--by <name>] [--json]

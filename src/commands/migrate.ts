@@ -3,31 +3,31 @@
 // cloudProviderAccess), grant with the app's own restore code, run the preflight, and only when every check
 // passes PATCH encryptionAtRest with the roleId; then poll `valid` and say what Atlas did. If Atlas's validation
 // fails it keeps the static credentials.
-import type { AtlasEncryptionAtRest } from '../atlas/client.js';
-import { ATLAS_ACCEPT } from '../atlas/client.js';
+import { ATLAS_ACCEPT, type AtlasClient, type AtlasEncryptionAtRest } from '../atlas/client.js';
 import { ATLAS_AZURE_APP_ID } from '../atlas/target.js';
 import { roleAssignmentName } from '../azure/guid.js';
-import { planRestore, type PlannedAction } from '../reconcile.js';
+import { planRestore, type ActionRecord, type PlannedAction } from '../reconcile.js';
+import { connect, type Connected } from './cli/connect.js';
+import { EXIT, explainServiceError, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
 import {
   COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  explainServiceError,
   flag,
   GUID,
-  MASK,
   parseDuration,
   parseOptions,
   requireGroupId,
-  runGuarded,
   str,
-  usageError,
-  writeJson,
-  type CliIo,
-  type Connected,
-} from './common.js';
-import { applyPreflightFix, preflight, renderPreflight, type PreflightReport } from './preflight.js';
+  type Values,
+} from './cli/options.js';
+import { MASK, writeJson } from './cli/output.js';
+import {
+  applyPreflightFix,
+  preflight,
+  renderPreflight,
+  type PreflightReport,
+  type PreflightState,
+} from './preflight.js';
 
 export const MIGRATE_HELP = `Usage: ear-guard migrate --project <groupId> [--principal <objectId>] [--tenant <tenantId>] [--key <keyIdentifier>]
                          [--dry-run] [--timeout 10m] [--poll 15s] [--json]
@@ -142,162 +142,201 @@ function maskedAkv(akv: AtlasEncryptionAtRest['azureKeyVault']): AtlasEncryption
   return copy as AtlasEncryptionAtRest['azureKeyVault'];
 }
 
-async function migrate(conn: Connected, values: Parameters<typeof str>[0], io: CliIo): Promise<MigrateReport> {
+interface MigrateArgs {
+  projectId: string;
+  dryRun: boolean;
+  principal?: string;
+  tenant?: string;
+  key?: string;
+  timeoutMs: number;
+  pollMs: number;
+}
+
+function migrateArgs(values: Values, io: CliIo): MigrateArgs {
   const projectId = requireGroupId(str(values, 'project'), '--project');
-  const dryRun = flag(values, 'dry-run');
-  const principalArg = str(values, 'principal');
-  if (principalArg && !GUID.test(principalArg))
-    throw usageError(`--principal '${principalArg}' is not an object ID (expected a GUID)`);
-  const tenantArg = str(values, 'tenant');
-  if (tenantArg && !GUID.test(tenantArg))
-    throw usageError(`--tenant '${tenantArg}' is not a tenant ID (expected a GUID)`);
+  const principal = str(values, 'principal');
+  if (principal && !GUID.test(principal))
+    throw usageError(`--principal '${principal}' is not an object ID (expected a GUID)`);
+  const tenant = str(values, 'tenant');
+  if (tenant && !GUID.test(tenant)) throw usageError(`--tenant '${tenant}' is not a tenant ID (expected a GUID)`);
   const timeoutMs = parseDuration(str(values, 'timeout') ?? '10m', '--timeout');
   const pollMs = io.tuning?.pollMs ?? parseDuration(str(values, 'poll') ?? '15s', '--poll');
-  const client = conn.atlasClient!;
-  const atlasBase = conn.settings.ATLAS_BASE_URL.replace(/\/+$/, '');
-  const armBase = (conn.sandbox?.armEndpoint ?? 'https://management.azure.com').replace(/\/+$/, '');
-  const authHeader = {
-    Accept: ATLAS_ACCEPT,
-    Authorization: `Digest username="${conn.settings.ATLAS_PUBLIC_KEY}", response="${MASK}" (HTTP digest; the private key is never sent or printed)`,
-  };
-  const steps: Step[] = [];
-  const report = (r: Omit<MigrateReport, 'projectId' | 'dryRun' | 'steps'>): MigrateReport => ({
+  const key = str(values, 'key');
+  return {
     projectId,
-    dryRun,
-    steps,
-    ...r,
-  });
+    dryRun: flag(values, 'dry-run'),
+    ...(principal ? { principal } : {}),
+    ...(tenant ? { tenant } : {}),
+    ...(key ? { key } : {}),
+    timeoutMs,
+    pollMs,
+  };
+}
 
-  const ear = await client.getEncryptionAtRest(projectId);
-  const akv = ear.azureKeyVault;
-  const before = maskedAkv(akv);
+/** One migration run: its arguments, where it sends requests, and the steps taken so far. */
+interface MigrationRun {
+  conn: Connected;
+  args: MigrateArgs;
+  client: AtlasClient;
+  atlasBase: string;
+  armBase: string;
+  /** What the printed Atlas requests show for authentication (never the private key). */
+  authHeader: Record<string, string>;
+  steps: Step[];
+}
+
+type Ending = Omit<MigrateReport, 'projectId' | 'dryRun' | 'steps'>;
+
+function reportOf(run: MigrationRun, r: Ending): MigrateReport {
+  return { projectId: run.args.projectId, dryRun: run.args.dryRun, steps: run.steps, ...r };
+}
+
+function startRun(conn: Connected, args: MigrateArgs): MigrationRun {
+  return {
+    conn,
+    args,
+    client: conn.atlasClient!,
+    atlasBase: conn.settings.ATLAS_BASE_URL.replace(/\/+$/, ''),
+    armBase: (conn.sandbox?.armEndpoint ?? 'https://management.azure.com').replace(/\/+$/, ''),
+    authHeader: {
+      Accept: ATLAS_ACCEPT,
+      Authorization: `Digest username="${conn.settings.ATLAS_PUBLIC_KEY}", response="${MASK}" (HTTP digest; the private key is never sent or printed)`,
+    },
+    steps: [],
+  };
+}
+
+type AtlasKeyVault = NonNullable<AtlasEncryptionAtRest['azureKeyVault']>;
+
+/** Step 1: the static-credential configuration to migrate, or the report that there is nothing to do. */
+async function readStaticConfig(run: MigrationRun): Promise<{ akv: AtlasKeyVault } | { done: MigrateReport }> {
+  const { projectId } = run.args;
+  const akv = (await run.client.getEncryptionAtRest(projectId)).azureKeyVault;
   if (!akv?.enabled) {
     throw usageError(
       `project ${projectId}: encryption at rest with Azure Key Vault is not enabled, so there are no static credentials to migrate (configure it with the roleId directly; 'ear-guard preflight' checks the key first)`,
     );
   }
   if (akv.roleId) {
-    steps.push({
+    run.steps.push({
       step: 'read encryptionAtRest',
       status: 'already done',
       detail: `already secretless (roleId ${akv.roleId})`,
     });
-    return report({
-      result: 'already-secretless',
-      exitCode: EXIT.ok,
-      message: `Nothing to migrate: project ${projectId} already uses the Atlas-managed service principal (roleId ${akv.roleId}). 'ear-guard check --project ${projectId}' verifies its access.`,
-      roleId: akv.roleId,
-      before,
-    });
+    const message = `Nothing to migrate: project ${projectId} already uses the Atlas-managed service principal (roleId ${akv.roleId}). 'ear-guard check --project ${projectId}' verifies its access.`;
+    return {
+      done: reportOf(run, {
+        result: 'already-secretless',
+        exitCode: EXIT.ok,
+        message,
+        roleId: akv.roleId,
+        before: maskedAkv(akv),
+      }),
+    };
   }
-  steps.push({
+  run.steps.push({
     step: 'read encryptionAtRest',
     status: 'done',
     detail: `static credentials: tenantID ${akv.tenantID ?? '?'}, clientID ${akv.clientID ?? '?'}, secret held by Atlas (never returned); vault ${akv.keyVaultName}, key ${akv.keyIdentifier}`,
   });
-  const tenantId = tenantArg ?? akv.tenantID;
-  if (!tenantId) throw usageError('--tenant is required: the EAR configuration names no tenantID');
+  return { akv };
+}
 
-  // 1. The principal.
-  const cpa = await client.getCloudProviderAccess(projectId);
-  const candidates = (cpa.azureServicePrincipals ?? []).filter(
+interface Principal {
+  roleId?: string;
+  principalId?: string;
+}
+
+/** Step 2: the Atlas service principal, registered with the project (POST cloudProviderAccess) when it is not. */
+async function registerPrincipal(run: MigrationRun, tenantId: string): Promise<Principal> {
+  const { projectId, principal: principalArg, dryRun } = run.args;
+  const cpa = await run.client.getCloudProviderAccess(projectId);
+  const found = (cpa.azureServicePrincipals ?? []).find(
     (s) =>
       (!s.atlasAzureAppId || s.atlasAzureAppId.toLowerCase() === ATLAS_AZURE_APP_ID) &&
       (!s.tenantId || s.tenantId.toLowerCase() === tenantId.toLowerCase()) &&
       (!principalArg || (s.servicePrincipalId ?? '').toLowerCase() === principalArg.toLowerCase()),
   );
-  let roleId = candidates[0]?._id;
-  let principalId = candidates[0]?.servicePrincipalId ?? principalArg;
-  const registerBody = principalId
-    ? { providerName: 'AZURE' as const, tenantId, servicePrincipalId: principalId, atlasAzureAppId: ATLAS_AZURE_APP_ID }
-    : undefined;
-  if (roleId) {
-    steps.push({
-      step: 'find the Atlas service principal',
-      status: 'already done',
-      detail: `registered: roleId ${roleId} -> ${principalId}`,
-    });
-  } else if (!registerBody) {
+  const principalId = found?.servicePrincipalId ?? principalArg;
+  if (found?._id) {
+    const detail = `registered: roleId ${found._id} -> ${principalId}`;
+    run.steps.push({ step: 'find the Atlas service principal', status: 'already done', detail });
+    return { roleId: found._id, principalId };
+  }
+  if (!principalId) {
     throw usageError(
       `no Atlas service principal is registered with project ${projectId} for tenant ${tenantId}: find or create it in the tenant (az ad sp list --filter "appId eq '${ATLAS_AZURE_APP_ID}'" --query "[].id" -o tsv, or az ad sp create --id ${ATLAS_AZURE_APP_ID}) and pass its object ID with --principal <objectId>`,
     );
-  } else if (dryRun) {
-    steps.push({
-      step: 'register the Atlas service principal',
-      status: 'would do',
-      detail: `POST cloudProviderAccess; Atlas returns the roleId`,
-      request: {
-        method: 'POST',
-        url: `${atlasBase}/groups/${projectId}/cloudProviderAccess`,
-        headers: authHeader,
-        body: registerBody,
-      },
-    });
-  } else {
-    const sp = await client.createCloudProviderAccess(projectId, registerBody);
-    roleId = sp._id;
-    principalId = sp.servicePrincipalId ?? principalId;
-    steps.push({
-      step: 'register the Atlas service principal',
-      status: 'done',
-      detail: `POST cloudProviderAccess: roleId ${roleId} -> ${principalId}`,
-      request: { method: 'POST', url: `${atlasBase}/groups/${projectId}/cloudProviderAccess`, body: registerBody },
-    });
   }
-
-  // 2. Grant (plan from the loop's planRestore; written by its act step).
-  const input = { projectId, principal: principalId!, ...(str(values, 'key') ? { key: str(values, 'key') } : {}) };
-  let st = await preflight(conn, input);
+  const body = {
+    providerName: 'AZURE' as const,
+    tenantId,
+    servicePrincipalId: principalId,
+    atlasAzureAppId: ATLAS_AZURE_APP_ID,
+  };
+  const url = `${run.atlasBase}/groups/${projectId}/cloudProviderAccess`;
+  const step = 'register the Atlas service principal';
   if (dryRun) {
-    const plan =
-      st.target && st.inspection
-        ? planRestore(st.target, st.inspection.verdict, st.inspection.docs.vault.tenantId, {
-            restoreScope: conn.policy.restoreScope,
-            roles: conn.policy.roles,
-          })
-        : { plan: [], blocked: [] };
-    if (plan.blocked.length) {
-      steps.push({ step: 'grant access on the key', status: 'failed', detail: plan.blocked.join('; ') });
-    } else if (plan.plan.length === 0) {
-      steps.push({
-        step: 'grant access on the key',
-        status: 'already done',
-        detail: 'the principal already holds what is required',
-      });
-    } else {
-      for (const a of plan.plan) {
-        steps.push({
-          step: 'grant access on the key',
-          status: 'would do',
-          detail: a.description,
-          request: armRequest(armBase, st.target!.subscriptionId, a),
-        });
-      }
-    }
-  } else {
-    const fix = await applyPreflightFix(conn, st);
-    if (fix.blocked.length) {
-      steps.push({ step: 'grant access on the key', status: 'failed', detail: fix.blocked.join('; ') });
-    } else if (fix.plan.length === 0) {
-      steps.push({
-        step: 'grant access on the key',
-        status: 'already done',
-        detail: 'the principal already holds what is required',
-      });
-    }
-    for (const a of fix.actions) {
-      steps.push({
-        step: 'grant access on the key',
-        status: a.result === 'failed' ? 'failed' : a.result === 'alreadyExists' ? 'already done' : 'done',
-        detail: `${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`,
-      });
-    }
-    // 3. Preflight again, against what is there now.
-    st = await preflight(conn, input);
+    const request = { method: 'POST', url, headers: run.authHeader, body };
+    run.steps.push({ step, status: 'would do', detail: `POST cloudProviderAccess; Atlas returns the roleId`, request });
+    return { principalId };
   }
+  const sp = await run.client.createCloudProviderAccess(projectId, body);
+  const registered = { roleId: sp._id, principalId: sp.servicePrincipalId ?? principalId };
+  const detail = `POST cloudProviderAccess: roleId ${registered.roleId} -> ${registered.principalId}`;
+  run.steps.push({ step, status: 'done', detail, request: { method: 'POST', url, body } });
+  return registered;
+}
 
+const GRANT = 'grant access on the key';
+
+/** Step 3 (dry run): the grants the loop's planRestore would make, as the ARM requests they are. */
+function planGrants(run: MigrationRun, st: PreflightState): void {
+  const { conn } = run;
+  const plan =
+    st.target && st.inspection
+      ? planRestore(st.target, st.inspection.verdict, st.inspection.docs.vault.tenantId, {
+          restoreScope: conn.policy.restoreScope,
+          roles: conn.policy.roles,
+        })
+      : { plan: [], blocked: [] };
+  if (plan.blocked.length) {
+    run.steps.push({ step: GRANT, status: 'failed', detail: plan.blocked.join('; ') });
+    return;
+  }
+  if (plan.plan.length === 0) {
+    run.steps.push({ step: GRANT, status: 'already done', detail: 'the principal already holds what is required' });
+    return;
+  }
+  for (const a of plan.plan) {
+    const request = armRequest(run.armBase, st.target!.subscriptionId, a);
+    run.steps.push({ step: GRANT, status: 'would do', detail: a.description, request });
+  }
+}
+
+function actionStatus(a: ActionRecord): Step['status'] {
+  if (a.result === 'failed') return 'failed';
+  return a.result === 'alreadyExists' ? 'already done' : 'done';
+}
+
+/** Step 3: the missing grants, written by the loop's act step (preflight --fix). */
+async function applyGrants(run: MigrationRun, st: PreflightState): Promise<void> {
+  const fix = await applyPreflightFix(run.conn, st);
+  if (fix.blocked.length) {
+    run.steps.push({ step: GRANT, status: 'failed', detail: fix.blocked.join('; ') });
+  } else if (fix.plan.length === 0) {
+    run.steps.push({ step: GRANT, status: 'already done', detail: 'the principal already holds what is required' });
+  }
+  for (const a of fix.actions) {
+    const detail = `${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`;
+    run.steps.push({ step: GRANT, status: actionStatus(a), detail });
+  }
+}
+
+/** Step 4: the PATCH that switches Atlas to the roleId, keeping the vault and key. */
+function patchRequestFor(run: MigrationRun, akv: AtlasKeyVault, st: PreflightState, roleId?: string) {
   const t = st.target;
-  const patchBody: AtlasEncryptionAtRest = {
+  const body: AtlasEncryptionAtRest = {
     azureKeyVault: {
       enabled: true,
       roleId: roleId ?? '<roleId returned by POST cloudProviderAccess>',
@@ -308,135 +347,203 @@ async function migrate(conn: Connected, values: Parameters<typeof str>[0], io: C
       azureEnvironment: akv.azureEnvironment ?? 'AZURE',
     },
   };
-  const patchRequest = {
+  return {
     method: 'PATCH',
-    url: `${atlasBase}/groups/${projectId}/encryptionAtRest`,
-    headers: authHeader,
-    body: patchBody,
+    url: `${run.atlasBase}/groups/${run.args.projectId}/encryptionAtRest`,
+    headers: run.authHeader,
+    body,
   };
+}
 
-  if (dryRun) {
-    // Checks that the planned grants will fix are not blockers of the plan itself.
-    const grantable = new Set(['key-permissions', 'reader-on-vault', 'principal-registered']);
-    const blockers = st.report.checks.filter(
-      (c) => (c.status === 'fail' || c.status === 'unknown') && !grantable.has(c.id),
-    );
-    const blockedGrant = steps.some((s) => s.status === 'failed');
-    steps.push({
+type PatchRequest = ReturnType<typeof patchRequestFor>;
+
+/** The dry run's ending: the rest of the plan, and whether anything would stop it before the PATCH. */
+function plannedReport(
+  run: MigrationRun,
+  st: PreflightState,
+  patch: PatchRequest,
+  p: Principal,
+  before: AtlasKeyVault,
+) {
+  const { pollMs, timeoutMs } = run.args;
+  // Checks that the planned grants will fix are not blockers of the plan itself.
+  const grantable = new Set(['key-permissions', 'reader-on-vault', 'principal-registered']);
+  const blockers = st.report.checks.filter(
+    (c) => (c.status === 'fail' || c.status === 'unknown') && !grantable.has(c.id),
+  );
+  const failedSteps = run.steps.filter((s) => s.status === 'failed');
+  run.steps.push(
+    {
       step: 'run the preflight',
       status: 'would do',
       detail: 'after the grants; the PATCH happens only if every check passes',
-    });
-    steps.push({
+    },
+    {
       step: 'PATCH encryptionAtRest with the roleId',
       status: 'would do',
       detail: 'Atlas validates access with the service principal; on failure it keeps the static credentials',
-      request: patchRequest,
-    });
-    steps.push({
+      request: patch,
+    },
+    {
       step: 'poll azureKeyVault.valid',
       status: 'would do',
       detail: `every ${Math.round(pollMs / 1000)} s, up to ${Math.round(timeoutMs / 1000)} s`,
-    });
-    const ok = blockers.length === 0 && !blockedGrant;
-    return report({
-      result: 'planned',
-      exitCode: ok ? EXIT.ok : EXIT.failed,
-      message: ok
-        ? 'Dry run: the plan above is feasible; run without --dry-run to apply it.'
-        : `Dry run: the migration would stop before the PATCH: ${[...blockers.map((c) => `${c.title}: ${c.detail}`), ...steps.filter((s) => s.status === 'failed').map((s) => s.detail)].join('; ')}`,
-      ...(roleId ? { roleId } : {}),
-      ...(principalId ? { principalId } : {}),
-      before,
-      preflight: st.report,
-    });
-  }
+    },
+  );
+  const ok = blockers.length === 0 && failedSteps.length === 0;
+  const stops = [...blockers.map((c) => `${c.title}: ${c.detail}`), ...failedSteps.map((s) => s.detail)];
+  return reportOf(run, {
+    result: 'planned',
+    exitCode: ok ? EXIT.ok : EXIT.failed,
+    message: ok
+      ? 'Dry run: the plan above is feasible; run without --dry-run to apply it.'
+      : `Dry run: the migration would stop before the PATCH: ${stops.join('; ')}`,
+    ...(p.roleId ? { roleId: p.roleId } : {}),
+    ...(p.principalId ? { principalId: p.principalId } : {}),
+    before: maskedAkv(before),
+    preflight: st.report,
+  });
+}
 
-  // The preflight must pass before anything touches Atlas's EAR configuration. A principal registered in this run
-  // counts as registered.
+/**
+ * Step 5: the preflight must pass before anything touches Atlas's EAR configuration (a principal registered in this
+ * run counts as registered). Returns the not-ready report, or undefined to go on.
+ */
+function requireReady(run: MigrationRun, st: PreflightState, ending: Ending): MigrateReport | undefined {
   const failing = st.report.checks.filter((c) => c.status === 'fail' || c.status === 'unknown');
-  steps.push({
+  run.steps.push({
     step: 'run the preflight',
     status: failing.length ? 'failed' : 'done',
     detail: failing.length ? failing.map((c) => `${c.title}: ${c.detail}`).join('; ') : 'every check passed',
   });
-  if (failing.length) {
-    return report({
-      result: 'not-ready',
-      exitCode: failing.some((c) => c.status === 'fail') ? EXIT.failed : EXIT.indeterminate,
-      message: `Not migrated: the preflight did not pass, so encryptionAtRest was not changed; Atlas keeps using the static credentials.`,
-      roleId,
-      principalId,
-      before,
-      preflight: st.report,
-    });
-  }
+  if (!failing.length) return undefined;
+  return reportOf(run, {
+    ...ending,
+    result: 'not-ready',
+    exitCode: failing.some((c) => c.status === 'fail') ? EXIT.failed : EXIT.indeterminate,
+    message: `Not migrated: the preflight did not pass, so encryptionAtRest was not changed; Atlas keeps using the static credentials.`,
+  });
+}
 
-  let accepted: AtlasEncryptionAtRest;
+/** Step 6: PATCH encryptionAtRest; a rejection is a report, an unreachable Atlas an error. */
+async function patchAtlas(
+  run: MigrationRun,
+  patch: PatchRequest,
+  ending: Ending,
+): Promise<{ accepted: AtlasEncryptionAtRest } | { done: MigrateReport }> {
+  const step = 'PATCH encryptionAtRest with the roleId';
+  const request = { ...patch, headers: undefined };
   try {
-    accepted = await client.updateEncryptionAtRest(projectId, patchBody);
+    const accepted = await run.client.updateEncryptionAtRest(run.args.projectId, patch.body);
+    run.steps.push({ step, status: 'done', detail: 'accepted by Atlas', request });
+    return { accepted };
   } catch (e) {
     const x = explainServiceError(e, 'atlas');
-    steps.push({
-      step: 'PATCH encryptionAtRest with the roleId',
-      status: 'failed',
-      detail: x.message,
-      request: { ...patchRequest, headers: undefined },
-    });
+    run.steps.push({ step, status: 'failed', detail: x.message, request });
     if (x.exitCode === EXIT.unreachable) throw e;
-    return report({
-      result: 'rejected',
-      exitCode: EXIT.failed,
-      message: `Atlas rejected the change (${x.message}); Atlas keeps using the static credentials.`,
-      roleId,
-      principalId,
-      before,
-      preflight: st.report,
-    });
+    const message = `Atlas rejected the change (${x.message}); Atlas keeps using the static credentials.`;
+    return { done: reportOf(run, { ...ending, result: 'rejected', exitCode: EXIT.failed, message }) };
   }
-  steps.push({
-    step: 'PATCH encryptionAtRest with the roleId',
-    status: 'done',
-    detail: 'accepted by Atlas',
-    request: { ...patchRequest, headers: undefined },
-  });
+}
 
-  // Poll valid (with requirePrivateNetworking, the data nodes validate afterwards).
+/** Step 7: poll azureKeyVault.valid (with requirePrivateNetworking, the data nodes validate afterwards). */
+async function pollValid(
+  run: MigrationRun,
+  accepted: AtlasEncryptionAtRest,
+  roleId: string | undefined,
+): Promise<{ after?: AtlasKeyVault; confirmed: boolean }> {
+  const { pollMs, timeoutMs, projectId } = run.args;
   const deadline = Date.now() + timeoutMs;
+  const isValid = (a?: AtlasKeyVault) => a?.valid === true && a.roleId === roleId;
   let after = accepted.azureKeyVault;
-  while (!(after?.valid === true && after.roleId === roleId) && Date.now() < deadline) {
+  while (!isValid(after) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
-    after = (await client.getEncryptionAtRest(projectId)).azureKeyVault;
+    after = (await run.client.getEncryptionAtRest(projectId)).azureKeyVault;
   }
-  const confirmed = after?.valid === true && after.roleId === roleId;
-  steps.push({
+  const confirmed = isValid(after);
+  run.steps.push({
     step: 'poll azureKeyVault.valid',
     status: confirmed ? 'done' : 'failed',
     detail: confirmed ? 'valid: true' : `valid is ${String(after?.valid)} after ${Math.round(timeoutMs / 1000)} s`,
   });
-  if (!confirmed) {
-    return report({
+  return { after, confirmed };
+}
+
+/** Step 8: migrated, or accepted but not (yet) confirmed. */
+function finalReport(
+  run: MigrationRun,
+  akv: AtlasKeyVault,
+  polled: { after?: AtlasKeyVault; confirmed: boolean },
+  ending: Ending,
+): MigrateReport {
+  const { after } = polled;
+  // `after` comes before the preflight report in the JSON, as it always has.
+  const { preflight: preflightReport, ...head } = ending;
+  const secs = Math.round(run.args.timeoutMs / 1000);
+  if (!polled.confirmed) {
+    const pn = akv.requirePrivateNetworking
+      ? ' (requirePrivateNetworking: the data nodes validate asynchronously)'
+      : '';
+    return reportOf(run, {
+      ...head,
       result: 'unconfirmed',
       exitCode: EXIT.indeterminate,
-      message: `Atlas accepted the roleId but has not confirmed valid: true within ${Math.round(timeoutMs / 1000)} s${akv.requirePrivateNetworking ? ' (requirePrivateNetworking: the data nodes validate asynchronously)' : ''}. If validation fails, Atlas keeps the static credentials. Watch it with 'ear-guard check --project ${projectId}'.`,
-      roleId,
-      principalId,
-      before,
+      message: `Atlas accepted the roleId but has not confirmed valid: true within ${secs} s${pn}. If validation fails, Atlas keeps the static credentials. Watch it with 'ear-guard check --project ${run.args.projectId}'.`,
       after: maskedAkv(after),
-      preflight: st.report,
+      preflight: preflightReport,
     });
   }
-  const staticGone = !after?.clientID;
-  return report({
+  const staticNote = !after?.clientID
+    ? `; the static credentials (clientID ${akv.clientID ?? '?'}) are gone from the configuration`
+    : `; note: Atlas still lists clientID ${after?.clientID}`;
+  return reportOf(run, {
+    ...head,
     result: 'migrated',
     exitCode: EXIT.ok,
-    message: `Migrated: Atlas validated Key Vault access with the service principal ${principalId} (roleId ${roleId}) and now authenticates with short-lived Azure AD tokens${staticGone ? `; the static credentials (clientID ${akv.clientID ?? '?'}) are gone from the configuration` : `; note: Atlas still lists clientID ${after?.clientID}`}. Consider removing the old app registration's access and secret in Azure.`,
-    roleId,
-    principalId,
-    before,
+    message: `Migrated: Atlas validated Key Vault access with the service principal ${ending.principalId} (roleId ${ending.roleId}) and now authenticates with short-lived Azure AD tokens${staticNote}. Consider removing the old app registration's access and secret in Azure.`,
     after: maskedAkv(after),
-    preflight: st.report,
+    preflight: preflightReport,
   });
+}
+
+/** read -> register -> grant -> preflight -> PATCH -> poll; a dry run stops after planning the grants. */
+async function migrate(conn: Connected, values: Values, io: CliIo): Promise<MigrateReport> {
+  const run = startRun(conn, migrateArgs(values, io));
+  const read = await readStaticConfig(run);
+  if ('done' in read) return read.done;
+  const { akv } = read;
+  const tenantId = run.args.tenant ?? akv.tenantID;
+  if (!tenantId) throw usageError('--tenant is required: the EAR configuration names no tenantID');
+
+  const p = await registerPrincipal(run, tenantId);
+  const input = {
+    projectId: run.args.projectId,
+    principal: p.principalId!,
+    ...(run.args.key ? { key: run.args.key } : {}),
+  };
+  let st = await preflight(conn, input);
+  if (run.args.dryRun) {
+    planGrants(run, st);
+    return plannedReport(run, st, patchRequestFor(run, akv, st, p.roleId), p, akv);
+  }
+  await applyGrants(run, st);
+  st = await preflight(conn, input);
+  const patch = patchRequestFor(run, akv, st, p.roleId);
+  // Keys in the order the report has always had them (JSON output).
+  const ending: Ending = {
+    result: 'not-ready',
+    exitCode: EXIT.failed,
+    message: '',
+    roleId: p.roleId,
+    principalId: p.principalId,
+    before: maskedAkv(akv),
+    preflight: st.report,
+  };
+  const notReady = requireReady(run, st, ending);
+  if (notReady) return notReady;
+  const patched = await patchAtlas(run, patch, ending);
+  if ('done' in patched) return patched.done;
+  return finalReport(run, akv, await pollValid(run, patched.accepted, p.roleId), ending);
 }
 
 export async function runMigrate(argv: string[], io: CliIo = defaultIo()): Promise<number> {

@@ -17,23 +17,11 @@ import {
   type PlannedAction,
 } from '../reconcile.js';
 import { keyFixCommands, keyState, type KeyState } from './check.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  GUID,
-  parseOptions,
-  requireGroupId,
-  runGuarded,
-  str,
-  table,
-  usageError,
-  writeJson,
-  type CliIo,
-  type Connected,
-} from './common.js';
+import { connect, type Connected } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, GUID, parseOptions, requireGroupId, str } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const PREFLIGHT_HELP = `Usage: ear-guard preflight --project <groupId> [--role-id <roleId> | --principal <objectId>]
                            [--key <keyIdentifier>] [--subscription <id>] [--resource-group <name>] [--fix] [--json]
@@ -123,30 +111,45 @@ function finish(report: PreflightReport): PreflightReport {
   return report;
 }
 
-/** Runs every check (reads only). */
-export async function preflight(conn: Connected, input: PreflightInput): Promise<PreflightState> {
-  const client = conn.atlasClient!;
-  const [ear, cpa] = await Promise.all([
-    client.getEncryptionAtRest(input.projectId),
-    client.getCloudProviderAccess(input.projectId),
-  ]);
-  const akv = ear.azureKeyVault ?? {};
-  const report: PreflightReport = { projectId: input.projectId, ready: false, exitCode: EXIT.failed, checks: [] };
-  const add = (c: PreflightCheck) => report.checks.push(c);
-  const state: PreflightState = { report, ear, cpa };
+type AtlasKeyVault = NonNullable<AtlasEncryptionAtRest['azureKeyVault']>;
 
-  add({
+/** Where the key is: from the flags, else from Atlas's EAR configuration. */
+interface KeyLocation {
+  keyIdentifier: string;
+  key: ReturnType<typeof parseKeyIdentifier>;
+  subscriptionId: string;
+  resourceGroup: string;
+  vaultId: string;
+}
+
+/** Who gets access: the registered Atlas service principal (or the one named before it is registered). */
+interface PrincipalChoice {
+  sp?: AtlasAzureServicePrincipal;
+  principalId?: string;
+  tenantId?: string;
+  /** Why the principal is not (yet) registered with the project. */
+  notRegistered?: string;
+}
+
+const REGISTERED_TITLE = 'Atlas service principal registered with the project';
+
+function earConfigCheck(akv: AtlasKeyVault): PreflightCheck {
+  let detail = 'not enabled yet';
+  if (akv.enabled) {
+    detail = akv.roleId
+      ? `enabled, secretless (roleId ${akv.roleId})`
+      : `enabled with static credentials (clientID ${akv.clientID ?? 'unknown'}); migrate with 'ear-guard migrate'`;
+  }
+  return {
     id: 'atlas-ear-config',
     title: 'Atlas encryption at rest (Azure Key Vault) configuration',
     status: 'pass',
-    detail: akv.enabled
-      ? akv.roleId
-        ? `enabled, secretless (roleId ${akv.roleId})`
-        : `enabled with static credentials (clientID ${akv.clientID ?? 'unknown'}); migrate with 'ear-guard migrate'`
-      : 'not enabled yet',
-  });
+    detail,
+  };
+}
 
-  // Where the key is.
+/** Step 1: the key, its vault and where the vault lives; a missing piece is a usage error naming the flag. */
+export function locateKey(input: PreflightInput, akv: AtlasKeyVault): KeyLocation {
   const keyIdentifier = input.key ?? akv.keyIdentifier;
   if (!keyIdentifier) {
     throw usageError(
@@ -167,123 +170,144 @@ export async function preflight(conn: Connected, input: PreflightInput): Promise
     );
   }
   const vaultId = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${key.vaultName}`;
-  report.vaultId = vaultId;
-  report.keyIdentifier = keyIdentifier;
+  return { keyIdentifier, key, subscriptionId, resourceGroup, vaultId };
+}
 
-  // Who: the registered Atlas service principal.
-  const sps = atlasSps(cpa);
-  let sp: AtlasAzureServicePrincipal | undefined;
-  let principalId: string | undefined;
-  let notRegisteredDetail: string | undefined;
-  if (input.roleId) {
-    sp = sps.find((s) => s._id === input.roleId);
-    if (!sp)
-      notRegisteredDetail = `roleId ${input.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`;
-  } else if (input.principal) {
-    principalId = input.principal;
-    sp = sps.find((s) => (s.servicePrincipalId ?? '').toLowerCase() === input.principal!.toLowerCase());
-    if (!sp)
-      notRegisteredDetail = `service principal ${input.principal} is not registered with the project (cloudProviderAccess)`;
-  } else if (akv.roleId) {
-    sp = sps.find((s) => s._id === akv.roleId);
-    if (!sp)
-      notRegisteredDetail = `the EAR configuration's roleId ${akv.roleId} is not among the project's cloudProviderAccess azureServicePrincipals`;
-  } else {
-    const atlasOnes = sps.filter((s) => !s.atlasAzureAppId || s.atlasAzureAppId.toLowerCase() === ATLAS_AZURE_APP_ID);
-    if (atlasOnes.length > 1) {
-      throw usageError(
-        `project ${input.projectId} has ${atlasOnes.length} registered Azure service principals (roleIds ${atlasOnes.map((s) => s._id).join(', ')}): pick one with --role-id`,
-      );
-    }
-    sp = atlasOnes[0];
-    if (!sp) notRegisteredDetail = 'no Atlas service principal is registered with the project (cloudProviderAccess)';
+/** The project's one registered Atlas-app principal, when no roleId or principal says which. */
+function onlyAtlasPrincipal(input: PreflightInput, cpa: AtlasCloudProviderAccess): PrincipalChoice {
+  const atlasOnes = atlasSps(cpa).filter(
+    (s) => !s.atlasAzureAppId || s.atlasAzureAppId.toLowerCase() === ATLAS_AZURE_APP_ID,
+  );
+  if (atlasOnes.length > 1) {
+    throw usageError(
+      `project ${input.projectId} has ${atlasOnes.length} registered Azure service principals (roleIds ${atlasOnes.map((s) => s._id).join(', ')}): pick one with --role-id`,
+    );
   }
-  principalId = sp?.servicePrincipalId ?? principalId;
-  const tenantId = sp?.tenantId ?? akv.tenantID;
-  if (!principalId) {
-    add({
-      id: 'principal-registered',
-      title: 'Atlas service principal registered with the project',
-      status: 'fail',
-      detail: notRegisteredDetail ?? 'no service principal',
-      fix: [
-        `az ad sp list --filter "appId eq '${ATLAS_AZURE_APP_ID}'" --query "[].id" -o tsv   # or: az ad sp create --id ${ATLAS_AZURE_APP_ID}`,
-        `ear-guard preflight --project ${input.projectId} --principal <that object ID>   # then register it: ear-guard migrate`,
-      ],
-    });
-    return { ...state, report: finish(report) };
-  }
-  if (!GUID.test(principalId)) throw usageError(`--principal '${principalId}' is not an object ID (expected a GUID)`);
-  state.registration = sp;
-  report.principal = {
-    objectId: principalId,
-    ...(tenantId ? { tenantId } : {}),
-    ...(sp ? { roleId: sp._id } : {}),
-    registered: !!sp,
+  const sp = atlasOnes[0];
+  return sp
+    ? { sp }
+    : { notRegistered: 'no Atlas service principal is registered with the project (cloudProviderAccess)' };
+}
+
+function byRoleId(cpa: AtlasCloudProviderAccess, roleId: string, what: string): PrincipalChoice {
+  const sp = atlasSps(cpa).find((s) => s._id === roleId);
+  return sp
+    ? { sp }
+    : { notRegistered: `${what} ${roleId} is not among the project's cloudProviderAccess azureServicePrincipals` };
+}
+
+function byPrincipal(cpa: AtlasCloudProviderAccess, principal: string): PrincipalChoice {
+  const sp = atlasSps(cpa).find((s) => (s.servicePrincipalId ?? '').toLowerCase() === principal.toLowerCase());
+  return sp
+    ? { sp, principalId: principal }
+    : {
+        principalId: principal,
+        notRegistered: `service principal ${principal} is not registered with the project (cloudProviderAccess)`,
+      };
+}
+
+/** Step 2: which principal: --role-id, --principal, the EAR configuration's roleId, else the only Atlas one. */
+export function choosePrincipal(
+  input: PreflightInput,
+  akv: AtlasKeyVault,
+  cpa: AtlasCloudProviderAccess,
+): PrincipalChoice {
+  let c: PrincipalChoice;
+  if (input.roleId) c = byRoleId(cpa, input.roleId, 'roleId');
+  else if (input.principal) c = byPrincipal(cpa, input.principal);
+  else if (akv.roleId) c = byRoleId(cpa, akv.roleId, "the EAR configuration's roleId");
+  else c = onlyAtlasPrincipal(input, cpa);
+  const principalId = c.sp?.servicePrincipalId ?? c.principalId;
+  const tenantId = c.sp?.tenantId ?? akv.tenantID;
+  return { ...c, ...(principalId ? { principalId } : {}), ...(tenantId ? { tenantId } : {}) };
+}
+
+function noPrincipalCheck(projectId: string, who: PrincipalChoice): PreflightCheck {
+  return {
+    id: 'principal-registered',
+    title: REGISTERED_TITLE,
+    status: 'fail',
+    detail: who.notRegistered ?? 'no service principal',
+    fix: [
+      `az ad sp list --filter "appId eq '${ATLAS_AZURE_APP_ID}'" --query "[].id" -o tsv   # or: az ad sp create --id ${ATLAS_AZURE_APP_ID}`,
+      `ear-guard preflight --project ${projectId} --principal <that object ID>   # then register it: ear-guard migrate`,
+    ],
   };
-  if (sp) {
-    const foreignApp = sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID;
-    add({
-      id: 'principal-registered',
-      title: 'Atlas service principal registered with the project',
-      status: foreignApp ? 'warn' : 'pass',
-      detail: `roleId ${sp._id} -> service principal ${principalId}${tenantId ? ` in tenant ${tenantId}` : ''}${foreignApp ? `; atlasAzureAppId ${sp.atlasAzureAppId} is not the Atlas app ${ATLAS_AZURE_APP_ID}` : ''}`,
-    });
-  } else {
-    add({
-      id: 'principal-registered',
-      title: 'Atlas service principal registered with the project',
-      status: 'fail',
-      detail: `${notRegisteredDetail}; the Azure checks below are for ${principalId}`,
-      fix: [registerCommand(input.projectId, tenantId ?? '<tenant-id>', principalId)],
-    });
-  }
+}
 
-  const target: AtlasTarget = {
-    projectId: input.projectId,
+function registrationCheck(projectId: string, who: PrincipalChoice, principalId: string): PreflightCheck {
+  const { sp, tenantId } = who;
+  if (!sp) {
+    return {
+      id: 'principal-registered',
+      title: REGISTERED_TITLE,
+      status: 'fail',
+      detail: `${who.notRegistered}; the Azure checks below are for ${principalId}`,
+      fix: [registerCommand(projectId, tenantId ?? '<tenant-id>', principalId)],
+    };
+  }
+  const foreignApp = sp.atlasAzureAppId && sp.atlasAzureAppId.toLowerCase() !== ATLAS_AZURE_APP_ID;
+  return {
+    id: 'principal-registered',
+    title: REGISTERED_TITLE,
+    status: foreignApp ? 'warn' : 'pass',
+    detail: `roleId ${sp._id} -> service principal ${principalId}${tenantId ? ` in tenant ${tenantId}` : ''}${foreignApp ? `; atlasAzureAppId ${sp.atlasAzureAppId} is not the Atlas app ${ATLAS_AZURE_APP_ID}` : ''}`,
+  };
+}
+
+/** Step 3: the target the loop would watch once the PATCH is made. */
+function targetFor(
+  projectId: string,
+  akv: AtlasKeyVault,
+  where: KeyLocation,
+  who: PrincipalChoice,
+  principalId: string,
+): AtlasTarget {
+  return {
+    projectId,
     principalObjectId: principalId,
-    tenantId: tenantId ?? '',
-    subscriptionId,
-    resourceGroup,
-    vaultName: key.vaultName,
-    keyName: key.keyName,
-    keyVersion: key.version,
-    keyIdentifier,
+    tenantId: who.tenantId ?? '',
+    subscriptionId: where.subscriptionId,
+    resourceGroup: where.resourceGroup,
+    vaultName: where.key.vaultName,
+    keyName: where.key.keyName,
+    keyVersion: where.key.version,
+    keyIdentifier: where.keyIdentifier,
     azureEnvironment: akv.azureEnvironment ?? 'AZURE',
     requirePrivateNetworking: akv.requirePrivateNetworking === true,
     atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
     credentials: akv.roleId ? 'secretless' : 'static',
-    ...(sp ? { roleId: sp._id } : {}),
-    vaultId,
+    ...(who.sp ? { roleId: who.sp._id } : {}),
+    vaultId: where.vaultId,
   };
-  state.target = target;
+}
 
-  let ins: Inspection;
+/** Step 4: the loop's own inspection of the vault and key; a vault that is not there is a failed check. */
+async function inspectVault(
+  conn: Connected,
+  target: AtlasTarget,
+): Promise<{ inspection: Inspection } | { missing: PreflightCheck }> {
   try {
-    ins = await inspectTarget(target, { azure: conn.azure!, policy: conn.policy });
+    return { inspection: await inspectTarget(target, { azure: conn.azure!, policy: conn.policy }) };
   } catch (e) {
     const c = classifyError(e, 'arm');
-    if (c.status === 404) {
-      add({
+    if (c.status !== 404) throw e;
+    return {
+      missing: {
         id: 'vault',
         title: 'Key vault exists',
         status: 'fail',
-        detail: `vault ${vaultId} was not found (${c.describe()})`,
+        detail: `vault ${target.vaultId} was not found (${c.describe()})`,
         fix: [
-          `az keyvault show --name ${key.vaultName} --query id -o tsv   # then pass --subscription / --resource-group`,
+          `az keyvault show --name ${target.vaultName} --query id -o tsv   # then pass --subscription / --resource-group`,
         ],
-      });
-      return { ...state, report: finish(report) };
-    }
-    throw e;
+      },
+    };
   }
-  state.inspection = ins;
-  if (!target.tenantId) target.tenantId = ins.docs.vault.tenantId;
-  const v = ins.verdict;
-  report.model = v.model;
-  report.key = keyState(target, ins.key);
+}
 
-  add({
+function modelCheck(v: Verdict): PreflightCheck {
+  return {
     id: 'permission-model',
     title: 'Permission model the vault uses',
     status: 'pass',
@@ -291,108 +315,157 @@ export async function preflight(conn: Connected, input: PreflightInput): Promise
       v.model === 'rbac'
         ? 'Azure RBAC (enableRbacAuthorization: true): access policies are ignored'
         : 'access policies (enableRbacAuthorization false or absent): RBAC data roles are ignored',
-  });
+  };
+}
 
+function readerDetail(r: Verdict['readerOnVault'], unsure: boolean): string {
+  if (r?.granted) return 'granted';
+  if (unsure) return 'granted only through a conditional assignment: cannot be judged offline';
+  return (r?.deniedBy ?? []).length ? `denied by ${r!.deniedBy!.join(', ')}` : 'missing';
+}
+
+function readerCheck(v: Verdict, readerFix: string[]): PreflightCheck {
+  const r = v.readerOnVault;
+  const unsure = !r?.granted && (r?.conditionalVia ?? []).length > 0;
+  return {
+    id: 'reader-on-vault',
+    title: 'Reader on the vault (Atlas reads the vault metadata)',
+    status: r?.granted ? 'pass' : unsure ? 'unknown' : 'fail',
+    detail: readerDetail(r, unsure),
+    ...(readerFix.length ? { fix: readerFix } : {}),
+  };
+}
+
+/** Step 5a: the permissions the principal holds in the vault's model, with the az commands for what is missing. */
+function permissionChecks(target: AtlasTarget, v: Verdict): PreflightCheck[] {
   const requirement: Requirement = {
-    principalId,
-    key: { vaultId, keyName: key.keyName },
+    principalId: target.principalObjectId,
+    key: { vaultId: target.vaultId, keyName: target.keyName },
     recommendReaderOnVault: true,
   };
   const fix = fixCommands(v, requirement);
   const readerFix = fix.filter((c) => /--role "Reader"/.test(c));
   const permFix = fix.filter((c) => !readerFix.includes(c));
-  add(permissionCheck(v, permFix));
-
-  if (v.model === 'rbac') {
-    const r = v.readerOnVault;
-    const readerUnsure = !r?.granted && (r?.conditionalVia ?? []).length > 0;
-    add({
-      id: 'reader-on-vault',
-      title: 'Reader on the vault (Atlas reads the vault metadata)',
-      status: r?.granted ? 'pass' : readerUnsure ? 'unknown' : 'fail',
-      detail: r?.granted
-        ? 'granted'
-        : readerUnsure
-          ? 'granted only through a conditional assignment: cannot be judged offline'
-          : (r?.deniedBy ?? []).length
-            ? `denied by ${r!.deniedBy!.join(', ')}`
-            : 'missing',
-      ...(readerFix.length ? { fix: readerFix } : {}),
-    });
-  }
   const recommended = v.missingRecommended.filter((p) => p !== READER_ON_VAULT);
-  add({
-    id: 'wrap-unwrap',
-    title: 'wrapKey and unwrapKey (recommended)',
-    status: recommended.length ? 'warn' : 'pass',
-    detail: recommended.length ? `missing ${recommended.join(', ')}` : 'granted',
-    ...(recommended.length && permFix.length ? { fix: permFix } : {}),
-  });
+  return [
+    modelCheck(v),
+    permissionCheck(v, permFix),
+    ...(v.model === 'rbac' ? [readerCheck(v, readerFix)] : []),
+    {
+      id: 'wrap-unwrap',
+      title: 'wrapKey and unwrapKey (recommended)',
+      status: recommended.length ? 'warn' : 'pass',
+      detail: recommended.length ? `missing ${recommended.join(', ')}` : 'granted',
+      ...(recommended.length && permFix.length ? { fix: permFix } : {}),
+    },
+  ];
+}
 
-  const k = report.key;
+function expiryCheck(k: KeyState, ins: Inspection, keyFix: (flag: string) => string[]): PreflightCheck {
+  const expired = ins.flags.includes('key-expired');
+  const soon = ins.flags.includes('key-near-expiry');
+  const notYet = k.notBefore && Date.parse(k.notBefore) > Date.now();
+  let detail = k.expires ? `expires ${k.expires}${soon ? ' (soon)' : ''}` : 'no expiry set';
+  if (notYet) detail = `not valid before ${k.notBefore}`;
+  if (expired) detail = `expired at ${k.expires}`;
+  return {
+    id: 'key-unexpired',
+    title: 'Key unexpired and active',
+    status: expired || notYet ? 'fail' : soon ? 'warn' : 'pass',
+    detail,
+    ...(expired ? { fix: keyFix('key-expired') } : {}),
+  };
+}
+
+/** Step 5b: the key exists, is enabled, unexpired, and which version Atlas will use. */
+function keyChecks(target: AtlasTarget, k: KeyState, ins: Inspection): PreflightCheck[] {
   const keyFix = (flagName: string) => keyFixCommands(target, [flagName]);
-  add(
-    k.exists
-      ? {
-          id: 'key-exists',
-          title: 'Key exists',
-          status: 'pass',
-          detail: `${k.name} (current version ${k.currentVersion ?? '?'})`,
-        }
-      : {
-          id: 'key-exists',
-          title: 'Key exists',
-          status: 'fail',
-          detail: `key ${key.keyName} not found in vault ${key.vaultName}`,
-          fix: keyFix('key-not-found'),
-        },
-  );
-  if (k.exists) {
-    add(
-      k.enabled
-        ? { id: 'key-enabled', title: 'Key enabled', status: 'pass', detail: 'enabled' }
-        : {
-            id: 'key-enabled',
-            title: 'Key enabled',
-            status: 'fail',
-            detail: 'the key is disabled',
-            fix: keyFix('key-disabled'),
-          },
-    );
-    const now = Date.now();
-    const expired = ins.flags.includes('key-expired');
-    const notYet = k.notBefore && Date.parse(k.notBefore) > now;
-    add({
-      id: 'key-unexpired',
-      title: 'Key unexpired and active',
-      status: expired || notYet ? 'fail' : ins.flags.includes('key-near-expiry') ? 'warn' : 'pass',
-      detail: expired
-        ? `expired at ${k.expires}`
-        : notYet
-          ? `not valid before ${k.notBefore}`
-          : k.expires
-            ? `expires ${k.expires}${ins.flags.includes('key-near-expiry') ? ' (soon)' : ''}`
-            : 'no expiry set',
-      ...(expired ? { fix: keyFix('key-expired') } : {}),
-    });
-    if (key.version && k.versionMatches === false) {
-      add({
-        id: 'key-version',
-        title: 'Key version in the identifier',
-        status: 'warn',
-        detail: `the identifier pins version ${key.version}; the current version is ${k.currentVersion}: Atlas will use the pinned version`,
-      });
-    }
+  const title = 'Key exists';
+  if (!k.exists) {
+    const detail = `key ${target.keyName} not found in vault ${target.vaultName}`;
+    return [{ id: 'key-exists', title, status: 'fail', detail, fix: keyFix('key-not-found') }];
   }
-  add({
+  const out: PreflightCheck[] = [
+    { id: 'key-exists', title, status: 'pass', detail: `${k.name} (current version ${k.currentVersion ?? '?'})` },
+    k.enabled
+      ? { id: 'key-enabled', title: 'Key enabled', status: 'pass', detail: 'enabled' }
+      : {
+          id: 'key-enabled',
+          title: 'Key enabled',
+          status: 'fail',
+          detail: 'the key is disabled',
+          fix: keyFix('key-disabled'),
+        },
+    expiryCheck(k, ins, keyFix),
+  ];
+  if (target.keyVersion && k.versionMatches === false) {
+    out.push({
+      id: 'key-version',
+      title: 'Key version in the identifier',
+      status: 'warn',
+      detail: `the identifier pins version ${target.keyVersion}; the current version is ${k.currentVersion}: Atlas will use the pinned version`,
+    });
+  }
+  return out;
+}
+
+function privateNetworkingCheck(target: AtlasTarget): PreflightCheck {
+  return {
     id: 'private-networking',
     title: 'Validation timing (requirePrivateNetworking)',
     status: target.requirePrivateNetworking ? 'warn' : 'pass',
     detail: target.requirePrivateNetworking
       ? 'requirePrivateNetworking is on: Atlas accepts the PATCH and the data nodes validate Key Vault access afterwards (asynchronously); a misconfiguration shows up later and can end in cluster shutdown, so every check above must pass first'
       : 'requirePrivateNetworking is off: Atlas validates Key Vault access when the PATCH is made',
-  });
-  return { ...state, report: finish(report) };
+  };
+}
+
+/** Runs every check (reads only): Atlas's configuration, the principal, then the vault and key on Azure. */
+export async function preflight(conn: Connected, input: PreflightInput): Promise<PreflightState> {
+  const client = conn.atlasClient!;
+  const [ear, cpa] = await Promise.all([
+    client.getEncryptionAtRest(input.projectId),
+    client.getCloudProviderAccess(input.projectId),
+  ]);
+  const akv = ear.azureKeyVault ?? {};
+  const report: PreflightReport = { projectId: input.projectId, ready: false, exitCode: EXIT.failed, checks: [] };
+  const state: PreflightState = { report, ear, cpa };
+  const done = (...checks: PreflightCheck[]): PreflightState => {
+    report.checks.push(...checks);
+    return { ...state, report: finish(report) };
+  };
+  report.checks.push(earConfigCheck(akv));
+  const where = locateKey(input, akv);
+  report.vaultId = where.vaultId;
+  report.keyIdentifier = where.keyIdentifier;
+
+  const who = choosePrincipal(input, akv, cpa);
+  const principalId = who.principalId;
+  if (!principalId) return done(noPrincipalCheck(input.projectId, who));
+  if (!GUID.test(principalId)) throw usageError(`--principal '${principalId}' is not an object ID (expected a GUID)`);
+  state.registration = who.sp;
+  report.principal = {
+    objectId: principalId,
+    ...(who.tenantId ? { tenantId: who.tenantId } : {}),
+    ...(who.sp ? { roleId: who.sp._id } : {}),
+    registered: !!who.sp,
+  };
+  report.checks.push(registrationCheck(input.projectId, who, principalId));
+
+  const target = targetFor(input.projectId, akv, where, who, principalId);
+  state.target = target;
+  const inspected = await inspectVault(conn, target);
+  if ('missing' in inspected) return done(inspected.missing);
+  const ins = inspected.inspection;
+  state.inspection = ins;
+  if (!target.tenantId) target.tenantId = ins.docs.vault.tenantId;
+  report.model = ins.verdict.model;
+  report.key = keyState(target, ins.key);
+  return done(
+    ...permissionChecks(target, ins.verdict),
+    ...keyChecks(target, report.key, ins),
+    privateNetworkingCheck(target),
+  );
 }
 
 function permissionCheck(v: Verdict, fix: string[]): PreflightCheck {
@@ -440,40 +513,55 @@ export async function applyPreflightFix(
 
 const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', unknown: '????' };
 
-export function renderPreflight(r: PreflightReport): string {
-  const out: string[] = [];
-  out.push(`Preflight for project ${r.projectId}${r.principal ? `, service principal ${r.principal.objectId}` : ''}`);
-  if (r.vaultId)
-    out.push(`Vault: ${r.vaultId}${r.model ? ` (${r.model === 'rbac' ? 'Azure RBAC' : 'access policies'})` : ''}`);
+function renderHeader(r: PreflightReport): string[] {
+  const out = [
+    `Preflight for project ${r.projectId}${r.principal ? `, service principal ${r.principal.objectId}` : ''}`,
+  ];
+  if (r.vaultId) {
+    const model = r.model ? ` (${r.model === 'rbac' ? 'Azure RBAC' : 'access policies'})` : '';
+    out.push(`Vault: ${r.vaultId}${model}`);
+  }
   if (r.keyIdentifier) out.push(`Key:   ${r.keyIdentifier}`);
-  out.push('');
-  out.push(
-    table(
-      ['', 'CHECK', 'DETAIL'],
-      r.checks.map((c) => [MARK[c.status], c.title, c.detail]),
-    ).trimEnd(),
-  );
+  return out;
+}
+
+function renderFix(fix: NonNullable<PreflightReport['fix']>): string[] {
+  const out = ['', '--fix:', ...fix.blocked.map((b) => `  blocked: ${b}`)];
+  if (!fix.plan.length && !fix.blocked.length) out.push('  nothing to grant');
+  for (const a of fix.actions) out.push(`  ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
+  return out;
+}
+
+function renderFixCommands(r: PreflightReport): string[] {
   const fixes = r.checks.filter(
     (c) => c.fix?.length && (c.status === 'fail' || c.status === 'warn' || c.status === 'unknown'),
   );
-  if (r.fix) {
-    out.push('', '--fix:');
-    if (r.fix.blocked.length) for (const b of r.fix.blocked) out.push(`  blocked: ${b}`);
-    if (!r.fix.plan.length && !r.fix.blocked.length) out.push('  nothing to grant');
-    for (const a of r.fix.actions) out.push(`  ${a.description}: ${a.result}${a.error ? ` (${a.error})` : ''}`);
-  }
-  if (fixes.length) {
-    out.push('', 'To fix, run:');
-    for (const c of fixes) for (const f of c.fix!) out.push(`  ${f}`);
-  }
-  out.push(
+  if (!fixes.length) return [];
+  return ['', 'To fix, run:', ...fixes.flatMap((c) => c.fix!.map((f) => `  ${f}`))];
+}
+
+function verdictLine(r: PreflightReport): string {
+  if (r.ready)
+    return 'READY: every check passed; PATCH encryptionAtRest with the roleId is safe (ear-guard migrate does it).';
+  return r.exitCode === EXIT.indeterminate
+    ? 'NOT SURE: some checks cannot be judged offline; do not PATCH encryptionAtRest until they are confirmed.'
+    : 'NOT READY: do not PATCH encryptionAtRest yet.';
+}
+
+export function renderPreflight(r: PreflightReport): string {
+  const checks = table(
+    ['', 'CHECK', 'DETAIL'],
+    r.checks.map((c) => [MARK[c.status], c.title, c.detail]),
+  ).trimEnd();
+  const out = [
+    ...renderHeader(r),
     '',
-    r.ready
-      ? 'READY: every check passed; PATCH encryptionAtRest with the roleId is safe (ear-guard migrate does it).'
-      : r.exitCode === EXIT.indeterminate
-        ? 'NOT SURE: some checks cannot be judged offline; do not PATCH encryptionAtRest until they are confirmed.'
-        : 'NOT READY: do not PATCH encryptionAtRest yet.',
-  );
+    checks,
+    ...(r.fix ? renderFix(r.fix) : []),
+    ...renderFixCommands(r),
+    '',
+    verdictLine(r),
+  ];
   return out.join('\n') + '\n';
 }
 

@@ -1,18 +1,11 @@
 // `ear-guard status`: the state table, one row per project, plus the last sweep's heartbeat.
 import { readHeartbeat } from '../state/heartbeat.js';
 import type { ProjectRecord } from '../state/store.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  parseOptions,
-  runGuarded,
-  table,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseOptions } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const STATUS_HELP = `Usage: ear-guard status [--json]
 

@@ -3,25 +3,11 @@
 // summary table. Exit 1 if any project is missing access.
 import { runSweep, needsAttention, type SweepItem } from '../loop/sweep.js';
 import { isTransientOutcome, type Outcome } from '../reconcile.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  list,
-  parseOptions,
-  positiveInt,
-  progress,
-  requireGroupId,
-  runGuarded,
-  str,
-  table,
-  usageError,
-  worstExit,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded, usageError, worstExit } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, list, parseOptions, positiveInt, requireGroupId, str } from './cli/options.js';
+import { progress, table, writeJson } from './cli/output.js';
 
 export const SWEEP_HELP = `Usage: ear-guard sweep [--concurrency N] [--mode observe|alert|remediate] [--project <groupId> ...] [--json]
 

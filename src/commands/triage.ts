@@ -3,20 +3,11 @@
 // changed, why; and, with a state connection, the projects it maps to.
 import { EventInputError, parseEvents, triageEvent } from '../core/triage.js';
 import { projectsForEvent } from '../events/route.js';
-import {
-  COMMON_HELP,
-  connect,
-  defaultIo,
-  EXIT,
-  flag,
-  parseOptions,
-  readInput,
-  runGuarded,
-  table,
-  usageError,
-  writeJson,
-  type CliIo,
-} from './common.js';
+import { connect } from './cli/connect.js';
+import { EXIT, runGuarded, usageError } from './cli/errors.js';
+import { defaultIo, type CliIo } from './cli/io.js';
+import { COMMON_HELP, flag, parseOptions, readInput } from './cli/options.js';
+import { table, writeJson } from './cli/output.js';
 
 export const TRIAGE_HELP = `Usage: ear-guard triage <event.json | -> [--json]
 
@@ -35,6 +26,57 @@ Exit status: 0 ok, 2 the file is not an event or an array of events (the message
 
 ${COMMON_HELP}`;
 
+type TriageRow = ReturnType<typeof triageRow>;
+
+/** The file's events; bad JSON or a bad event is a usage error naming the file. */
+async function readEvents(file: string, io: CliIo): Promise<ReturnType<typeof parseEvents>> {
+  const name = file === '-' ? 'stdin' : file;
+  const text = (await readInput(file, 'event file', io)).replace(/^\uFEFF/, '');
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (e) {
+    throw usageError(`${name}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return parseEvents(payload);
+  } catch (e) {
+    if (e instanceof EventInputError) throw usageError(`${name}: ${e.message}`);
+    throw e;
+  }
+}
+
+function triageRow(t: ReturnType<typeof triageEvent>, projects: string[] | undefined) {
+  return {
+    eventId: t.eventId,
+    eventType: t.eventType,
+    relevant: t.relevant,
+    kind: t.kind,
+    scope: t.scope ?? null,
+    reason: t.reason,
+    ...(t.operationName ? { operationName: t.operationName } : {}),
+    ...(t.resourceId ? { resourceId: t.resourceId } : {}),
+    ...(t.keyName ? { keyName: t.keyName } : {}),
+    ...(t.actor ? { actor: t.actor } : {}),
+    ...(projects ? { projects } : {}),
+  };
+}
+
+function renderTriage(results: TriageRow[], mapped: boolean): string {
+  const text = table(
+    ['EVENT', 'RELEVANT', 'KIND', 'SCOPE', ...(mapped ? ['PROJECTS'] : []), 'REASON'],
+    results.map((r) => [
+      r.eventId,
+      r.relevant ? 'yes' : 'no',
+      r.kind,
+      r.scope ?? '',
+      ...(mapped ? [r.projects?.join(',') ?? ''] : []),
+      r.reason,
+    ]),
+  );
+  return mapped ? text : `${text}\n(no EAR_GUARD_STORAGE: projects not mapped)\n`;
+}
+
 export async function runTriage(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   return runGuarded('triage', io, async () => {
     const { values, positionals } = parseOptions('triage', argv, {}, TRIAGE_HELP, true);
@@ -43,59 +85,16 @@ export async function runTriage(argv: string[], io: CliIo = defaultIo()): Promis
       return EXIT.ok;
     }
     if (positionals.length !== 1) throw usageError("name one file: ear-guard triage <event.json> ('-' for stdin)");
-    const file = positionals[0]!;
-    const text = (await readInput(file, 'event file', io)).replace(/^\uFEFF/, '');
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch (e) {
-      throw usageError(`${file === '-' ? 'stdin' : file}: not valid JSON (${(e as Error).message})`);
-    }
-    let events;
-    try {
-      events = parseEvents(payload);
-    } catch (e) {
-      if (e instanceof EventInputError) throw usageError(`${file === '-' ? 'stdin' : file}: ${e.message}`);
-      throw e;
-    }
+    const events = await readEvents(positionals[0]!, io);
     const conn = await connect(values, io, { cloud: false, state: 'optional' });
     try {
-      const results = [];
+      const results: TriageRow[] = [];
       for (const ev of events) {
         const t = triageEvent(ev);
-        const projects = conn.state ? await projectsForEvent(conn.state, t) : undefined;
-        results.push({
-          eventId: t.eventId,
-          eventType: t.eventType,
-          relevant: t.relevant,
-          kind: t.kind,
-          scope: t.scope ?? null,
-          reason: t.reason,
-          ...(t.operationName ? { operationName: t.operationName } : {}),
-          ...(t.resourceId ? { resourceId: t.resourceId } : {}),
-          ...(t.keyName ? { keyName: t.keyName } : {}),
-          ...(t.actor ? { actor: t.actor } : {}),
-          ...(projects ? { projects } : {}),
-        });
+        results.push(triageRow(t, conn.state ? await projectsForEvent(conn.state, t) : undefined));
       }
-      if (flag(values, 'json')) {
-        writeJson(io, results);
-        return EXIT.ok;
-      }
-      io.stdout.write(
-        table(
-          ['EVENT', 'RELEVANT', 'KIND', 'SCOPE', ...(conn.state ? ['PROJECTS'] : []), 'REASON'],
-          results.map((r) => [
-            r.eventId,
-            r.relevant ? 'yes' : 'no',
-            r.kind,
-            r.scope ?? '',
-            ...(conn.state ? [r.projects?.join(',') ?? ''] : []),
-            r.reason,
-          ]),
-        ),
-      );
-      if (!conn.state) io.stdout.write('\n(no EAR_GUARD_STORAGE: projects not mapped)\n');
+      if (flag(values, 'json')) writeJson(io, results);
+      else io.stdout.write(renderTriage(results, conn.state !== undefined));
       return EXIT.ok;
     } finally {
       await conn.close();

@@ -184,26 +184,31 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
     </p>`;
 }
 
+function heartbeatState(hb: Heartbeat | undefined, health: HealthReport | undefined): SafeHtml {
+  if (health) {
+    return health.healthy
+      ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
+      : markup`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`;
+  }
+  return hb
+    ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
+    : markup`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
+}
+
+function lastSweep(hb: Heartbeat, now: Date): SafeHtml {
+  const outcomes = Object.entries(hb.outcomes).filter(([, n]) => n > 0);
+  return markup` Last sweep finished ${timeCell(hb.finishedAt, now)}
+              <span class="meta">(${formatTime(hb.finishedAt)})</span> · ${hb.projects}
+              project${hb.projects === 1 ? '' : 's'}${hb.durationMs ? markup` in ${formatDuration(hb.durationMs / 1000)}` : ''}${outcomes.length ? markup` · ${outcomes.map(([k, n], i) => markup`${i ? ', ' : ''}${n} ${k}`)}` : ''}${hb.errors ? markup` · <span class="bad">${hb.errors} error${hb.errors === 1 ? '' : 's'}</span>` : ''}`;
+}
+
 function heartbeatPanel(hb: Heartbeat | undefined, health: HealthReport | undefined, now: Date): SafeHtml {
   const ok = health ? health.healthy : !!hb;
-  const state = health
-    ? health.healthy
-      ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
-      : markup`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`
-    : hb
-      ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
-      : markup`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
-  const outcomes = hb ? Object.entries(hb.outcomes).filter(([, n]) => n > 0) : [];
+  const state = heartbeatState(hb, health);
   return markup`<section class="hb ${ok ? 'hb-ok' : 'hb-bad'}" id="heartbeat" aria-label="Heartbeat">
     <h2>Heartbeat</h2>
     <p>
-      ${state}${
-        hb
-          ? markup` Last sweep finished ${timeCell(hb.finishedAt, now)}
-              <span class="meta">(${formatTime(hb.finishedAt)})</span> · ${hb.projects}
-              project${hb.projects === 1 ? '' : 's'}${hb.durationMs ? markup` in ${formatDuration(hb.durationMs / 1000)}` : ''}${outcomes.length ? markup` · ${outcomes.map(([k, n], i) => markup`${i ? ', ' : ''}${n} ${k}`)}` : ''}${hb.errors ? markup` · <span class="bad">${hb.errors} error${hb.errors === 1 ? '' : 's'}</span>` : ''}`
-          : ''
-      }
+      ${state}${hb ? lastSweep(hb, now) : ''}
     </p>
     ${
       health && health.reasons.length
@@ -297,6 +302,28 @@ const SCRIPT = `
 })();
 `;
 
+function projectsTable(summaries: ProjectSummary[], now: Date): SafeHtml {
+  return summaries.length
+    ? markup`<table id="projects">
+        <thead>
+          <tr>
+            <th scope="col">Project</th>
+            <th scope="col">Status</th>
+            <th scope="col">Model</th>
+            <th scope="col">Vault / key</th>
+            <th scope="col">Last check</th>
+            <th scope="col">Last drift</th>
+            <th scope="col">Changed by</th>
+            <th scope="col">Time to restore</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${summaries.map((s) => projectRow(s, now))}
+        </tbody>
+      </table>`
+    : markup`<p class="none">No projects recorded yet: the first sweep adds them.</p>`;
+}
+
 export function renderDashboard(input: DashboardInput): string {
   const now = input.now;
   const refresh = Math.min(3600, Math.max(1, Math.round(input.refreshSeconds ?? 30)));
@@ -343,27 +370,7 @@ ${heartbeatPanel(input.heartbeat, input.health, now)}
 <section aria-label="Projects">
 <h2>Projects (${summaries.length})</h2>
 <div class="chips">${[...counts.entries()].map(([st, n]) => markup`<span class="chip">${statusBadge(st)} ${n}</span>`)}</div>
-${
-  summaries.length
-    ? markup`<table id="projects">
-        <thead>
-          <tr>
-            <th scope="col">Project</th>
-            <th scope="col">Status</th>
-            <th scope="col">Model</th>
-            <th scope="col">Vault / key</th>
-            <th scope="col">Last check</th>
-            <th scope="col">Last drift</th>
-            <th scope="col">Changed by</th>
-            <th scope="col">Time to restore</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${summaries.map((s) => projectRow(s, now))}
-        </tbody>
-      </table>`
-    : markup`<p class="none">No projects recorded yet: the first sweep adds them.</p>`
-}
+${projectsTable(summaries, now)}
 </section>
 <section aria-label="Restore latency">
 <h2>Time to restore</h2>

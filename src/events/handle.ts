@@ -7,7 +7,7 @@ import type { IncomingEvent, TriageResult } from '../core/triage.js';
 import { triageEvent } from '../core/triage.js';
 import { isTransientOutcome, recordRevocationClaims, type Outcome, type Trigger } from '../loop/index.js';
 import type { ReconcileDeps } from '../loop/index.js';
-import { Semaphore, withSlots } from '../loop/limit.js';
+import { Semaphore, withSlots } from '../shared/concurrency.js';
 import { SharedVaultReads } from '../loop/sharedReads.js';
 import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
 import { projectsForEvent } from './route.js';

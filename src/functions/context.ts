@@ -1,10 +1,10 @@
-// The app's composition root for the Functions handlers: settings validated once, one engine, the fan-out
-// queue, and the per-instance event memory. Built lazily from the environment on the first invocation in
-// Azure; the local host and the tests hand in their own (sandbox + Azurite) with setAppContext().
+// The app context for the Functions handlers: settings validated once, one engine (from the composition root,
+// engine.ts), the fan-out queue, and the per-instance event memory. buildAppContext is the one way to make it: from
+// the environment on the first invocation in Azure (getAppContext), and by the local host (sandbox + Azurite).
 import { QueueClient } from '@azure/storage-queue';
 import contract from '../../infra/guard-contract.json' with { type: 'json' };
 import { defaultCredential } from '../azure/clients.js';
-import { createEngine, type Engine } from '../engine.js';
+import { createEngine, type Engine, type EngineOptions } from '../engine.js';
 import type { Outcome } from '../reconcile.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { setObservabilityDeps } from '../observability/deps.js';
@@ -24,6 +24,36 @@ export interface AppContext {
   queue?: QueueClient;
   recentEvents: RecentIds;
   coalescer: Coalescer<Outcome>;
+}
+
+export interface AppContextOptions extends EngineOptions {
+  /** The sweep fan-out queue, when queue storage is configured. */
+  queue?: QueueClient;
+  /** Per-project rate bound for reconciles (default RECONCILE_MIN_INTERVAL_MS). */
+  minReconcileIntervalMs?: number;
+  /** Secrets beyond the settings' own that must never reach a log line (the local host's function key). */
+  secrets?: string[];
+}
+
+/** The app context every entry point runs on: the secrets registered for redaction, then the engine. */
+export async function buildAppContext(opts: AppContextOptions): Promise<AppContext> {
+  const { queue, minReconcileIntervalMs, secrets, ...engineOptions } = opts;
+  const s = opts.settings;
+  registerSecrets(
+    s.ATLAS_PRIVATE_KEY,
+    s.ATLAS_PUBLIC_KEY,
+    s.ATLAS_CLIENT_SECRET,
+    s.ALERT_EVENTGRID_KEY,
+    ...(secrets ?? []),
+  );
+  const engine = await createEngine(engineOptions);
+  return {
+    settings: s,
+    engine,
+    ...(queue ? { queue } : {}),
+    recentEvents: new RecentIds(),
+    coalescer: new Coalescer<Outcome>(10_000, minReconcileIntervalMs ?? RECONCILE_MIN_INTERVAL_MS),
+  };
 }
 
 let current: Promise<AppContext> | undefined;
@@ -73,20 +103,7 @@ export function getAppContext(): Promise<AppContext> {
       // engine records before the providers exist is kept.
       await startTelemetrySafely();
       const settings = loadSettings(process.env);
-      registerSecrets(
-        settings.ATLAS_PRIVATE_KEY,
-        settings.ATLAS_PUBLIC_KEY,
-        settings.ATLAS_CLIENT_SECRET,
-        settings.ALERT_EVENTGRID_KEY,
-      );
-      const engine = await createEngine({ settings });
-      const ctx: AppContext = {
-        settings,
-        engine,
-        queue: queueFromEnvironment(process.env, settings),
-        recentEvents: new RecentIds(),
-        coalescer: new Coalescer<Outcome>(10_000, RECONCILE_MIN_INTERVAL_MS),
-      };
+      const ctx = await buildAppContext({ settings, queue: queueFromEnvironment(process.env, settings) });
       setAppContext(ctx);
       return ctx;
     })();

@@ -12,21 +12,7 @@ import { loggerForInvocation } from '../observability/logger.js';
 import { redactText } from '../observability/redact.js';
 import { renderDashboard } from '../dashboard/render.js';
 import { summarizeProject } from '../dashboard/model.js';
-
-/** Runs `fn` over `items` with at most `limit` in flight (history reads per project). */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
+import { mapLimit } from '../shared/concurrency.js';
 
 function describe(err: unknown): string {
   const e = err as { describe?: () => string; message?: string };

@@ -21,7 +21,7 @@ export function makeHealthHandler(
         headers,
         jsonBody: {
           status: r.healthy ? 'healthy' : 'unhealthy',
-          reasons: r.reasons.map(redactText),
+          reasons: r.reasons.map((x) => redactText(x)),
           storage: r.storage,
           lastSweepFinishedAt: r.lastSweepFinishedAt,
           sweepAgeSeconds: r.sweepAgeSeconds,

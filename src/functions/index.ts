@@ -1,15 +1,7 @@
-// The Functions app's registration: a short tail, nothing else. Each handler lives in its own file and is
-// exported so tests and the local host call the very same code. Names and the queue come from
-// infra/guard-contract.json, which the Bicep deployment reads too.
+// The Functions app's registration: a short tail over the function table (registry.ts), nothing else. Each handler
+// lives in its own file and is exported so tests and the local host call the very same code.
 import azureFunctions from '@azure/functions';
-import contract from '../../infra/guard-contract.json' with { type: 'json' };
-import { onAzureEvent } from './onAzureEvent.js';
-import { sweepProjects } from './sweepProjects.js';
-import { reconcileProjectQueue } from './reconcileProjectQueue.js';
-import { projectsApiFunction } from './projectsApi.js';
-import { dashboardFunction } from './dashboard.js';
-import { healthFunction } from './health.js';
-import { onAtlasAlertFunction } from './onAtlasAlert.js';
+import { FUNCTIONS } from './registry.js';
 import { loadSettings, SettingsError } from '../settings.js';
 
 // CommonJS package: the default import works in plain Node ESM and in the bundle alike (library issue #287).
@@ -28,14 +20,10 @@ if (process.env.FUNCTIONS_WORKER_RUNTIME) {
 
 app.setup({ enableHttpStream: false });
 
-app.eventGrid(contract.functions.eventGrid, { handler: onAzureEvent });
-// `%...%` resolves the app setting, so the schedule is configuration, not code (default 0 */5 * * * *).
-app.timer(contract.functions.timer, { schedule: '%EAR_GUARD_SWEEP_SCHEDULE%', handler: sweepProjects });
-app.storageQueue(contract.functions.queue, {
-  queueName: contract.reconcileQueueName,
-  connection: 'AzureWebJobsStorage',
-  handler: reconcileProjectQueue,
-});
-for (const fn of [projectsApiFunction, dashboardFunction, healthFunction, onAtlasAlertFunction]) {
+const { eventGrid, timer, queue, http } = FUNCTIONS;
+app.eventGrid(eventGrid.name, { handler: eventGrid.handler });
+app.timer(timer.name, { schedule: timer.schedule, handler: timer.handler });
+app.storageQueue(queue.name, { queueName: queue.queueName, connection: queue.connection, handler: queue.handler });
+for (const fn of http) {
   app.http(fn.name, { route: fn.route, methods: fn.methods, authLevel: fn.authLevel, handler: fn.handler });
 }

@@ -2,20 +2,10 @@
 // (webhook, timer, HTTP, queue), with state in the given storage. `ear-guard start` (npm start) and the e2e
 // tests use it; a container or VM deployment can too.
 import { QueueClient } from '@azure/storage-queue';
-import { createEngine, type EngineOptions, type SandboxConnection } from '../engine.js';
-import type { Outcome } from '../reconcile.js';
+import type { EngineOptions, SandboxConnection } from '../engine.js';
 import type { Settings } from '../settings.js';
-import { registerSecrets } from '../observability/redact.js';
-import { Coalescer, RecentIds } from '../functions/coalesce.js';
-import { RECONCILE_MIN_INTERVAL_MS, RECONCILE_QUEUE, setAppContext, type AppContext } from '../functions/context.js';
-import { handleAzureEvent } from '../functions/onAzureEvent.js';
-import { handleSweep } from '../functions/sweepProjects.js';
-import { handleQueueMessage } from '../functions/reconcileProjectQueue.js';
-import { projectsApiFunction } from '../functions/projectsApi.js';
-import { dashboardFunction } from '../functions/dashboard.js';
-import { healthFunction } from '../functions/health.js';
-import { onAtlasAlertFunction } from '../functions/onAtlasAlert.js';
-import contract from '../../infra/guard-contract.json' with { type: 'json' };
+import { buildAppContext, RECONCILE_QUEUE, setAppContext, type AppContext } from '../functions/context.js';
+import { FUNCTIONS, resolveSetting } from '../functions/registry.js';
 import { startLocalHost, type LocalHost } from './host.js';
 import { startQueuePoller, type QueuePoller } from './queuePoller.js';
 
@@ -49,71 +39,64 @@ export interface LocalApp {
 
 export async function startLocalApp(opts: LocalAppOptions): Promise<LocalApp> {
   const s = opts.settings;
-  registerSecrets(
-    s.ATLAS_PRIVATE_KEY,
-    s.ATLAS_PUBLIC_KEY,
-    s.ATLAS_CLIENT_SECRET,
-    s.ALERT_EVENTGRID_KEY,
-    opts.functionKey,
-  );
-  const engine = await createEngine({
+  const queue = opts.queue ? new QueueClient(opts.storageConnection, RECONCILE_QUEUE) : undefined;
+  const app = await buildAppContext({
     settings: s,
     sandbox: opts.sandbox,
     storageConnection: opts.storageConnection,
     ...opts.engine,
-  });
-  const queue = opts.queue ? new QueueClient(opts.storageConnection, RECONCILE_QUEUE) : undefined;
-  const app: AppContext = {
-    settings: s,
-    engine,
     queue,
-    recentEvents: new RecentIds(),
-    coalescer: new Coalescer<Outcome>(10_000, opts.minReconcileIntervalMs ?? RECONCILE_MIN_INTERVAL_MS),
-  };
+    minReconcileIntervalMs: opts.minReconcileIntervalMs,
+    secrets: [opts.functionKey],
+  });
   setAppContext(app);
   const log = opts.log ?? (() => {});
+  const { eventGrid, timer } = FUNCTIONS;
 
   const host = await startLocalHost({
     port: opts.port,
     functionKey: opts.functionKey,
     log,
-    eventGrid: [
-      {
-        name: contract.functions.eventGrid,
-        handler: async (event, ctx) => void (await handleAzureEvent(app, event, ctx)),
-      },
-    ],
+    eventGrid: [{ name: eventGrid.name, handler: (event, ctx) => eventGrid.run(app, event, ctx) }],
     timers: [
       {
-        name: contract.functions.timer,
-        schedule: opts.sweepSchedule ?? s.EAR_GUARD_SWEEP_SCHEDULE,
-        handler: async (_t, ctx) => void (await handleSweep(app, ctx)),
+        name: timer.name,
+        schedule: opts.sweepSchedule ?? resolveSetting(timer.schedule, s),
+        handler: (t, ctx) => timer.run(app, t, ctx),
       },
     ],
-    http: [projectsApiFunction, dashboardFunction, healthFunction, onAtlasAlertFunction],
+    http: [...FUNCTIONS.http],
   });
-
-  const queuePoller = queue
-    ? await startQueuePoller({
-        name: contract.functions.queue,
-        queue,
-        poison: new QueueClient(opts.storageConnection, `${RECONCILE_QUEUE}-poison`),
-        handler: async (message, ctx) => void (await handleQueueMessage(app, message, ctx)),
-        intervalMs: opts.queuePollMs,
-        log,
-      })
-    : undefined;
+  const queuePoller = queue ? await startPoller(app, queue, opts, log) : undefined;
 
   return {
     host,
     app,
-    webhookUrl: `${host.url}/runtime/webhooks/eventgrid?functionName=${contract.functions.eventGrid}&code=${encodeURIComponent(opts.functionKey)}`,
+    webhookUrl: `${host.url}/runtime/webhooks/eventgrid?functionName=${eventGrid.name}&code=${encodeURIComponent(opts.functionKey)}`,
     queuePoller,
     close: async () => {
       await queuePoller?.stop();
       await host.close();
-      await engine.close();
+      await app.engine.close();
       setAppContext(undefined);
     },
   };
+}
+
+/** Polls the fan-out queue as the Functions host's queue trigger would (poison queue included). */
+function startPoller(
+  app: AppContext,
+  queue: QueueClient,
+  opts: LocalAppOptions,
+  log: (line: string) => void,
+): Promise<QueuePoller> {
+  const fn = FUNCTIONS.queue;
+  return startQueuePoller({
+    name: fn.name,
+    queue,
+    poison: new QueueClient(opts.storageConnection, `${fn.queueName}-poison`),
+    handler: (message, ctx) => fn.run(app, message, ctx),
+    intervalMs: opts.queuePollMs,
+    log,
+  });
 }

@@ -127,124 +127,160 @@ function context(
   });
 }
 
-export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost> {
-  const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const log = opts.log ?? (() => {});
-  const eventGrid = new Map((opts.eventGrid ?? []).map((f) => [f.name.toLowerCase(), f]));
-  const timers = new Map((opts.timers ?? []).map((f) => [f.name, f]));
+/** What the request handlers share: the options, the body limit, the log, and the functions by name. */
+interface HostEnv {
+  opts: LocalHostOptions;
+  limit: number;
+  log: (line: string) => void;
+  eventGrid: Map<string, LocalEventGridFunction>;
+  timers: Map<string, LocalTimerFunction>;
+}
 
-  async function handleEventGrid(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const fn = eventGrid.get((url.searchParams.get('functionName') ?? '').toLowerCase());
-    if (!fn) return send(res, 404, { error: `no Event Grid function named '${url.searchParams.get('functionName')}'` });
-    // CloudEvents 1.0 abuse-protection handshake: OPTIONS with WebHook-Request-Origin.
-    if (req.method === 'OPTIONS') {
-      const origin = req.headers['webhook-request-origin'];
-      if (typeof origin !== 'string' || !origin)
-        return send(res, 400, { error: 'WebHook-Request-Origin header missing' });
-      return send(res, 200, undefined, { 'WebHook-Allowed-Origin': origin, 'WebHook-Allowed-Rate': '*' });
-    }
-    if (req.method !== 'POST') return send(res, 405, { error: 'use POST' }, { allow: 'POST, OPTIONS' });
-    const body = await readBody(req, limit);
-    let payload: unknown;
+const KEY_REQUIRED = { error: 'a function key is required (?code= or x-functions-key)' };
+
+/** CloudEvents 1.0 abuse-protection handshake: OPTIONS with WebHook-Request-Origin. */
+function answerCloudEventsHandshake(req: IncomingMessage, res: ServerResponse): void {
+  const origin = req.headers['webhook-request-origin'];
+  if (typeof origin !== 'string' || !origin) return send(res, 400, { error: 'WebHook-Request-Origin header missing' });
+  send(res, 200, undefined, { 'WebHook-Allowed-Origin': origin, 'WebHook-Allowed-Rate': '*' });
+}
+
+/** The Event Grid subscription validation handshake: echo the validation code. */
+function answerSubscriptionValidation(
+  env: HostEnv,
+  fn: LocalEventGridFunction,
+  events: unknown[],
+  res: ServerResponse,
+) {
+  const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
+  if (typeof code !== 'string') return send(res, 400, { error: 'data.validationCode: missing' });
+  env.log(`[${fn.name}] subscription validation answered`);
+  send(res, 200, { validationResponse: code });
+}
+
+/** One invocation per event, as the Functions Event Grid trigger does. A throw means "retry" to Event Grid. */
+async function deliverEvents(env: HostEnv, fn: LocalEventGridFunction, events: unknown[], res: ServerResponse) {
+  for (const ev of events) {
     try {
-      payload = JSON.parse(body.toString('utf8'));
-    } catch {
-      return send(res, 400, { error: 'body: not valid JSON' });
-    }
-    const events = Array.isArray(payload) ? payload : [payload];
-    const kind = String(req.headers['aeg-event-type'] ?? '');
-    if (kind === 'SubscriptionValidation') {
-      const code = (events[0] as { data?: { validationCode?: unknown } } | undefined)?.data?.validationCode;
-      if (typeof code !== 'string') return send(res, 400, { error: 'data.validationCode: missing' });
-      log(`[${fn.name}] subscription validation answered`);
-      return send(res, 200, { validationResponse: code });
-    }
-    // One invocation per event, as the Functions Event Grid trigger does. A throw means "retry" to Event Grid.
-    for (const ev of events) {
-      const ctx = context(fn.name, log);
-      try {
-        await fn.handler(ev as AzureFunctions.EventGridEvent, ctx);
-      } catch (err) {
-        log(`[${fn.name}] failed, Event Grid will retry: ${err instanceof Error ? err.message : String(err)}`);
-        return send(res, 500, { error: 'processing failed; retry' });
-      }
-    }
-    send(res, 200);
-  }
-
-  async function handleHttp(req: IncomingMessage, res: ServerResponse, url: URL, key: string | undefined) {
-    const path = url.pathname.replace(/^\/api\/?/, '');
-    for (const fn of opts.http ?? []) {
-      const params = matchRoute(fn.route, path);
-      if (!params) continue;
-      if (!fn.methods.includes(req.method ?? 'GET')) continue;
-      if (fn.authLevel === 'function' && !keyMatches(key, opts.functionKey)) {
-        return send(res, 401, { error: 'a function key is required (?code= or x-functions-key)' });
-      }
-      const body = await readBody(req, limit);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      const request = new HttpRequest({
-        method: req.method,
-        url: url.toString(),
-        headers,
-        query: Object.fromEntries(url.searchParams),
-        params,
-        body: body.length ? { bytes: body } : undefined,
-      });
-      const ctx = context(fn.name, log);
-      const out = await fn.handler(request, ctx);
-      const response = out instanceof azureFunctions.HttpResponse ? out : new azureFunctions.HttpResponse(out);
-      const outHeaders: Record<string, string> = {};
-      response.headers.forEach((v, k) => (outHeaders[k] = v));
-      const buf = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
-      res.writeHead(response.status, outHeaders);
-      res.end(buf);
-      return;
-    }
-    send(res, 404, { error: `no function serves ${req.method} ${url.pathname}` });
-  }
-
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const key = url.searchParams.get('code') ?? (req.headers['x-functions-key'] as string | undefined);
-    try {
-      if (url.pathname === '/runtime/webhooks/eventgrid') {
-        if (!keyMatches(key, opts.functionKey)) {
-          return send(res, 401, { error: 'a function key is required (?code= or x-functions-key)' });
-        }
-        return await handleEventGrid(req, res, url);
-      }
-      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return await handleHttp(req, res, url, key);
-      send(res, 404, { error: `nothing is served at ${url.pathname}` });
+      await fn.handler(ev as AzureFunctions.EventGridEvent, context(fn.name, env.log));
     } catch (err) {
-      if (err instanceof BodyTooLarge)
-        return send(res, 413, { error: `body larger than ${limit} bytes` }, { connection: 'close' });
-      log(`host error: ${err instanceof Error ? err.message : String(err)}`);
-      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      env.log(`[${fn.name}] failed, Event Grid will retry: ${err instanceof Error ? err.message : String(err)}`);
+      return send(res, 500, { error: 'processing failed; retry' });
     }
+  }
+  send(res, 200);
+}
+
+async function handleEventGrid(env: HostEnv, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const name = url.searchParams.get('functionName');
+  const fn = env.eventGrid.get((name ?? '').toLowerCase());
+  if (!fn) return send(res, 404, { error: `no Event Grid function named '${name}'` });
+  if (req.method === 'OPTIONS') return answerCloudEventsHandshake(req, res);
+  if (req.method !== 'POST') return send(res, 405, { error: 'use POST' }, { allow: 'POST, OPTIONS' });
+  const body = await readBody(req, env.limit);
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+  } catch {
+    return send(res, 400, { error: 'body: not valid JSON' });
+  }
+  const events = Array.isArray(payload) ? payload : [payload];
+  if (String(req.headers['aeg-event-type'] ?? '') === 'SubscriptionValidation') {
+    return answerSubscriptionValidation(env, fn, events, res);
+  }
+  await deliverEvents(env, fn, events, res);
+}
+
+function toHttpRequest(req: IncomingMessage, url: URL, params: Record<string, string>, body: Buffer) {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+  return new HttpRequest({
+    method: req.method,
+    url: url.toString(),
+    headers,
+    query: Object.fromEntries(url.searchParams),
+    params,
+    body: body.length ? { bytes: body } : undefined,
   });
+}
 
-  const crons: Cron[] = [];
-  const runTimer = async (name: string, isPastDue = false) => {
-    const fn = timers.get(name);
-    if (!fn) throw new Error(`no timer function named '${name}'`);
-    const now = new Date().toISOString();
-    const timer: AzureFunctions.Timer = {
-      isPastDue,
-      schedule: { adjustForDST: false },
-      scheduleStatus: { last: now, next: now, lastUpdated: now },
-    };
-    try {
-      await fn.handler(timer, context(fn.name, log));
-    } catch (err) {
-      log(`[${fn.name}] failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
-  for (const fn of timers.values()) {
-    // croner takes the 6-field form (seconds first), as NCRONTAB does; `protect` skips overlapping runs.
-    crons.push(new Cron(fn.schedule, { protect: true, paused: false }, () => runTimer(fn.name)));
+async function writeHttpResponse(
+  res: ServerResponse,
+  out: AzureFunctions.HttpResponseInit | AzureFunctions.HttpResponse,
+) {
+  const response = out instanceof azureFunctions.HttpResponse ? out : new azureFunctions.HttpResponse(out);
+  const outHeaders: Record<string, string> = {};
+  response.headers.forEach((v, k) => (outHeaders[k] = v));
+  const buf = response.body ? Buffer.from(await response.arrayBuffer()) : Buffer.alloc(0);
+  res.writeHead(response.status, outHeaders);
+  res.end(buf);
+}
+
+async function handleHttp(env: HostEnv, req: IncomingMessage, res: ServerResponse, url: URL, key?: string) {
+  const path = url.pathname.replace(/^\/api\/?/, '');
+  for (const fn of env.opts.http ?? []) {
+    const params = matchRoute(fn.route, path);
+    if (!params || !fn.methods.includes(req.method ?? 'GET')) continue;
+    if (fn.authLevel === 'function' && !keyMatches(key, env.opts.functionKey)) return send(res, 401, KEY_REQUIRED);
+    const request = toHttpRequest(req, url, params, await readBody(req, env.limit));
+    return writeHttpResponse(res, await fn.handler(request, context(fn.name, env.log)));
   }
+  send(res, 404, { error: `no function serves ${req.method} ${url.pathname}` });
+}
+
+async function route(env: HostEnv, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const key = url.searchParams.get('code') ?? (req.headers['x-functions-key'] as string | undefined);
+  if (url.pathname === '/runtime/webhooks/eventgrid') {
+    if (!keyMatches(key, env.opts.functionKey)) return send(res, 401, KEY_REQUIRED);
+    return handleEventGrid(env, req, res, url);
+  }
+  if (url.pathname === '/api' || url.pathname.startsWith('/api/')) return handleHttp(env, req, res, url, key);
+  send(res, 404, { error: `nothing is served at ${url.pathname}` });
+}
+
+async function serve(env: HostEnv, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    await route(env, req, res);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      return send(res, 413, { error: `body larger than ${env.limit} bytes` }, { connection: 'close' });
+    }
+    env.log(`host error: ${err instanceof Error ? err.message : String(err)}`);
+    if (!res.headersSent) send(res, 500, { error: 'internal error' });
+  }
+}
+
+/** Runs a timer function as the host does for a schedule occurrence; a failure is logged, never thrown. */
+async function runTimer(env: HostEnv, name: string, isPastDue = false): Promise<void> {
+  const fn = env.timers.get(name);
+  if (!fn) throw new Error(`no timer function named '${name}'`);
+  const now = new Date().toISOString();
+  const timer: AzureFunctions.Timer = {
+    isPastDue,
+    schedule: { adjustForDST: false },
+    scheduleStatus: { last: now, next: now, lastUpdated: now },
+  };
+  try {
+    await fn.handler(timer, context(fn.name, env.log));
+  } catch (err) {
+    env.log(`[${fn.name}] failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost> {
+  const env: HostEnv = {
+    opts,
+    limit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    log: opts.log ?? (() => {}),
+    eventGrid: new Map((opts.eventGrid ?? []).map((f) => [f.name.toLowerCase(), f])),
+    timers: new Map((opts.timers ?? []).map((f) => [f.name, f])),
+  };
+  const server = createServer((req, res) => void serve(env, req, res));
+  // croner takes the 6-field form (seconds first), as NCRONTAB does; `protect` skips overlapping runs.
+  const crons = [...env.timers.values()].map(
+    (fn) => new Cron(fn.schedule, { protect: true, paused: false }, () => runTimer(env, fn.name)),
+  );
 
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.hostname ?? '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -252,7 +288,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     url: `http://localhost:${port}`,
     port,
     server,
-    runTimer: (name) => runTimer(name),
+    runTimer: (name) => runTimer(env, name),
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of crons) c.stop();

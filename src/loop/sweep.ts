@@ -2,7 +2,7 @@
 // subscription), then record a summary row and the heartbeat that /api/health reads. Used by the timer
 // function, the queue fan-out's producer and `ear-guard sweep`.
 import { hostname } from 'node:os';
-import { Semaphore } from './limit.js';
+import { Semaphore } from '../shared/concurrency.js';
 import { SharedVaultReads } from './sharedReads.js';
 import type { Engine } from '../engine.js';
 import type { Outcome, Trigger } from './types.js';

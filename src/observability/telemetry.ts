@@ -362,72 +362,66 @@ function bridgeAzureSdkTracing(): void {
   }
 }
 
-/**
- * Installs the exporters the environment asks for; idempotent (a second call returns the first handle).
- * Never throws for a missing configuration: no connection string and no local exporter means mode 'none'.
- */
-export async function startTelemetry(opts: TelemetryOptions = {}): Promise<TelemetryHandle> {
-  if (current) return current;
-  const env = opts.env ?? process.env;
-  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
-  const local = (env.EAR_GUARD_OTEL_EXPORTER ?? '').trim().toLowerCase();
+/** The managed identity the Application Insights authentication string names (AAD), if any. */
+async function ingestionCredential(
+  env: Record<string, string | undefined>,
+): Promise<import('@azure/core-auth').TokenCredential | undefined> {
+  const auth = parseAuthenticationString(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING);
+  if (!auth.aad) return undefined;
+  const { ManagedIdentityCredential } = await import('@azure/identity');
+  return auth.clientId ? new ManagedIdentityCredential({ clientId: auth.clientId }) : new ManagedIdentityCredential();
+}
 
-  if (connectionString) {
-    const { useAzureMonitor, shutdownAzureMonitor } = await import('@azure/monitor-opentelemetry');
-    const auth = parseAuthenticationString(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING);
-    let credential: import('@azure/core-auth').TokenCredential | undefined;
-    if (auth.aad) {
-      const { ManagedIdentityCredential } = await import('@azure/identity');
-      credential = auth.clientId
-        ? new ManagedIdentityCredential({ clientId: auth.clientId })
-        : new ManagedIdentityCredential();
-    }
-    useAzureMonitor({
-      azureMonitorExporterOptions: { connectionString, ...(credential ? { credential } : {}) },
-      instrumentationOptions: { azureSdk: { enabled: true } },
-      // Every reconcile trace is kept: volume is low and a dropped trace is a drift nobody can follow. (The
-      // distro's default rate limiter, 5 traces/s, also drops the first traces after start.)
-      samplingRatio: 1,
-      tracesPerSecond: 0,
-      ...(opts.spanProcessors ? { spanProcessors: opts.spanProcessors } : {}),
-      ...(opts.metricReaders
-        ? { metricReaders: opts.metricReaders as import('@opentelemetry/sdk-metrics').MetricReader[] }
-        : {}),
-    });
-    bridgeAzureSdkTracing();
-    current = {
-      mode: 'azure-monitor',
-      flush: () =>
-        quietly(async () => {
-          await (metrics.getMeterProvider() as { forceFlush?: () => Promise<void> }).forceFlush?.();
-        }),
-      shutdown: () =>
-        quietly(async () => {
-          current = undefined;
-          await shutdownAzureMonitor();
-        }),
-    };
-    return current;
-  }
+/** Azure Monitor (Application Insights), through the distro. */
+async function startAzureMonitor(
+  connectionString: string,
+  env: Record<string, string | undefined>,
+  opts: TelemetryOptions,
+): Promise<TelemetryHandle> {
+  const { useAzureMonitor, shutdownAzureMonitor } = await import('@azure/monitor-opentelemetry');
+  const credential = await ingestionCredential(env);
+  useAzureMonitor({
+    azureMonitorExporterOptions: { connectionString, ...(credential ? { credential } : {}) },
+    instrumentationOptions: { azureSdk: { enabled: true } },
+    // Every reconcile trace is kept: volume is low and a dropped trace is a drift nobody can follow. (The
+    // distro's default rate limiter, 5 traces/s, also drops the first traces after start.)
+    samplingRatio: 1,
+    tracesPerSecond: 0,
+    ...(opts.spanProcessors ? { spanProcessors: opts.spanProcessors } : {}),
+    ...(opts.metricReaders
+      ? { metricReaders: opts.metricReaders as import('@opentelemetry/sdk-metrics').MetricReader[] }
+      : {}),
+  });
+  bridgeAzureSdkTracing();
+  return {
+    mode: 'azure-monitor',
+    flush: () =>
+      quietly(async () => {
+        await (metrics.getMeterProvider() as { forceFlush?: () => Promise<void> }).forceFlush?.();
+      }),
+    shutdown: () =>
+      quietly(async () => {
+        current = undefined;
+        await shutdownAzureMonitor();
+      }),
+  };
+}
 
-  const wantConsole = local === 'console';
-  const wantOtlp = local === 'otlp';
-  if (!wantConsole && !wantOtlp && !opts.spanProcessors?.length && !opts.metricReaders?.length) {
-    current = { mode: 'none', flush: async () => {}, shutdown: async () => void (current = undefined) };
-    return current;
-  }
+type SpanProcessors = NonNullable<TelemetryOptions['spanProcessors']>;
+type MetricReaders = NonNullable<TelemetryOptions['metricReaders']>;
 
-  const [{ NodeTracerProvider }, traceBase, sdkMetrics, { resourceFromAttributes }] = await Promise.all([
-    import('@opentelemetry/sdk-trace-node'),
+/** The local exporters EAR_GUARD_OTEL_EXPORTER names (console or OTLP), added to the given processors and readers. */
+async function localExporters(
+  local: string,
+  exportIntervalMillis: number,
+  spanProcessors: SpanProcessors,
+  readers: MetricReaders,
+): Promise<void> {
+  const [traceBase, sdkMetrics] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/sdk-metrics'),
-    import('@opentelemetry/resources'),
   ]);
-  const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || SERVICE_NAME });
-  const spanProcessors = [...(opts.spanProcessors ?? [])];
-  const readers = [...(opts.metricReaders ?? [])];
-  const exportIntervalMillis = Math.max(1000, Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000);
-  if (wantConsole) {
+  if (local === 'console') {
     spanProcessors.push(new traceBase.SimpleSpanProcessor(new traceBase.ConsoleSpanExporter()));
     readers.push(
       new sdkMetrics.PeriodicExportingMetricReader({
@@ -436,7 +430,7 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
       }),
     );
   }
-  if (wantOtlp) {
+  if (local === 'otlp') {
     // Endpoint from OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318), as the exporters read it.
     const [{ OTLPTraceExporter }, { OTLPMetricExporter }] = await Promise.all([
       import('@opentelemetry/exporter-trace-otlp-http'),
@@ -447,13 +441,31 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
       new sdkMetrics.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis }),
     );
   }
+}
+
+/** The OpenTelemetry SDK with local exporters and/or the caller's processors and readers. */
+async function startOpenTelemetry(
+  local: string,
+  env: Record<string, string | undefined>,
+  opts: TelemetryOptions,
+): Promise<TelemetryHandle> {
+  const [{ NodeTracerProvider }, sdkMetrics, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/resources'),
+  ]);
+  const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || SERVICE_NAME });
+  const spanProcessors = [...(opts.spanProcessors ?? [])];
+  const readers = [...(opts.metricReaders ?? [])];
+  const exportIntervalMillis = Math.max(1000, Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000);
+  await localExporters(local, exportIntervalMillis, spanProcessors, readers);
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
   tracerProvider.register(); // global tracer provider + AsyncLocalStorage context manager + W3C propagator
   const meterProvider = new sdkMetrics.MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
   bridgeAzureSdkTracing();
-  const mode: TelemetryMode = wantConsole ? 'console' : wantOtlp ? 'otlp' : 'custom';
-  current = {
+  const mode: TelemetryMode = local === 'console' ? 'console' : local === 'otlp' ? 'otlp' : 'custom';
+  return {
     mode,
     flush: () =>
       quietly(async () => {
@@ -468,5 +480,23 @@ export async function startTelemetry(opts: TelemetryOptions = {}): Promise<Telem
       propagation.disable();
     },
   };
+}
+
+/**
+ * Installs the exporters the environment asks for; idempotent (a second call returns the first handle).
+ * Never throws for a missing configuration: no connection string and no local exporter means mode 'none'.
+ */
+export async function startTelemetry(opts: TelemetryOptions = {}): Promise<TelemetryHandle> {
+  if (current) return current;
+  const env = opts.env ?? process.env;
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
+  const local = (env.EAR_GUARD_OTEL_EXPORTER ?? '').trim().toLowerCase();
+  if (connectionString) {
+    current = await startAzureMonitor(connectionString, env, opts);
+  } else if (local === 'console' || local === 'otlp' || opts.spanProcessors?.length || opts.metricReaders?.length) {
+    current = await startOpenTelemetry(local, env, opts);
+  } else {
+    current = { mode: 'none', flush: async () => {}, shutdown: async () => void (current = undefined) };
+  }
   return current;
 }

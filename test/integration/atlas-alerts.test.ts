@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EAR_ALERT_EVENT_TYPES, runAtlasAlerts } from '../../src/commands/atlasAlerts.js';
-import type { CliIo } from '../../src/commands/common.js';
+import type { CliIo } from '../../src/commands/cli/io.js';
 import { verifyMmsSignature } from '../../src/functions/onAtlasAlert.js';
 import { startAppWorld, type AppWorld } from '../helpers/app.js';
 

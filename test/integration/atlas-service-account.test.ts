@@ -11,7 +11,7 @@ import { runCheck } from '../../src/commands/check.js';
 import { runMigrate } from '../../src/commands/migrate.js';
 import { runSweepCommand } from '../../src/commands/sweep.js';
 import { runPreflight } from '../../src/commands/preflight.js';
-import type { CliIo } from '../../src/commands/common.js';
+import type { CliIo } from '../../src/commands/cli/io.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let world: World;

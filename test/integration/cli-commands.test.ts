@@ -15,7 +15,7 @@ import { runPreflight } from '../../src/commands/preflight.js';
 import { runStatus } from '../../src/commands/status.js';
 import { runSweepCommand } from '../../src/commands/sweep.js';
 import { runTriage } from '../../src/commands/triage.js';
-import type { CliIo } from '../../src/commands/common.js';
+import type { CliIo } from '../../src/commands/cli/io.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let world: World;

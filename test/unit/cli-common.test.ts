@@ -5,17 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClassifiedError } from '../../src/azure/errors.js';
 import { CHECK_HELP, runCheck } from '../../src/commands/check.js';
-import {
-  EXIT,
-  explainServiceError,
-  maskSecrets,
-  maskText,
-  parseDuration,
-  resolveRawSettings,
-  table,
-  worstExit,
-  type CliIo,
-} from '../../src/commands/common.js';
+import { resolveRawSettings } from '../../src/commands/cli/config.js';
+import { EXIT, explainServiceError, worstExit } from '../../src/commands/cli/errors.js';
+import { type CliIo } from '../../src/commands/cli/io.js';
+import { parseDuration } from '../../src/commands/cli/options.js';
+import { maskSecrets, maskText, table } from '../../src/commands/cli/output.js';
 import { runHistory } from '../../src/commands/history.js';
 import { runIntent } from '../../src/commands/intent.js';
 import { runMigrate } from '../../src/commands/migrate.js';
@@ -163,7 +157,7 @@ describe('output helpers', () => {
     expect(maskText('AccountName=a;AccountKey=abc==;TableEndpoint=x')).toBe(
       'AccountName=a;AccountKey=********;TableEndpoint=x',
     );
-    expect(maskText('Digest username="u", response="deadbeef"')).toBe('Digest username="u", response="********"');
+    expect(maskText('Digest username="u", response="deadbeef"')).toBe('Digest ********');
   });
 
   it('aligns table columns', () => {
