@@ -16,7 +16,12 @@ import { ClassifiedError, classifyError } from '../azure/errors.js';
 import { DocumentError } from '../core/errors.js';
 import { createEngine, EngineConfigError, policyFromSettings, type Engine } from '../engine.js';
 import type { ReconcilePolicy } from '../reconcile.js';
-import { connectSandbox, SandboxConnectError, type SandboxConnection } from '../sandbox/connect.js';
+import {
+  connectSandbox,
+  SandboxConnectError,
+  sandboxStateSettings,
+  type SandboxConnection,
+} from '../sandbox/connect.js';
 import { loadSettings, SettingsError, settingsSchema, type Settings } from '../settings.js';
 import { StateStore } from '../state/store.js';
 
@@ -274,6 +279,8 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
       raw.ATLAS_PUBLIC_KEY ??= 'unused';
       raw.ATLAS_PRIVATE_KEY ??= 'unused';
     }
+    // The stack the sandbox file belongs to names its state table, unless one is configured.
+    if (sandboxFile) Object.assign(raw, await sandboxStateSettings(sandboxFile, raw));
     const settings = settingsFrom(raw);
     const connection = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
     if ((needs.state === 'required' || needs.engine) && !connection) {
