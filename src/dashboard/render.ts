@@ -9,6 +9,7 @@ import type { HealthReport } from '../observability/health.js';
 import { markup, raw, type SafeHtml } from './html.js';
 import {
   allEpisodes,
+  firstSweepState,
   formatDuration,
   formatRelative,
   formatTime,
@@ -16,6 +17,7 @@ import {
   modelLabel,
   statusStyle,
   summarizeProject,
+  type FirstSweep,
   type ProjectSummary,
   type RestoreEpisode,
 } from './model.js';
@@ -184,15 +186,23 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
     </p>`;
 }
 
-function heartbeatPanel(hb: Heartbeat | undefined, health: HealthReport | undefined, now: Date): SafeHtml {
-  const ok = health ? health.healthy : !!hb;
-  const state = health
-    ? health.healthy
-      ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
-      : markup`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`
-    : hb
-      ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
-      : markup`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
+function heartbeatPanel(
+  hb: Heartbeat | undefined,
+  health: HealthReport | undefined,
+  now: Date,
+  firstSweep: FirstSweep | undefined,
+): SafeHtml {
+  const ok = firstSweep === 'running' || (health ? health.healthy : !!hb);
+  const state =
+    firstSweep === 'running'
+      ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>First sweep running</span>`
+      : health
+        ? health.healthy
+          ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
+          : markup`<span class="st st-bad" id="hb-state"><span class="dot"></span>Watcher late or down</span>`
+        : hb
+          ? markup`<span class="st st-info" id="hb-state"><span class="dot"></span>Last sweep recorded</span>`
+          : markup`<span class="st st-muted" id="hb-state"><span class="dot"></span>No sweep yet</span>`;
   const outcomes = hb ? Object.entries(hb.outcomes).filter(([, n]) => n > 0) : [];
   return markup`<section class="hb ${ok ? 'hb-ok' : 'hb-bad'}" id="heartbeat" aria-label="Heartbeat">
     <h2>Heartbeat</h2>
@@ -301,6 +311,8 @@ export function renderDashboard(input: DashboardInput): string {
   const now = input.now;
   const refresh = Math.min(3600, Math.max(1, Math.round(input.refreshSeconds ?? 30)));
   const limit = input.timelineLimit ?? 20;
+  // Unknown when the state could not be read: a missing heartbeat then says nothing about the sweep.
+  const firstSweep = input.error ? undefined : firstSweepState(input.heartbeat);
   const nonce = input.nonce ? raw(` nonce="${input.nonce.replace(/[^A-Za-z0-9+/=_-]/g, '')}"`) : '';
   const order: Record<string, number> = { failing: 0, escalated: 1, drifted: 2, degraded: 3, restored: 4, unknown: 5 };
   const summaries = input.projects
@@ -339,7 +351,7 @@ ${
       </section>`
     : ''
 }
-${heartbeatPanel(input.heartbeat, input.health, now)}
+${heartbeatPanel(input.heartbeat, input.health, now, firstSweep)}
 <section aria-label="Projects">
 <h2>Projects (${summaries.length})</h2>
 <div class="chips">${[...counts.entries()].map(([st, n]) => markup`<span class="chip">${statusBadge(st)} ${n}</span>`)}</div>
@@ -362,7 +374,9 @@ ${
           ${summaries.map((s) => projectRow(s, now))}
         </tbody>
       </table>`
-    : markup`<p class="none">No projects recorded yet: the first sweep adds them.</p>`
+    : firstSweep === 'running'
+      ? markup`<p class="none" id="first-sweep">First sweep running: projects appear here when it finishes.</p>`
+      : markup`<p class="none" id="no-projects">No projects recorded: the last sweep found none to watch.</p>`
 }
 </section>
 <section aria-label="Restore latency">

@@ -11,7 +11,7 @@ import { getObservabilityDeps, type ObservabilityDeps } from '../observability/d
 import { loggerForInvocation } from '../observability/logger.js';
 import { redactText } from '../observability/redact.js';
 import { renderDashboard } from '../dashboard/render.js';
-import { summarizeProject } from '../dashboard/model.js';
+import { firstSweepState, summarizeProject } from '../dashboard/model.js';
 
 /** Runs `fn` over `items` with at most `limit` in flight (history reads per project). */
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -86,6 +86,7 @@ export function makeDashboardHandler(
         jsonBody: {
           generatedAt: now.toISOString(),
           error,
+          ...(error ? {} : { firstSweep: firstSweepState(heartbeat) }),
           health,
           projects: projects.map((p) => {
             const s = summarizeProject(p, history[p.projectId]);
