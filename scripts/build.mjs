@@ -9,7 +9,7 @@ const quiet = process.argv.includes('--quiet');
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   format: 'esm',
   sourcemap: true,
   logLevel: quiet ? 'error' : 'info',
@@ -28,7 +28,7 @@ if (process.argv.includes('--functions') && existsSync('src/functions/index.ts')
     outdir: 'dist',
     banner,
     minify: true,
-    // The host's own module, and optional imports never taken on Node 20 (see build-externals.mjs).
+    // The host's own module, and optional imports never taken on Node 22 (see build-externals.mjs).
     external: BUNDLE_EXTERNALS,
   });
 }

@@ -1,6 +1,6 @@
 // The app itself, in its own resource group: identities, storage (tables, the fan-out queue, Event Grid
 // dead letters, the deployment package), monitoring, the secrets vault, the alert topic and the
-// Flex Consumption Function App (Node 20, Functions v4). No storage or monitoring key is used anywhere.
+// Flex Consumption Function App (Node 22, Functions v4). No storage or monitoring key is used anywhere.
 
 param location string
 param tags object
@@ -255,7 +255,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }

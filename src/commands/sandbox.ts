@@ -4,7 +4,14 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ROLE_IDS } from '../core/builtinRoles.js';
-import { connectSandbox, SandboxConnectError, sandboxFileFrom, type SandboxConnection } from '../sandbox/connect.js';
+import {
+  connectSandbox,
+  SandboxConnectError,
+  sandboxFileFrom,
+  type SandboxConnection,
+  type SandboxFileContents,
+} from '../sandbox/connect.js';
+import { startLocalStorage, type LocalStorage } from '../local/azurite.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
 import type { ProjectTarget } from '../sandbox/control.js';
 
@@ -12,13 +19,16 @@ export const SANDBOX_HELP = `Usage: ear-guard sandbox [--seed demo] [--json] [--
        ear-guard sandbox act --sandbox <file> --as <actor> <action> [options]
 
 Runs the Azure (ARM, Event Grid) + Atlas Admin API emulator on https://localhost:<free port> until
-SIGINT/SIGTERM. Everything it writes lives in a temporary folder removed on exit.
+SIGINT/SIGTERM, with an in-memory Azurite (tables + queue) for the state. Everything it writes lives in a
+temporary folder removed on exit.
 
   --seed demo       one RBAC vault and one access-policy vault, each with an Atlas project whose EAR uses a key in it
   --json            print exactly one JSON line when ready: armEndpoint, atlasBaseUrl, caCertPath, tenantId,
                     subscriptionId, atlasPublicKey, atlasPrivateKey, atlasClientId, atlasClientSecret (a service
-                    account with Project Read Only on the demo projects), controlUrl, controlToken, ...
-  --out <file>      also write that JSON to <file> (other commands take --sandbox <file> or EAR_GUARD_SANDBOX)
+                    account with Project Read Only on the demo projects), controlUrl, controlToken,
+                    stateConnection (the Azurite), ...
+  --out <file>      also write that JSON to <file> (other commands take --sandbox <file> or EAR_GUARD_SANDBOX:
+                    status, history, intent and check --fix use its state table)
   --time-scale <n>  real seconds per sandbox second for delays (Retry-After, event retries); default 1
   --no-rate-limit   turn off ARM's per-subscription token bucket
 
@@ -93,6 +103,7 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
       process.once('SIGTERM', () => resolve());
     });
   let sb: Sandbox;
+  let state: LocalStorage;
   try {
     sb = await startSandbox(opts);
   } catch (e) {
@@ -100,7 +111,15 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
     return 1;
   }
   try {
-    const description = sb.describe();
+    // A state table beside the emulator, so the CLI's state commands and `ear-guard start --sandbox` share it.
+    state = await startLocalStorage({ queue: true });
+  } catch (e) {
+    await sb.close();
+    io.stderr.write(`ear-guard sandbox: could not start Azurite: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const description: SandboxFileContents = { ...sb.describe(), stateConnection: state.connectionString };
     const line = JSON.stringify(description);
     if (typeof values.out === 'string') {
       try {
@@ -118,6 +137,7 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
       io.stdout.write(
         `sandbox ready\n  ARM:        ${sb.armEndpoint}\n  Atlas:      ${sb.atlasBaseUrl}\n  CA:         ${sb.caCertPath}\n` +
           `  tenant:     ${sb.tenantId}\n  subscription: ${sb.subscriptionId}\n` +
+          `  state:      Azurite ${state.tableEndpoint}\n` +
           (sb.demo
             ? sb.demo.vaults
                 .map(
@@ -133,6 +153,7 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
     await stop;
     return 0;
   } finally {
+    await state.close();
     await sb.close();
   }
 }

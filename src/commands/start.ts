@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SettingsError } from '../settings.js';
-import { startLocalStack, sweepNow, type LocalStack } from '../local/stack.js';
+import { stackSandboxFile, startLocalStack, sweepNow, type LocalStack } from '../local/stack.js';
 
 export const START_HELP = `Usage: ear-guard start [--port <n>] [--sandbox <file>] [--schedule "<ncrontab>"] [--json]
 
@@ -47,6 +47,23 @@ function signals(): Promise<void> {
     process.once('SIGINT', () => r());
     process.once('SIGTERM', () => r());
   });
+}
+
+/** The "try it" lines for the built-in sandbox: a drift, then the CLI and the HTTP API on this stack's state. */
+function tryIt(api: string, key: string, projects: string[]): string[] {
+  const [a = '<id>', b = '<id>'] = projects;
+  const F = '--sandbox .sandbox/sandbox.json';
+  return [
+    `Try it (in another terminal):`,
+    `  npx ear-guard sandbox act ${F} --as alice delete-assignment --project ${a}`,
+    `  npx ear-guard status ${F}`,
+    `  npx ear-guard history ${a} ${F}`,
+    `  npx ear-guard check --project ${b} ${F} --fix`,
+    `  npx ear-guard intent ${b} revoked --reason "offboarding" ${F}`,
+    `  curl -s "${api}/${a}/history?${key}"`,
+    `  curl -s -X POST "${api}/${b}/check?${key}"`,
+    ``,
+  ];
 }
 
 export async function runStart(argv: string[], io: StartIo = defaultIo()): Promise<number> {
@@ -92,11 +109,12 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
     const sandbox = stack.connection;
     const projects = stack.vaults.flatMap((v) => (v.projectId ? [v.projectId] : []));
     let sandboxFile = sandboxArg ? resolve(io.cwd, sandboxArg) : undefined;
-    if (stack.sandbox) {
+    const description = stackSandboxFile(stack);
+    if (description) {
       const dir = join(io.cwd, '.sandbox');
       await mkdir(dir, { recursive: true });
       sandboxFile = join(dir, 'sandbox.json');
-      await writeFile(sandboxFile, JSON.stringify(stack.sandbox.describe(), null, 2) + '\n', { mode: 0o600 });
+      await writeFile(sandboxFile, JSON.stringify(description, null, 2) + '\n', { mode: 0o600 });
     }
     // A first sweep at once: it fills the indexes that map events to projects, and the status page.
     const first = await sweepNow(stack, (l) => io.stderr(`${l}\n`));
@@ -132,15 +150,7 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
               .join(', ') || 'no projects'
           }. Projects: ${ready.projects.join(', ') || 'none'}`,
           ``,
-          ...(sandbox && !sandboxArg
-            ? [
-                `Try it (in another terminal):`,
-                `  npx ear-guard sandbox act --sandbox .sandbox/sandbox.json --as alice delete-assignment --project ${projects[0] ?? '<id>'}`,
-                `  curl -s "${ready.api}/${projects[0] ?? '<id>'}/history?${k}"`,
-                `  curl -s -X POST "${ready.api}/${projects[1] ?? '<id>'}/check?${k}"`,
-                ``,
-              ]
-            : []),
+          ...(sandbox && !sandboxArg ? tryIt(ready.api, k, projects) : []),
           `Ctrl+C stops it.`,
           ``,
         ]

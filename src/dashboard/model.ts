@@ -7,6 +7,14 @@
 //   detection time). `detail.latencySeconds`, when present, is taken as is.
 import type { HistoryRow, ProjectRecord } from '../state/store.js';
 
+/** Whether any sweep has finished (the heartbeat exists). Right after start none has: an empty project list then
+ *  means "not looked yet", not "no projects". One definition for /api/projects and the status page. */
+export type FirstSweep = 'running' | 'finished';
+
+export function firstSweepState(heartbeat: { finishedAt: string } | undefined): FirstSweep {
+  return heartbeat ? 'finished' : 'running';
+}
+
 export interface RestoreEpisode {
   projectId: string;
   /** When the change happened (event time) or, failing that, when drift was detected. */

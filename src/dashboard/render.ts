@@ -9,6 +9,7 @@ import type { HealthReport } from '../observability/health.js';
 import { markup, raw, type SafeHtml } from './html.js';
 import {
   allEpisodes,
+  firstSweepState,
   formatDuration,
   formatRelative,
   formatTime,
@@ -16,6 +17,7 @@ import {
   modelLabel,
   statusStyle,
   summarizeProject,
+  type FirstSweep,
   type ProjectSummary,
   type RestoreEpisode,
 } from './model.js';
@@ -184,7 +186,14 @@ export function latencyChart(episodes: RestoreEpisode[], max = 60): SafeHtml {
     </p>`;
 }
 
-function heartbeatState(hb: Heartbeat | undefined, health: HealthReport | undefined): SafeHtml {
+function heartbeatState(
+  hb: Heartbeat | undefined,
+  health: HealthReport | undefined,
+  firstSweep: FirstSweep | undefined,
+): SafeHtml {
+  if (firstSweep === 'running') {
+    return markup`<span class="st st-info" id="hb-state"><span class="dot"></span>First sweep running</span>`;
+  }
   if (health) {
     return health.healthy
       ? markup`<span class="st st-ok" id="hb-state"><span class="dot"></span>Watcher running</span>`
@@ -202,9 +211,14 @@ function lastSweep(hb: Heartbeat, now: Date): SafeHtml {
               project${hb.projects === 1 ? '' : 's'}${hb.durationMs ? markup` in ${formatDuration(hb.durationMs / 1000)}` : ''}${outcomes.length ? markup` · ${outcomes.map(([k, n], i) => markup`${i ? ', ' : ''}${n} ${k}`)}` : ''}${hb.errors ? markup` · <span class="bad">${hb.errors} error${hb.errors === 1 ? '' : 's'}</span>` : ''}`;
 }
 
-function heartbeatPanel(hb: Heartbeat | undefined, health: HealthReport | undefined, now: Date): SafeHtml {
-  const ok = health ? health.healthy : !!hb;
-  const state = heartbeatState(hb, health);
+function heartbeatPanel(
+  hb: Heartbeat | undefined,
+  health: HealthReport | undefined,
+  now: Date,
+  firstSweep: FirstSweep | undefined,
+): SafeHtml {
+  const ok = firstSweep === 'running' || (health ? health.healthy : !!hb);
+  const state = heartbeatState(hb, health, firstSweep);
   return markup`<section class="hb ${ok ? 'hb-ok' : 'hb-bad'}" id="heartbeat" aria-label="Heartbeat">
     <h2>Heartbeat</h2>
     <p>
@@ -302,7 +316,7 @@ const SCRIPT = `
 })();
 `;
 
-function projectsTable(summaries: ProjectSummary[], now: Date): SafeHtml {
+function projectsTable(summaries: ProjectSummary[], now: Date, firstSweep: FirstSweep | undefined): SafeHtml {
   return summaries.length
     ? markup`<table id="projects">
         <thead>
@@ -321,13 +335,17 @@ function projectsTable(summaries: ProjectSummary[], now: Date): SafeHtml {
           ${summaries.map((s) => projectRow(s, now))}
         </tbody>
       </table>`
-    : markup`<p class="none">No projects recorded yet: the first sweep adds them.</p>`;
+    : firstSweep === 'running'
+      ? markup`<p class="none" id="first-sweep">First sweep running: projects appear here when it finishes.</p>`
+      : markup`<p class="none" id="no-projects">No projects recorded: the last sweep found none to watch.</p>`;
 }
 
 export function renderDashboard(input: DashboardInput): string {
   const now = input.now;
   const refresh = Math.min(3600, Math.max(1, Math.round(input.refreshSeconds ?? 30)));
   const limit = input.timelineLimit ?? 20;
+  // Unknown when the state could not be read: a missing heartbeat then says nothing about the sweep.
+  const firstSweep = input.error ? undefined : firstSweepState(input.heartbeat);
   const nonce = input.nonce ? raw(` nonce="${input.nonce.replace(/[^A-Za-z0-9+/=_-]/g, '')}"`) : '';
   const order: Record<string, number> = { failing: 0, escalated: 1, drifted: 2, degraded: 3, restored: 4, unknown: 5 };
   const summaries = input.projects
@@ -366,11 +384,11 @@ ${
       </section>`
     : ''
 }
-${heartbeatPanel(input.heartbeat, input.health, now)}
+${heartbeatPanel(input.heartbeat, input.health, now, firstSweep)}
 <section aria-label="Projects">
 <h2>Projects (${summaries.length})</h2>
 <div class="chips">${[...counts.entries()].map(([st, n]) => markup`<span class="chip">${statusBadge(st)} ${n}</span>`)}</div>
-${projectsTable(summaries, now)}
+${projectsTable(summaries, now, firstSweep)}
 </section>
 <section aria-label="Restore latency">
 <h2>Time to restore</h2>

@@ -11,7 +11,7 @@ import { getObservabilityDeps, type ObservabilityDeps } from '../observability/d
 import { loggerForInvocation } from '../observability/logger.js';
 import { redactText } from '../observability/redact.js';
 import { renderDashboard } from '../dashboard/render.js';
-import { summarizeProject } from '../dashboard/model.js';
+import { firstSweepState, summarizeProject } from '../dashboard/model.js';
 import { mapLimit } from '../shared/concurrency.js';
 
 function describe(err: unknown): string {
@@ -72,6 +72,7 @@ export function makeDashboardHandler(
         jsonBody: {
           generatedAt: now.toISOString(),
           error,
+          ...(error ? {} : { firstSweep: firstSweepState(heartbeat) }),
           health,
           projects: projects.map((p) => {
             const s = summarizeProject(p, history[p.projectId]);

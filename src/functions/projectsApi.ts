@@ -1,5 +1,5 @@
 // HTTP API (function-key auth): the operator's view of the state table and the "check now" / intent actions.
-//   GET  /api/projects                    every project row
+//   GET  /api/projects                    every project row; firstSweep: 'running' until a sweep has finished
 //   GET  /api/projects/{id}               one row
 //   GET  /api/projects/{id}/history       newest first (?since=ISO|7d&limit=N)
 //   POST /api/projects/{id}/check         reconcile now, answer the outcome
@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { ClassifiedError } from '../azure/errors.js';
 import { isTransientOutcome, setIntent, type Outcome } from '../reconcile.js';
 import type { ProjectRecord } from '../state/store.js';
+import { readHeartbeat } from '../state/heartbeat.js';
+import { firstSweepState } from '../dashboard/model.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 
@@ -82,8 +84,9 @@ export async function handleProjectsApi(
   }
   if (!id) {
     if (req.method !== 'GET') return problem(405, `${req.method} /projects is not supported; use GET`);
-    const rows = await state.listProjects();
-    return { status: 200, jsonBody: { projects: rows.map(publicProject) } };
+    const [rows, heartbeat] = await Promise.all([state.listProjects(), readHeartbeat(state)]);
+    // `firstSweep: 'running'` until a sweep has finished: an empty list then is "not looked yet", not "none".
+    return { status: 200, jsonBody: { projects: rows.map(publicProject), firstSweep: firstSweepState(heartbeat) } };
   }
   switch (`${req.method} ${action ?? ''}`) {
     case 'GET ': {

@@ -7,6 +7,7 @@ import { loadSettings, type Settings } from '../settings.js';
 import type { EngineOptions, SandboxConnection } from '../engine.js';
 import type { Sandbox, SandboxOptions, DemoSeed } from '../sandbox/index.js';
 import type { DemoVault } from '../sandbox/seed.js';
+import type { SandboxFileContents, SandboxState } from '../sandbox/connect.js';
 import { runningTelemetry, startTelemetrySafely } from '../observability/telemetry.js';
 import { startLocalApp, type LocalApp } from './app.js';
 
@@ -39,6 +40,8 @@ export interface LocalStack {
   functionKey: string;
   generatedKey: boolean;
   storageConnection: string;
+  /** The state this stack started in-process (Azurite), for the sandbox file other commands read. */
+  localState?: SandboxState;
   close(): Promise<void>;
 }
 
@@ -59,8 +62,11 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     let sandbox: Sandbox | undefined;
     let vaults: DemoVault[] = [];
     let demo: DemoSeed | undefined;
+    let fileState: Record<string, string> = {};
     if (o.sandboxFile) {
-      const { connectSandbox } = await import('../sandbox/connect.js');
+      const { connectSandbox, sandboxStateSettings } = await import('../sandbox/connect.js');
+      // A sandbox started by `ear-guard sandbox` brings its Azurite: the app and the CLI share that state.
+      fileState = await sandboxStateSettings(o.sandboxFile, { ...env, ...o.overrides });
       const conn = await connectSandbox(o.sandboxFile);
       closers.push(() => conn.close());
       connection = conn;
@@ -80,6 +86,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
             EAR_GUARD_MODE: 'remediate',
             ...env,
             ...o.overrides,
+            ...fileState,
             ATLAS_PUBLIC_KEY: connection.atlasPublicKey,
             ATLAS_PRIVATE_KEY: connection.atlasPrivateKey,
             // The sandbox's read-only service account: the app proves it needs no more than Project Read Only.
@@ -90,15 +97,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
         : { ...env, ...o.overrides },
     );
 
-    let storageConnection = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
-    let queue = !!storageConnection && /QueueEndpoint=|UseDevelopmentStorage=true/i.test(storageConnection);
-    if (!storageConnection) {
-      const { startLocalStorage } = await import('./azurite.js');
-      const storage = await startLocalStorage({ queue: true });
-      closers.push(() => storage.close());
-      storageConnection = storage.connectionString;
-      queue = true;
-    }
+    const { storageConnection, queue, localState } = await stateFor(settings, closers);
 
     const generatedKey = !env.LOCAL_FUNCTION_KEY;
     const functionKey = env.LOCAL_FUNCTION_KEY || randomBytes(24).toString('base64url');
@@ -136,12 +135,43 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       functionKey,
       generatedKey,
       storageConnection,
+      ...(localState ? { localState } : {}),
       close: closeAll,
     };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+interface StackState {
+  storageConnection: string;
+  /** Whether the connection has a queue (sweep fan-out); else the sweep reconciles inline. */
+  queue: boolean;
+  localState?: SandboxState;
+}
+
+/** The configured state store, else an in-process Azurite (tables + queue) closed with the stack. */
+async function stateFor(settings: Settings, closers: (() => Promise<unknown>)[]): Promise<StackState> {
+  const configured = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
+  if (configured) {
+    return { storageConnection: configured, queue: /QueueEndpoint=|UseDevelopmentStorage=true/i.test(configured) };
+  }
+  const { startLocalStorage } = await import('./azurite.js');
+  const storage = await startLocalStorage({ queue: true });
+  closers.push(() => storage.close());
+  return {
+    storageConnection: storage.connectionString,
+    queue: true,
+    localState: { stateConnection: storage.connectionString, tablePrefix: settings.EAR_GUARD_TABLE_PREFIX },
+  };
+}
+
+/** The sandbox file `ear-guard start` writes for an in-process sandbox: the emulator's description plus the
+ *  state this stack started, so `ear-guard status --sandbox <file>` reads what the app writes. */
+export function stackSandboxFile(stack: LocalStack): SandboxFileContents | undefined {
+  if (!stack.sandbox) return undefined;
+  return { ...stack.sandbox.describe(), ...stack.localState };
 }
 
 /** Runs the sweep now (as the timer would), e.g. at start so the indexes that route events are filled. */

@@ -1,6 +1,6 @@
 // Connects another process to a running sandbox from the JSON `ear-guard sandbox --out <file>` wrote
 // (`--sandbox <file>` or EAR_GUARD_SANDBOX=<file>): endpoints, the CA to trust, a sandbox credential,
-// and the control API over HTTP.
+// the control API over HTTP, and the state table of the stack the file belongs to.
 import { readFile } from 'node:fs/promises';
 import { Agent } from 'undici';
 import type { TokenCredential } from '@azure/core-auth';
@@ -14,7 +14,7 @@ export class SandboxConnectError extends Error {
 }
 
 export interface SandboxConnection {
-  description: SandboxDescription;
+  description: SandboxFileContents;
   armEndpoint: string;
   atlasBaseUrl: string;
   /** PEM read from `caCertPath`. */
@@ -66,7 +66,33 @@ export function sandboxFileFrom(
   return env.EAR_GUARD_SANDBOX || undefined;
 }
 
-export async function connectSandbox(file: string): Promise<SandboxConnection> {
+/** What a sandbox file adds to the emulator's own description: the state table of the stack it belongs to
+ *  (`npm start`, `ear-guard sandbox`), so the CLI's state commands need nothing but `--sandbox <file>`. */
+export interface SandboxState {
+  /** The stack's Azurite (its published development key, not a secret): tables, and the queue. */
+  stateConnection?: string;
+  tablePrefix?: string;
+}
+
+export type SandboxFileContents = SandboxDescription & SandboxState;
+
+/** The state settings a sandbox file supplies where `configured` has none (a configured EAR_GUARD_STORAGE or
+ *  AzureWebJobsStorage wins, prefix included): EAR_GUARD_STORAGE and EAR_GUARD_TABLE_PREFIX, or nothing. */
+export async function sandboxStateSettings(
+  file: string,
+  configured: Record<string, string | undefined>,
+): Promise<Record<string, string>> {
+  if (configured.EAR_GUARD_STORAGE || configured.AzureWebJobsStorage) return {};
+  const d = await readSandboxFile(file);
+  if (d.stateConnection === undefined) return {};
+  if (typeof d.stateConnection !== 'string' || !d.stateConnection) {
+    throw new SandboxConnectError(`sandbox file '${file}': field 'stateConnection' must be a connection string`);
+  }
+  const prefix = typeof d.tablePrefix === 'string' && !configured.EAR_GUARD_TABLE_PREFIX ? d.tablePrefix : undefined;
+  return { EAR_GUARD_STORAGE: d.stateConnection, ...(prefix ? { EAR_GUARD_TABLE_PREFIX: prefix } : {}) };
+}
+
+async function readSandboxFile(file: string): Promise<SandboxFileContents> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -75,14 +101,17 @@ export async function connectSandbox(file: string): Promise<SandboxConnection> {
       `cannot read sandbox file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-  let d: SandboxDescription;
   try {
-    d = JSON.parse(text) as SandboxDescription;
+    const d = JSON.parse(text) as unknown;
+    if (d && typeof d === 'object' && !Array.isArray(d)) return d as SandboxFileContents;
   } catch {
-    throw new SandboxConnectError(
-      `sandbox file '${file}' is not JSON (expected what 'ear-guard sandbox --out' writes)`,
-    );
+    // reported below
   }
+  throw new SandboxConnectError(`sandbox file '${file}' is not JSON (expected what 'ear-guard sandbox --out' writes)`);
+}
+
+export async function connectSandbox(file: string): Promise<SandboxConnection> {
+  const d = await readSandboxFile(file);
   for (const f of REQUIRED) {
     if (
       typeof (d as unknown as Record<string, unknown>)[f] !== 'string' ||

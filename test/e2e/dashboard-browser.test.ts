@@ -1,11 +1,11 @@
-// The status page in a real browser: Debian's headless Chromium driven by playwright-core, against the local
+// The status page in a real browser: the npm-shipped headless Chromium driven by playwright-core, against the local
 // host serving the same dashboard handler the Functions app registers, over a StateStore on Azurite.
 // A project's row is changed through the real store API (as a reconcile records a drift and then a verified
 // restore); the page must pick it up by itself. Screenshots (laptop and phone width) land in test/artifacts/.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext } from 'playwright-core';
-import { ARTIFACTS, CHROMIUM, launchChromium, type Browser } from '../helpers/browser.js';
+import type { BrowserContext } from 'playwright-core';
+import { ARTIFACTS, launchChromium, type Browser } from '../helpers/browser.js';
 import { startAzurite, type RunningAzurite } from '../helpers/azurite.js';
 import { StateStore } from '../../src/state/store.js';
 import { writeHeartbeat } from '../../src/state/heartbeat.js';
@@ -179,22 +179,24 @@ describe('status page in Chromium', () => {
   }, 90_000);
 
   it('degrades to a plain table without JavaScript', async () => {
-    const ctx = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const noScript = await launchChromium(undefined, { javaScriptEnabled: false });
     try {
-      const page = await (await ctx.newContext({ javaScriptEnabled: false })).newPage();
+      const page = await noScript.context.newPage();
       // A long interval, so the meta refresh does not reload the page while it is read.
       await page.goto(`${host.url}/api/dashboard?code=${KEY}&refresh=600`);
       expect(await page.locator('table#projects tbody tr').count()).toBe(3);
       expect(await page.locator('meta[http-equiv="refresh"]').getAttribute('content')).toBe('600');
       expect(await page.locator('#refresh-state').innerText()).toMatch(/Refreshes every 600 s/);
     } finally {
-      await ctx.close();
+      await noScript.close();
     }
   }, 60_000);
+
+  it('runs the Chromium shipped in the npm package unless EAR_GUARD_CHROMIUM names another', () => {
+    const { binary } = chromiumHandle!;
+    if (process.env.EAR_GUARD_CHROMIUM) expect(binary.source).toBe('EAR_GUARD_CHROMIUM');
+    else expect(binary.executablePath).toMatch(/node_modules\/\.cache\/ear-guard-chromium\/[\d.]+\/chromium$/);
+  });
 
   it('health answers 200 over the same host', async () => {
     const page = await browser.newPage();

@@ -1,4 +1,4 @@
-// The status page of the running product in a real browser: Debian's headless Chromium (playwright-core) against
+// The status page of the running product in a real browser: the npm-shipped headless Chromium (playwright-core) against
 // the local stack `npm start` runs (sandbox with its demo projects, Azurite, the Functions handlers on the local
 // host, the webhook subscribed to the sandbox's events). A sandbox actor deletes the Atlas principal's role
 // assignment; the event reaches the webhook, the grant is restored, and the open page shows the row as restored

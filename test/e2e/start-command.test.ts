@@ -1,7 +1,8 @@
 // `npm start` on a fresh machine: the built CLI starts the sandbox, Azurite and the local host, prints one JSON
 // line when ready (--json), answers on its API with the printed key, and stops cleanly on SIGTERM.
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,6 +42,13 @@ describe('ear-guard start', () => {
       expect(((await list.json()) as { projects: unknown[] }).projects).toHaveLength(2);
       expect((await fetch(String(ready.api))).status).toBe(401);
       expect((await fetch(String(ready.health))).status).toBe(200);
+      // The CLI reads the state of this stack with the sandbox file alone (exit 0, or execFile rejects).
+      const { stdout: status } = await promisify(execFile)(
+        process.execPath,
+        [resolve('bin/ear-guard.js'), 'status', '--sandbox', '.sandbox/sandbox.json', '--json'],
+        { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd }, encoding: 'utf8' },
+      );
+      expect((JSON.parse(status) as { projects: unknown[] }).projects).toHaveLength(2);
     } finally {
       child.kill('SIGTERM');
     }

@@ -180,7 +180,24 @@ describe('renderDashboard', () => {
     });
     expect(p).toContain('Watcher late or down');
     expect(p).toMatch(/last sweep finished 2 h ago/);
-    expect(p).toContain('No projects recorded yet');
+    expect(p).toContain('No projects recorded: the last sweep found none to watch.');
+    expect(p).not.toContain('First sweep running');
     expect(p).toContain('No restores recorded yet');
+  });
+
+  it('says "first sweep running" until a sweep has finished, not "no projects"', () => {
+    const p = renderDashboard({
+      projects: [],
+      history: {},
+      heartbeat: undefined,
+      now,
+      health: assessHealth({ heartbeat: undefined, schedule: '0 */5 * * * *', now }),
+    });
+    expect(p).toMatch(/id="hb-state"><span class="dot"><\/span>First sweep running/);
+    expect(p).toContain('id="first-sweep">First sweep running: projects appear here when it finishes.');
+    expect(p).not.toContain('No projects recorded');
+    // A state read that failed says nothing about the sweep.
+    const failed = renderDashboard({ projects: [], history: {}, heartbeat: undefined, now, error: 'state: 403' });
+    expect(failed).not.toContain('First sweep running');
   });
 });

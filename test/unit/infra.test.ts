@@ -403,12 +403,17 @@ describe.skipIf(!hasDotnet)('infra: Bicep compiles and lints clean with the real
     ]);
   });
 
-  it('the Function App: Flex Consumption, Node 20, identity-based storage, Key Vault references, alert topic without keys', () => {
+  it('the Function App: Flex Consumption, Node 22, identity-based storage, Key Vault references, alert topic without keys', () => {
     const plan = all.find((d) => d.type === 'Microsoft.Web/serverfarms')!;
     expect(plan.res.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
     const site = all.find((d) => d.type === 'Microsoft.Web/sites')!;
     const cfg = props(site).functionAppConfig as { runtime: Json; deployment: { storage: { authentication: Json } } };
-    expect(cfg.runtime).toEqual({ name: 'node', version: '20' });
+    expect(cfg.runtime).toEqual({ name: 'node', version: '22' });
+    // Tested on the major it deploys: npm scripts run on the `node` devDependency, engines and the bundle agree.
+    const pkg = readJson('package.json') as { engines: { node: string }; devDependencies: Record<string, string> };
+    expect(pkg.devDependencies.node).toMatch(/^\^22\./);
+    expect(pkg.engines.node).toBe('>=22');
+    expect(readFileSync(join(root as string, 'scripts/build.mjs'), 'utf8')).toMatch(/target: 'node22'/);
     expect(cfg.deployment.storage.authentication.type).toBe('UserAssignedIdentity');
     expect(props(site).keyVaultReferenceIdentity).toMatch(/userAssignedIdentities/);
     const storage = all.find((d) => d.type === 'Microsoft.Storage/storageAccounts')!;

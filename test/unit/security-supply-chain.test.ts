@@ -58,7 +58,7 @@ describe('supply chain', () => {
       outdir: out,
       bundle: true,
       platform: 'node',
-      target: 'node20',
+      target: 'node22',
       format: 'esm',
       // As scripts/build.mjs has it.
       external: BUNDLE_EXTERNALS,

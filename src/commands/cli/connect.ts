@@ -17,7 +17,7 @@ import {
   type Engine,
 } from '../../engine.js';
 import type { ReconcilePolicy } from '../../reconcile.js';
-import { connectSandbox, type SandboxConnection } from '../../sandbox/connect.js';
+import { connectSandbox, sandboxStateSettings, type SandboxConnection } from '../../sandbox/connect.js';
 import type { Settings } from '../../settings.js';
 import type { StateStore } from '../../state/store.js';
 import { settingsFrom, resolveRawSettings } from './config.js';
@@ -160,6 +160,9 @@ export async function connect(values: Values, io: CliIo, needs: ConnectNeeds): P
   const close = closeAll(closers);
   try {
     const sandbox = needs.cloud ? await openSandbox(values, io, raw, closers) : undefined;
+    // The stack the sandbox file belongs to names its state table, unless one is configured.
+    const sandboxFile = str(values, 'sandbox') ?? ((io.env ?? process.env).EAR_GUARD_SANDBOX || undefined);
+    if (sandboxFile) Object.assign(raw, await sandboxStateSettings(sandboxFile, raw));
     const settings = settingsFor(raw, needs);
     const connection = stateConnection(settings);
     requireStorage(needs, connection);
