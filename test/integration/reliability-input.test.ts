@@ -140,6 +140,8 @@ describe('fuzzing the parsers', () => {
 
   it('settings: valid, or one SettingsError listing each bad field by name', () => {
     const keys = [
+      'ATLAS_CLIENT_ID',
+      'ATLAS_CLIENT_SECRET',
       'ATLAS_PUBLIC_KEY',
       'ATLAS_PRIVATE_KEY',
       'ATLAS_BASE_URL',
