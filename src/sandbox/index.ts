@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/core-auth';
+import { actorTokenCredential, type EndpointsFile } from '../endpoints.js';
 import { armRoutes, classifyArm } from './arm/router.js';
 import { checkKeyAccess } from './arm/keyvault.js';
 import type { ChangeNotice, KeyVaultNotice, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
@@ -113,33 +114,19 @@ export interface SandboxControl extends ArmControl {
   clearNotices(): void;
 }
 
-export interface SandboxDescription {
-  armEndpoint: string;
-  atlasBaseUrl: string;
-  caCertPath: string;
-  tenantId: string;
-  subscriptionId: string;
-  atlasPublicKey: string;
-  atlasPrivateKey: string;
+/** The endpoints file the sandbox writes (the product reads it as cloud endpoints) plus its own fields. */
+export interface SandboxDescription extends EndpointsFile {
   /** Service account with Project Read Only on every demo project. */
   atlasClientId: string;
   atlasClientSecret: string;
   atlasPrincipalId: string;
-  eventGridTopicEndpoint?: string;
-  eventGridTopicKey?: string;
   controlUrl: string;
   controlToken: string;
   demo?: DemoSeed;
 }
 
-export function tokenCredential(actor: string): TokenCredential {
-  return {
-    getToken: async (): Promise<AccessToken> => ({
-      token: `actor:${actor}`,
-      expiresOnTimestamp: Date.now() + 3600_000,
-    }),
-  };
-}
+/** The sandbox authenticates a bearer token `actor:<name>` as that actor. */
+export const tokenCredential = actorTokenCredential;
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const tenantId = opts.tenantId ?? randomUUID();
