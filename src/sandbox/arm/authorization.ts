@@ -3,7 +3,6 @@
 // API, as Azure creates those itself). Shapes follow the azure-rest-api-specs examples kept in
 // test/fixtures (RoleAssignments_*.json, GetRoleDefinitionById.json).
 import type { ServerResponse } from 'node:http';
-import { BUILTIN_ROLES } from '../../core/builtinRoles.js';
 import { scopeCovers, scopeEquals, normalizeScope } from '../../core/scopes.js';
 import type { SandboxContext, SandboxRequest } from '../contract.js';
 import { sendJson } from '../server.js';
@@ -29,6 +28,10 @@ import {
 } from './common.js';
 import { authorizeAction, roleAssignmentAttributes } from './rbac.js';
 import { requireScopeExists } from './resources.js';
+import { allRoleDefinitions, builtinStates, findRoleDefinition, roleGuidOf } from './roleDefinitions.js';
+
+// Kept here too: control.ts and older callers import them from this module.
+export { allRoleDefinitions, findRoleDefinition, roleGuidOf };
 
 const AUTH = '/providers/Microsoft.Authorization/';
 
@@ -47,33 +50,6 @@ export function splitAuthorizationPath(pathname: string): { scope: string; rest:
 }
 
 // ---------- role definitions ----------
-
-function builtinStates(): RoleDefinitionState[] {
-  return BUILTIN_ROLES.map((r) => ({
-    name: r.name,
-    roleName: r.roleName,
-    description: r.description,
-    type: r.roleType,
-    permissions: r.permissions.map((p) => ({ ...p })),
-    assignableScopes: [...r.assignableScopes],
-  }));
-}
-
-export function allRoleDefinitions(state: SandboxState): RoleDefinitionState[] {
-  return [...builtinStates(), ...state.customRoles.values()];
-}
-
-export function findRoleDefinition(state: SandboxState, guid: string): RoleDefinitionState | undefined {
-  const g = guid.toLowerCase();
-  return state.customRoles.get(g) ?? builtinStates().find((r) => r.name.toLowerCase() === g);
-}
-
-/** The GUID in a role definition ID (`/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`). */
-export function roleGuidOf(roleDefinitionId: string): string | undefined {
-  const m = /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)\/?$/i.exec(roleDefinitionId.trim());
-  const g = m?.[1];
-  return g && GUID_RE.test(g) ? g : undefined;
-}
 
 /** The subscription-level ID Azure returns for a role definition read at or under a subscription. */
 function roleDefinitionIdAt(scope: string, guid: string): string {

@@ -12,7 +12,7 @@
 import { actionMatches, blockAllowsAction } from '../../core/actions.js';
 import { scopeCovers } from '../../core/scopes.js';
 import type { Principal, SandboxState } from '../state.js';
-import { findRoleDefinition, roleGuidOf } from './authorization.js';
+import { findRoleDefinition, roleGuidOf } from './roleDefinitions.js';
 import { ArmError } from './common.js';
 
 export const EVERYONE = '00000000-0000-0000-0000-000000000000';
