@@ -133,9 +133,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const subscriptionId = opts.subscriptionId ?? randomUUID();
   const timeScale = opts.timeScale ?? 1;
   const state = new SandboxState(tenantId, subscriptionId, opts.location);
-  const faults = new Faults(timeScale);
-  if (opts.rateLimit === false) faults.setRateLimit({ enabled: false });
-  else if (opts.rateLimit) faults.setRateLimit(opts.rateLimit);
+  const faults = faultsFor(opts, timeScale);
   const accounting = new Accounting();
   const notices: (ChangeNotice | KeyVaultNotice)[] = [];
   const tempDir = await mkdtemp(join(tmpdir(), 'ear-guard-sandbox-'));
@@ -145,20 +143,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const controlToken = opts.controlToken ?? randomBytes(24).toString('base64url');
 
   let baseUrl = '';
-  const halves: { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox } = {};
-  const ctx: SandboxContext = {
-    tenantId,
-    subscriptionId,
-    baseUrl: () => baseUrl,
-    checkKeyAccess: (q) => checkKeyAccess(state, q),
-    notify: (n) => {
-      notices.push(n);
-      if (notices.length > 10_000) notices.splice(0, notices.length - 10_000);
-      halves.eventGrid?.notify(n);
-    },
-    count: (operation, caller) => accounting.count(operation, caller),
-    timeScale,
-  };
+  const halves: Halves = {};
+  const ctx = sandboxContext(state, accounting, notices, halves, () => baseUrl, timeScale);
 
   const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
   halves.eventGrid = eventGrid;
@@ -167,24 +153,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
   });
 
-  const resolveProject = (projectId: string): ProjectTarget | undefined => {
-    const v = halves.sandbox?.demo?.vaults.find((x) => x.projectId === projectId);
-    if (v) {
-      return {
-        projectId,
-        resourceGroupName: v.resourceGroup,
-        keyVaultName: v.vaultName,
-        keyName: v.keyName,
-        principalId: state.atlasPrincipal.objectId,
-      };
-    }
-    // INTEGRATION POINT (Atlas half): a project created through the Atlas API, read from its EAR config.
-    const fromAtlas = atlas?.control.projectTarget;
-    return typeof fromAtlas === 'function'
-      ? (fromAtlas.call(atlas!.control, projectId) as ProjectTarget | undefined)
-      : undefined;
-  };
-  const armControl = createArmControl(ctx, state, faults, accounting, resolveProject);
+  const armControl = createArmControl(ctx, state, faults, accounting, projectResolver(state, halves, atlas));
   const control: SandboxControl = Object.assign(armControl, {
     eventGrid: eventGrid.control,
     atlas: atlas.control,
@@ -192,36 +161,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     clearNotices: () => void notices.splice(0),
   });
 
-  const surfaces = (): Record<string, ControlSurface> => ({
-    arm: armControl as unknown as ControlSurface,
-    ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
-    atlas: atlas.control as unknown as ControlSurface,
-  });
-  // Faults for everything the ARM router does not classify itself (Atlas, Event Grid, unknown ARM paths).
-  const frontFaults: RouteHandler = async (req, res) => {
-    const family = familyOf(req.url.pathname);
-    if (family === 'control') return false;
-    if (family === 'arm' && classifyArm(req.method, req.url.pathname)) return false;
-    return faults.intercept(req, res, { family });
-  };
-  const families: RouteHandler[] = [
-    controlRoutes(controlToken, surfaces),
-    frontFaults,
-    armRoutes(ctx, state, faults),
-    eventGrid.routes,
-    atlas.routes,
-  ];
+  const families = routeFamilies(ctx, state, faults, controlToken, { arm: armControl, eventGrid, atlas });
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
 
   const atlasPublicKey = atlas.publicKey;
   const atlasPrivateKey = atlas.privateKey;
   const topic = eventGrid.control.topic();
-  const clientOptions = <T extends object>(extra?: T) =>
-    ({ endpoint: baseUrl, tlsOptions: { ca: tls.ca }, ...(extra ?? {}) }) as {
-      endpoint: string;
-      tlsOptions: { ca: string };
-    } & T;
 
   const sandbox: Sandbox = {
     armEndpoint: baseUrl,
@@ -240,7 +186,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     atlasPrincipalId: state.atlasPrincipal.objectId,
     credential: tokenCredential('ear-guard'),
     credentialFor: tokenCredential,
-    clientOptions,
+    clientOptions: clientOptionsFor(baseUrl, tls.ca),
     controlUrl: `${baseUrl}/_sandbox/control`,
     controlToken,
     control,
@@ -270,6 +216,104 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   halves.sandbox = sandbox;
   if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
   return sandbox;
+}
+
+type Halves = { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox };
+
+function faultsFor(opts: SandboxOptions, timeScale: number): Faults {
+  const faults = new Faults(timeScale);
+  if (opts.rateLimit === false) faults.setRateLimit({ enabled: false });
+  else if (opts.rateLimit) faults.setRateLimit(opts.rateLimit);
+  return faults;
+}
+
+/** What every half shares: ids, the base URL once listening, key checks, change notices and accounting. */
+function sandboxContext(
+  state: SandboxState,
+  accounting: Accounting,
+  notices: (ChangeNotice | KeyVaultNotice)[],
+  halves: Halves,
+  baseUrl: () => string,
+  timeScale: number,
+): SandboxContext {
+  return {
+    tenantId: state.tenantId,
+    subscriptionId: state.subscriptionId,
+    baseUrl,
+    checkKeyAccess: (q) => checkKeyAccess(state, q),
+    notify: (n) => {
+      notices.push(n);
+      if (notices.length > 10_000) notices.splice(0, notices.length - 10_000);
+      halves.eventGrid?.notify(n);
+    },
+    count: (operation, caller) => accounting.count(operation, caller),
+    timeScale,
+  };
+}
+
+/** A project's key target: a demo vault's, else the Atlas half's (a project created through the Atlas API). */
+function projectResolver(
+  state: SandboxState,
+  halves: Halves,
+  atlas: ReturnType<typeof createAtlas>,
+): (projectId: string) => ProjectTarget | undefined {
+  return (projectId) => {
+    const v = halves.sandbox?.demo?.vaults.find((x) => x.projectId === projectId);
+    if (v) {
+      return {
+        projectId,
+        resourceGroupName: v.resourceGroup,
+        keyVaultName: v.vaultName,
+        keyName: v.keyName,
+        principalId: state.atlasPrincipal.objectId,
+      };
+    }
+    // INTEGRATION POINT (Atlas half): a project created through the Atlas API, read from its EAR config.
+    const fromAtlas = atlas?.control.projectTarget;
+    return typeof fromAtlas === 'function'
+      ? (fromAtlas.call(atlas!.control, projectId) as ProjectTarget | undefined)
+      : undefined;
+  };
+}
+
+/** The route families in the order they get a request: control, faults, ARM, Event Grid, Atlas. */
+function routeFamilies(
+  ctx: SandboxContext,
+  state: SandboxState,
+  faults: Faults,
+  controlToken: string,
+  halves: { arm: ArmControl; eventGrid: ReturnType<typeof createEventGrid>; atlas: ReturnType<typeof createAtlas> },
+): RouteHandler[] {
+  const { eventGrid, atlas } = halves;
+  const armControl = halves.arm;
+  const surfaces = (): Record<string, ControlSurface> => ({
+    arm: armControl as unknown as ControlSurface,
+    ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
+    atlas: atlas.control as unknown as ControlSurface,
+  });
+  // Faults for everything the ARM router does not classify itself (Atlas, Event Grid, unknown ARM paths).
+  const frontFaults: RouteHandler = async (req, res) => {
+    const family = familyOf(req.url.pathname);
+    if (family === 'control') return false;
+    if (family === 'arm' && classifyArm(req.method, req.url.pathname)) return false;
+    return faults.intercept(req, res, { family });
+  };
+  const families: RouteHandler[] = [
+    controlRoutes(controlToken, surfaces),
+    frontFaults,
+    armRoutes(ctx, state, faults),
+    eventGrid.routes,
+    atlas.routes,
+  ];
+  return families;
+}
+
+function clientOptionsFor(baseUrl: string, ca: string) {
+  return <T extends object>(extra?: T) =>
+    ({ endpoint: baseUrl, tlsOptions: { ca }, ...(extra ?? {}) }) as {
+      endpoint: string;
+      tlsOptions: { ca: string };
+    } & T;
 }
 
 function onUnexpectedError(req: SandboxRequest, res: ServerResponse, _err: unknown): void {
