@@ -190,23 +190,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     controlUrl: `${baseUrl}/_sandbox/control`,
     controlToken,
     control,
-    describe: () => ({
-      armEndpoint: baseUrl,
-      atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
-      caCertPath,
-      tenantId,
-      subscriptionId,
-      atlasPublicKey,
-      atlasPrivateKey,
-      atlasClientId: atlas.clientId,
-      atlasClientSecret: atlas.clientSecret,
-      atlasPrincipalId: state.atlasPrincipal.objectId,
-      eventGridTopicEndpoint: topic.endpoint,
-      eventGridTopicKey: topic.key,
-      controlUrl: `${baseUrl}/_sandbox/control`,
-      controlToken,
-      ...(sandbox.demo ? { demo: sandbox.demo } : {}),
-    }),
+    describe: () => describeSandbox(sandbox),
     close: async () => {
       await server.close();
       await eventGrid?.close();
@@ -314,6 +298,27 @@ function clientOptionsFor(baseUrl: string, ca: string) {
       endpoint: string;
       tlsOptions: { ca: string };
     } & T;
+}
+
+/** The JSON line `ear-guard sandbox --json` prints (and `--out` writes), in that key order. */
+function describeSandbox(sb: Sandbox): SandboxDescription {
+  return {
+    armEndpoint: sb.armEndpoint,
+    atlasBaseUrl: sb.atlasBaseUrl,
+    caCertPath: sb.caCertPath,
+    tenantId: sb.tenantId,
+    subscriptionId: sb.subscriptionId,
+    atlasPublicKey: sb.atlasPublicKey,
+    atlasPrivateKey: sb.atlasPrivateKey,
+    atlasClientId: sb.atlasClientId,
+    atlasClientSecret: sb.atlasClientSecret,
+    atlasPrincipalId: sb.atlasPrincipalId,
+    eventGridTopicEndpoint: sb.eventGridTopicEndpoint,
+    eventGridTopicKey: sb.eventGridTopicKey,
+    controlUrl: sb.controlUrl,
+    controlToken: sb.controlToken,
+    ...(sb.demo ? { demo: sb.demo } : {}),
+  };
 }
 
 function onUnexpectedError(req: SandboxRequest, res: ServerResponse, _err: unknown): void {
