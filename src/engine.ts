@@ -22,30 +22,12 @@ import {
   type ReconcilePolicy,
   type Trigger,
 } from './reconcile.js';
+import type { CloudEndpoints } from './endpoints.js';
 import { atlasCredential, type Settings } from './settings.js';
 import { StateStore } from './state/store.js';
 
-/**
- * Where a sandbox listens: the fields of `ear-guard sandbox --json` (caCertPath) or of an in-process
- * `startSandbox()` (ca, credential).
- */
-export interface SandboxConnection {
-  armEndpoint: string;
-  atlasBaseUrl: string;
-  ca?: string;
-  caCertPath?: string;
-  /** When the Atlas emulator runs behind another certificate than ARM's. */
-  atlasCa?: string;
-  /** Default: a token credential acting as the sandbox's `ear-guard` principal. */
-  credential?: TokenCredential;
-  atlasPublicKey?: string;
-  atlasPrivateKey?: string;
-  /** The sandbox's read-only service account (used when the settings name it). */
-  atlasClientId?: string;
-  atlasClientSecret?: string;
-  eventGridTopicEndpoint?: string;
-  eventGridTopicKey?: string;
-}
+/** Where the clouds are when not public (an emulator is one such set); the old name stays for callers. */
+export type SandboxConnection = CloudEndpoints;
 
 /** Atlas client retries (default 3) and base backoff (default 500 ms). */
 export interface AtlasRetryOptions {

@@ -21,7 +21,7 @@ import {
   roleAssignmentBody,
   roleGuidOf,
 } from './arm/authorization.js';
-import { ArmError, controlCaller } from './arm/common.js';
+import { ArmError, controlCaller, type Caller } from './arm/common.js';
 import {
   checkKeyAccess,
   createKeyIfNotExist,
@@ -200,13 +200,17 @@ const ROLE_ALIASES: Record<string, string> = Object.fromEntries(
   Object.entries(ROLE_IDS).map(([k, v]) => [k.toLowerCase(), v]),
 );
 
-export function createArmControl(
-  ctx: SandboxContext,
-  state: SandboxState,
-  faults: Faults,
-  accounting: Accounting,
-  resolveProject: (projectId: string) => ProjectTarget | undefined = () => undefined,
-): ArmControl {
+/** What the control methods share: the acting caller, and vaults, keys, scopes and roles found by name. */
+interface ControlKit {
+  caller(as: string | undefined, what: string, method?: string): Caller;
+  findVault(ref: VaultRef): VaultState;
+  findKey(ref: VaultRef & { key: string }): { vault: VaultState; key: KeyState };
+  keyIdentifier(vault: VaultState, key: KeyState): string;
+  resolveScope(scope: string): string;
+  resolveRole(role: string): string;
+}
+
+function controlKit(state: SandboxState): ControlKit {
   const caller = (as: string | undefined, what: string, method = 'PUT') =>
     controlCaller(state.actor(as ?? 'admin'), what, method);
 
@@ -241,15 +245,15 @@ export function createArmControl(
     if (!guid) throw new ArmError(400, 'RoleDefinitionDoesNotExist', `No role named '${role}'.`);
     return `/subscriptions/${state.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
   };
+  return { caller, findVault, findKey, keyIdentifier, resolveScope, resolveRole };
+}
 
-  const control: ArmControl = {
-    tenantId: state.tenantId,
-    subscriptionId: state.subscriptionId,
-    atlasPrincipalId: state.atlasPrincipal.objectId,
-
-    principals: () => [...state.principals.values()].map((p) => ({ ...p })),
-    addPrincipal: (p) => ({ ...state.addPrincipal(p) }),
-
+function vaultControls(
+  ctx: SandboxContext,
+  state: SandboxState,
+  { caller, findVault }: ControlKit,
+): Pick<ArmControl, 'createResourceGroup' | 'createVault' | 'getVault' | 'setAccessPolicy' | 'setPermissionModel'> {
+  return {
     createResourceGroup: (p) =>
       resourceGroupBody(
         putResourceGroup(ctx, state, caller(p.as, `createResourceGroup ${p.name}`), p.name, {
@@ -278,6 +282,61 @@ export function createArmControl(
 
     getVault: (p) => vaultBody(findVault(p)),
 
+    setAccessPolicy: (p) => {
+      const vault = findVault(p);
+      if (!p.objectId) throw new ArmError(400, 'BadRequest', "'objectId' is required.");
+      const entry: AccessPolicyEntry = {
+        tenantId: p.tenantId ?? state.tenantId,
+        objectId: p.objectId,
+        ...(p.applicationId ? { applicationId: p.applicationId } : {}),
+        permissions: {
+          ...(p.keys ? { keys: p.keys } : {}),
+          ...(p.secrets ? { secrets: p.secrets } : {}),
+          ...(p.certificates ? { certificates: p.certificates } : {}),
+        },
+      };
+      const v = updateAccessPolicy(
+        ctx,
+        state,
+        caller(p.as, `accessPolicies/${p.op ?? 'add'}`),
+        vault.resourceGroup,
+        vault.name,
+        p.op ?? 'add',
+        [entry],
+      );
+      return vaultBody(v);
+    },
+
+    setPermissionModel: (p) => {
+      if (p.model !== 'rbac' && p.model !== 'accessPolicy') {
+        throw new ArmError(400, 'BadRequest', "'model' must be 'rbac' or 'accessPolicy'.");
+      }
+      const vault = findVault(p);
+      return vaultBody(
+        patchVault(
+          ctx,
+          state,
+          caller(p.as, `setPermissionModel ${p.model}`, 'PATCH'),
+          vault.resourceGroup,
+          vault.name,
+          {
+            properties: { enableRbacAuthorization: p.model === 'rbac' },
+          },
+        ),
+      );
+    },
+  };
+}
+
+function keyControls(
+  ctx: SandboxContext,
+  state: SandboxState,
+  { caller, findVault, findKey, keyIdentifier }: ControlKit,
+): Pick<
+  ArmControl,
+  'createKey' | 'getKey' | 'setKeyEnabled' | 'setKeyExpiry' | 'rotateKey' | 'deleteKey' | 'emitKeyEvent'
+> {
+  return {
     createKey: (p) => {
       const vault = findVault(p);
       const key = createKeyIfNotExist(
@@ -332,7 +391,15 @@ export function createArmControl(
       const { vault, key } = findKey(p);
       keyVersionNotice(ctx, vault, key, p.type);
     },
+  };
+}
 
+function authorizationControls(
+  ctx: SandboxContext,
+  state: SandboxState,
+  { caller, resolveScope, resolveRole }: ControlKit,
+): Pick<ArmControl, 'assignRole' | 'deleteAssignment' | 'roleAssignments' | 'createCustomRole'> {
+  return {
     assignRole: (p) => {
       if (!p.principalId) throw new ArmError(400, 'InvalidPrincipalId', "'principalId' is required.");
       const scope = resolveScope(p.scope);
@@ -387,7 +454,16 @@ export function createArmControl(
         roleName: d.roleName,
       };
     },
+  };
+}
 
+/** Deny assignments, which only Azure itself creates (for managed apps): here the control API stands in. */
+function denyControls(
+  ctx: SandboxContext,
+  state: SandboxState,
+  { caller, resolveScope }: ControlKit,
+): Pick<ArmControl, 'addDenyAssignment' | 'removeDenyAssignment'> {
+  return {
     addDenyAssignment: (p) =>
       denyAssignmentBody(
         addDenyAssignment(ctx, state, caller(p.as, 'addDenyAssignment'), {
@@ -408,51 +484,15 @@ export function createArmControl(
       ),
 
     removeDenyAssignment: (p) => removeDenyAssignment(ctx, state, caller(p.as, 'removeDenyAssignment', 'DELETE'), p.id),
+  };
+}
 
-    setAccessPolicy: (p) => {
-      const vault = findVault(p);
-      if (!p.objectId) throw new ArmError(400, 'BadRequest', "'objectId' is required.");
-      const entry: AccessPolicyEntry = {
-        tenantId: p.tenantId ?? state.tenantId,
-        objectId: p.objectId,
-        ...(p.applicationId ? { applicationId: p.applicationId } : {}),
-        permissions: {
-          ...(p.keys ? { keys: p.keys } : {}),
-          ...(p.secrets ? { secrets: p.secrets } : {}),
-          ...(p.certificates ? { certificates: p.certificates } : {}),
-        },
-      };
-      const v = updateAccessPolicy(
-        ctx,
-        state,
-        caller(p.as, `accessPolicies/${p.op ?? 'add'}`),
-        vault.resourceGroup,
-        vault.name,
-        p.op ?? 'add',
-        [entry],
-      );
-      return vaultBody(v);
-    },
-
-    setPermissionModel: (p) => {
-      if (p.model !== 'rbac' && p.model !== 'accessPolicy') {
-        throw new ArmError(400, 'BadRequest', "'model' must be 'rbac' or 'accessPolicy'.");
-      }
-      const vault = findVault(p);
-      return vaultBody(
-        patchVault(
-          ctx,
-          state,
-          caller(p.as, `setPermissionModel ${p.model}`, 'PATCH'),
-          vault.resourceGroup,
-          vault.name,
-          {
-            properties: { enableRbacAuthorization: p.model === 'rbac' },
-          },
-        ),
-      );
-    },
-
+function checkControls(
+  state: SandboxState,
+  { findKey, keyIdentifier }: ControlKit,
+  resolveProject: (projectId: string) => ProjectTarget | undefined,
+): Pick<ArmControl, 'projectTarget' | 'checkKeyAccess' | 'checkAccess'> {
+  return {
     projectTarget: (p) => {
       if (!p?.projectId) throw new ArmError(400, 'BadRequest', "'projectId' is required.");
       const t = resolveProject(p.projectId);
@@ -478,7 +518,15 @@ export function createArmControl(
         keyIdentifier: keyIdentifier(vault, key),
       });
     },
+  };
+}
 
+function runtimeControls(
+  state: SandboxState,
+  faults: Faults,
+  accounting: Accounting,
+): Pick<ArmControl, 'setFault' | 'clearFaults' | 'faults' | 'setRateLimit' | 'setPageSize' | 'counts' | 'resetCounts'> {
+  return {
     setFault: (matcher, fault, opts) => faults.set(matcher, fault, opts),
     clearFaults: (id) => faults.clear(id),
     faults: () => faults.list(),
@@ -491,7 +539,29 @@ export function createArmControl(
     counts: () => accounting.snapshot(),
     resetCounts: () => accounting.reset(),
   };
-  return control;
+}
+
+export function createArmControl(
+  ctx: SandboxContext,
+  state: SandboxState,
+  faults: Faults,
+  accounting: Accounting,
+  resolveProject: (projectId: string) => ProjectTarget | undefined = () => undefined,
+): ArmControl {
+  const kit = controlKit(state);
+  return {
+    tenantId: state.tenantId,
+    subscriptionId: state.subscriptionId,
+    atlasPrincipalId: state.atlasPrincipal.objectId,
+    principals: () => [...state.principals.values()].map((p) => ({ ...p })),
+    addPrincipal: (p) => ({ ...state.addPrincipal(p) }),
+    ...vaultControls(ctx, state, kit),
+    ...keyControls(ctx, state, kit),
+    ...authorizationControls(ctx, state, kit),
+    ...denyControls(ctx, state, kit),
+    ...checkControls(state, kit, resolveProject),
+    ...runtimeControls(state, faults, accounting),
+  };
 }
 
 // ---------- over HTTP ----------
@@ -518,6 +588,64 @@ function fail(res: ServerResponse, err: unknown): void {
   );
 }
 
+/** `GET /_sandbox/control`: every surface and its methods. */
+function listSurfaces(res: ServerResponse, all: Record<string, ControlSurface>): void {
+  const list: Record<string, string[]> = {};
+  for (const [name, s] of Object.entries(all)) {
+    list[name] = Object.keys(s).filter((k) => typeof s[k] === 'function');
+  }
+  sendJson(res, 200, { surfaces: list });
+}
+
+/** The JSON argument of a control call (undefined for an empty body), or a 400 already sent. */
+function controlArg(req: SandboxRequest, res: ServerResponse): { arg: unknown } | undefined {
+  if (!req.body.length) return { arg: undefined };
+  try {
+    return { arg: JSON.parse(req.body.toString('utf8')) };
+  } catch {
+    sendArmError(res, 400, 'InvalidRequestContent', 'The control request body is not valid JSON.');
+    return undefined;
+  }
+}
+
+/** Calls a control method with the body: setFault's `{matcher, fault, times?}`, `{"args": [...]}`, or the body. */
+async function invokeControl(surface: ControlSurface, method: string, fn: unknown, arg: unknown): Promise<unknown> {
+  if (method === 'setFault') {
+    const a = (arg ?? {}) as { matcher?: RouteMatcher; fault?: Fault; times?: number };
+    if (!a.matcher || !a.fault) throw new ArmError(400, 'BadRequest', 'setFault takes {matcher, fault, times?}.');
+    return await (fn as (m: unknown, f: unknown, o: unknown) => unknown).call(surface, a.matcher, a.fault, {
+      ...(a.times !== undefined ? { times: a.times } : {}),
+    });
+  }
+  if (arg && typeof arg === 'object' && Array.isArray((arg as { args?: unknown }).args)) {
+    // Positional methods (e.g. atlas.registerServicePrincipal(groupId, sp)): body `{"args": [...]}`.
+    return await (fn as (...a: unknown[]) => unknown).apply(surface, (arg as { args: unknown[] }).args);
+  }
+  return await (fn as (a: unknown) => unknown).call(surface, arg);
+}
+
+/** `POST /_sandbox/control/{surface}/{method}`: the call's `{result}`, or its error ARM-shaped. */
+async function callControl(
+  req: SandboxRequest,
+  res: ServerResponse,
+  all: Record<string, ControlSurface>,
+  [surfaceName, method]: string[],
+): Promise<void> {
+  const surface = surfaceName ? all[surfaceName] : undefined;
+  const fn = surface && method && Object.hasOwn(surface, method) ? surface[method] : undefined;
+  if (req.method !== 'POST' || typeof fn !== 'function') {
+    return sendArmError(res, 404, 'NotFound', `No control action ${req.method} ${req.url.pathname}.`);
+  }
+  const parsed = controlArg(req, res);
+  if (!parsed) return;
+  try {
+    const result = await invokeControl(surface!, method, fn, parsed.arg);
+    sendJson(res, 200, { result: result === undefined ? null : result });
+  } catch (err) {
+    fail(res, err);
+  }
+}
+
 /**
  * `POST /_sandbox/control/{surface}/{method}` with a JSON body: calls `surfaces[surface][method](body)`
  * (for `setFault`: body `{matcher, fault, times?}`; for positional methods: `{"args": [...]}`) and answers `{result}`. `GET /_sandbox/control` lists
@@ -533,50 +661,10 @@ export function controlRoutes(token: string, surfaces: () => Record<string, Cont
     const parts = req.url.pathname.split('/').filter(Boolean); // _sandbox, control, surface, method
     if (parts[1] !== 'control') {
       sendArmError(res, 404, 'NotFound', `No control route ${req.url.pathname}.`);
-      return true;
-    }
-    const all = surfaces();
-    if (parts.length === 2 && req.method === 'GET') {
-      const list: Record<string, string[]> = {};
-      for (const [name, s] of Object.entries(all)) {
-        list[name] = Object.keys(s).filter((k) => typeof s[k] === 'function');
-      }
-      sendJson(res, 200, { surfaces: list });
-      return true;
-    }
-    const [, , surfaceName, method] = parts;
-    const surface = surfaceName ? all[surfaceName] : undefined;
-    const fn = surface && method && Object.hasOwn(surface, method) ? surface[method] : undefined;
-    if (req.method !== 'POST' || typeof fn !== 'function') {
-      sendArmError(res, 404, 'NotFound', `No control action ${req.method} ${req.url.pathname}.`);
-      return true;
-    }
-    let arg: unknown = undefined;
-    if (req.body.length) {
-      try {
-        arg = JSON.parse(req.body.toString('utf8'));
-      } catch {
-        sendArmError(res, 400, 'InvalidRequestContent', 'The control request body is not valid JSON.');
-        return true;
-      }
-    }
-    try {
-      let result: unknown;
-      if (method === 'setFault') {
-        const a = (arg ?? {}) as { matcher?: RouteMatcher; fault?: Fault; times?: number };
-        if (!a.matcher || !a.fault) throw new ArmError(400, 'BadRequest', 'setFault takes {matcher, fault, times?}.');
-        result = await (fn as (m: unknown, f: unknown, o: unknown) => unknown).call(surface, a.matcher, a.fault, {
-          ...(a.times !== undefined ? { times: a.times } : {}),
-        });
-      } else if (arg && typeof arg === 'object' && Array.isArray((arg as { args?: unknown }).args)) {
-        // Positional methods (e.g. atlas.registerServicePrincipal(groupId, sp)): body `{"args": [...]}`.
-        result = await (fn as (...a: unknown[]) => unknown).apply(surface, (arg as { args: unknown[] }).args);
-      } else {
-        result = await (fn as (a: unknown) => unknown).call(surface, arg);
-      }
-      sendJson(res, 200, { result: result === undefined ? null : result });
-    } catch (err) {
-      fail(res, err);
+    } else if (parts.length === 2 && req.method === 'GET') {
+      listSurfaces(res, surfaces());
+    } else {
+      await callControl(req, res, surfaces(), parts.slice(2));
     }
     return true;
   };

@@ -134,6 +134,8 @@ class EgError extends Error {
 }
 
 const PROVIDER_SEGMENT = '/providers/microsoft.eventgrid/eventsubscriptions';
+const OPERATION_STATUS_RE =
+  /^\/subscriptions\/([^/]+)\/providers\/microsoft\.eventgrid\/locations\/[^/]+\/operationsstatus\/([^/]+)$/;
 const API_VERSION_RE = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 
 function defaultIdentify(req: SandboxRequest): string {
@@ -207,6 +209,60 @@ function classifyScope(
   );
 }
 
+function parseAdvancedFilters(raw: unknown): AdvancedFilter[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) {
+    throw new EgError(400, 'InvalidRequest', 'properties.filter.advancedFilters: expected an array.');
+  }
+  if (raw.length > 25) {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      'properties.filter.advancedFilters: at most 25 advanced filters are allowed.',
+    );
+  }
+  return raw.map((a, i) => parseAdvancedFilter(a, `properties.filter.advancedFilters[${i}]`));
+}
+
+function parseAdvancedFilter(a: unknown, where: string): AdvancedFilter {
+  if (!isObject(a)) throw new EgError(400, 'InvalidRequest', `${where}: expected an object.`);
+  if (typeof a.operatorType !== 'string' || !ALL_OPERATORS.includes(a.operatorType)) {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      `${where}.operatorType: expected one of ${ALL_OPERATORS.join(', ')}; got ${JSON.stringify(a.operatorType)}.`,
+    );
+  }
+  if (typeof a.key !== 'string' || a.key.length === 0) {
+    throw new EgError(400, 'InvalidRequest', `${where}.key: expected a non-empty string such as 'data.operationName'.`);
+  }
+  const needsValues = /In$|BeginsWith$|EndsWith$|Contains$/.test(a.operatorType);
+  if (needsValues && (!Array.isArray(a.values) || a.values.length === 0 || a.values.length > 25)) {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      `${where}.values: expected an array of 1 to 25 values for ${a.operatorType}.`,
+    );
+  }
+  const needsValue = /^Number(Less|Greater)|^BoolEquals$/.test(a.operatorType);
+  if (needsValue && a.value === undefined) {
+    throw new EgError(400, 'InvalidRequest', `${where}.value: required for ${a.operatorType}.`);
+  }
+  return {
+    operatorType: a.operatorType,
+    key: a.key,
+    ...(a.values !== undefined ? { values: a.values as unknown[] } : {}),
+    ...(a.value !== undefined ? { value: a.value } : {}),
+  };
+}
+
+/** A filter field that may be absent (undefined or null) but, when given, has this type. */
+function optionalOfType(v: unknown, type: 'string' | 'boolean', message: string): unknown {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== type) throw new EgError(400, 'InvalidRequest', message);
+  return v;
+}
+
 function parseFilter(raw: unknown): SubscriptionFilter {
   if (raw === undefined || raw === null) return {};
   if (!isObject(raw)) throw new EgError(400, 'InvalidRequest', 'properties.filter: expected an object.');
@@ -218,67 +274,15 @@ function parseFilter(raw: unknown): SubscriptionFilter {
     f.includedEventTypes = raw.includedEventTypes as string[];
   }
   for (const k of ['subjectBeginsWith', 'subjectEndsWith'] as const) {
-    if (raw[k] !== undefined && raw[k] !== null) {
-      if (typeof raw[k] !== 'string')
-        throw new EgError(400, 'InvalidRequest', `properties.filter.${k}: expected a string.`);
-      f[k] = raw[k] as string;
-    }
+    const v = optionalOfType(raw[k], 'string', `properties.filter.${k}: expected a string.`);
+    if (v !== undefined) f[k] = v as string;
   }
   for (const k of ['isSubjectCaseSensitive', 'enableAdvancedFilteringOnArrays'] as const) {
-    if (raw[k] !== undefined && raw[k] !== null) {
-      if (typeof raw[k] !== 'boolean')
-        throw new EgError(400, 'InvalidRequest', `properties.filter.${k}: expected true or false.`);
-      f[k] = raw[k] as boolean;
-    }
+    const v = optionalOfType(raw[k], 'boolean', `properties.filter.${k}: expected true or false.`);
+    if (v !== undefined) f[k] = v as boolean;
   }
-  if (raw.advancedFilters !== undefined && raw.advancedFilters !== null) {
-    if (!Array.isArray(raw.advancedFilters)) {
-      throw new EgError(400, 'InvalidRequest', 'properties.filter.advancedFilters: expected an array.');
-    }
-    if (raw.advancedFilters.length > 25) {
-      throw new EgError(
-        400,
-        'InvalidRequest',
-        'properties.filter.advancedFilters: at most 25 advanced filters are allowed.',
-      );
-    }
-    f.advancedFilters = raw.advancedFilters.map((a, i): AdvancedFilter => {
-      const where = `properties.filter.advancedFilters[${i}]`;
-      if (!isObject(a)) throw new EgError(400, 'InvalidRequest', `${where}: expected an object.`);
-      if (typeof a.operatorType !== 'string' || !ALL_OPERATORS.includes(a.operatorType)) {
-        throw new EgError(
-          400,
-          'InvalidRequest',
-          `${where}.operatorType: expected one of ${ALL_OPERATORS.join(', ')}; got ${JSON.stringify(a.operatorType)}.`,
-        );
-      }
-      if (typeof a.key !== 'string' || a.key.length === 0) {
-        throw new EgError(
-          400,
-          'InvalidRequest',
-          `${where}.key: expected a non-empty string such as 'data.operationName'.`,
-        );
-      }
-      const needsValues = /In$|BeginsWith$|EndsWith$|Contains$/.test(a.operatorType);
-      if (needsValues && (!Array.isArray(a.values) || a.values.length === 0 || a.values.length > 25)) {
-        throw new EgError(
-          400,
-          'InvalidRequest',
-          `${where}.values: expected an array of 1 to 25 values for ${a.operatorType}.`,
-        );
-      }
-      const needsValue = /^Number(Less|Greater)|^BoolEquals$/.test(a.operatorType);
-      if (needsValue && a.value === undefined) {
-        throw new EgError(400, 'InvalidRequest', `${where}.value: required for ${a.operatorType}.`);
-      }
-      return {
-        operatorType: a.operatorType,
-        key: a.key,
-        ...(a.values !== undefined ? { values: a.values as unknown[] } : {}),
-        ...(a.value !== undefined ? { value: a.value } : {}),
-      };
-    });
-  }
+  const advanced = parseAdvancedFilters(raw.advancedFilters);
+  if (advanced) f.advancedFilters = advanced;
   return f;
 }
 
@@ -323,22 +327,8 @@ function parseEndpoint(raw: unknown): string {
   return raw;
 }
 
-export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}): EventGridSandbox {
-  const engine = new DeliveryEngine({
-    timeScale: ctx.timeScale,
-    ...(opts.retryScheduleMs ? { retryScheduleMs: opts.retryScheduleMs } : {}),
-    ...(opts.responseTimeoutMs !== undefined ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
-    ...(opts.webhookCa ? { webhookCa: opts.webhookCa } : {}),
-    ...(opts.reorderWindowMs !== undefined ? { reorderWindowMs: opts.reorderWindowMs } : {}),
-  });
-  const identify = opts.identify ?? defaultIdentify;
-  const subs = new Map<string, SubscriptionRecord>(); // key: lower-cased subscription resource ID
-  const operations = new Map<string, OperationRecord>();
-  const topicEvents: ReceivedTopicEvent[] = [];
-  const topicKey = opts.topicKey ?? randomBytes(32).toString('base64');
-  const topicKey2 = randomBytes(32).toString('base64');
-
-  const view = (s: SubscriptionRecord): EventSubscriptionView => ({
+function view(s: SubscriptionRecord): EventSubscriptionView {
+  return {
     id: s.id,
     name: s.name,
     scope: s.scope,
@@ -349,9 +339,11 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     filter: s.filter,
     maxDeliveryAttempts: s.maxDeliveryAttempts,
     eventTimeToLiveInMinutes: s.eventTimeToLiveInMinutes,
-  });
+  };
+}
 
-  const armBody = (s: SubscriptionRecord, state = s.provisioningState): Record<string, unknown> => ({
+function armBody(s: SubscriptionRecord, state = s.provisioningState): Record<string, unknown> {
+  return {
     properties: {
       topic: s.topic,
       provisioningState: state,
@@ -385,13 +377,216 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     id: s.id,
     name: s.name,
     type: 'Microsoft.EventGrid/eventSubscriptions',
-  });
+  };
+}
 
-  const operationUrl = (opId: string, apiVersion: string): string =>
-    `${ctx.baseUrl()}/subscriptions/${ctx.subscriptionId}/providers/Microsoft.EventGrid/locations/global/operationsStatus/${opId}?api-version=${encodeURIComponent(apiVersion)}`;
+function requireBearer(req: SandboxRequest): void {
+  const h = req.headers.authorization;
+  if (!h) {
+    throw new EgError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
+  }
+  if (!/^Bearer\s+\S+/i.test(h)) {
+    throw new EgError(
+      401,
+      'InvalidAuthenticationToken',
+      "The access token is invalid: the 'Authorization' header must be 'Bearer <token>'.",
+    );
+  }
+}
 
-  const finishOperation = (s: SubscriptionRecord, ok: boolean, message?: string): void => {
-    const op = operations.get(s.operationId);
+function requireApiVersion(req: SandboxRequest): string {
+  const v = req.url.searchParams.get('api-version');
+  if (!v) {
+    throw new EgError(
+      400,
+      'MissingApiVersionParameter',
+      'The api-version query parameter (?api-version=) is required for all requests.',
+    );
+  }
+  if (!API_VERSION_RE.test(v) || v < '2018-01-01') {
+    throw new EgError(
+      400,
+      'InvalidApiVersionParameter',
+      `The api-version '${v}' is invalid. The supported versions are '2025-02-15,2022-06-15,2021-12-01,2020-06-01,2019-06-01,2019-01-01,2018-01-01'.`,
+    );
+  }
+  return v;
+}
+
+function topicError(status: number, code: string, message: string, detailCode?: string): EgError {
+  const report = `Report '${randomUUID()}:${new Date().toUTCString()}' to our forums for assistance or raise a support ticket.`;
+  return new EgError(
+    status,
+    code,
+    `${message} ${report}`,
+    detailCode ? [{ code: detailCode, message: `${message} ${report}` }] : undefined,
+  );
+}
+
+function requireSubscriptionName(name: string): void {
+  if (!/^[A-Za-z0-9-]{3,64}$/.test(name)) {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      `Event subscription name '${name}' is invalid: use 3 to 64 characters, letters, digits and '-' only.`,
+    );
+  }
+}
+
+/** The `properties` of a PUT body. */
+function subscriptionProperties(req: SandboxRequest): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(req.body.toString('utf8') || 'null');
+  } catch (err) {
+    throw new EgError(
+      400,
+      'InvalidRequestContent',
+      `The request content was invalid and could not be deserialized: '${(err as Error).message}'.`,
+    );
+  }
+  if (!isObject(body) || !isObject(body.properties)) {
+    throw new EgError(
+      400,
+      'InvalidRequestContent',
+      "The request content must be a JSON object with a 'properties' object.",
+    );
+  }
+  return body.properties;
+}
+
+/** `properties.destination.properties` of a WebHook destination (the only kind the sandbox delivers to). */
+function webhookDestination(p: Record<string, unknown>): Record<string, unknown> {
+  const dest = p.destination;
+  if (!isObject(dest)) throw new EgError(400, 'InvalidRequest', 'properties.destination: required.');
+  if (typeof dest.endpointType !== 'string' || dest.endpointType.toLowerCase() !== 'webhook') {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      `properties.destination.endpointType: the sandbox delivers to 'WebHook' endpoints only; got ${JSON.stringify(dest.endpointType)}.`,
+    );
+  }
+  return isObject(dest.properties) ? dest.properties : {};
+}
+
+function deliverySchema(p: Record<string, unknown>): DeliverySchema {
+  const schemaRaw = p.eventDeliverySchema ?? 'EventGridSchema';
+  if (schemaRaw !== 'EventGridSchema' && schemaRaw !== 'CloudEventSchemaV1_0') {
+    throw new EgError(
+      400,
+      'InvalidRequest',
+      `properties.eventDeliverySchema: expected 'EventGridSchema' or 'CloudEventSchemaV1_0'; got ${JSON.stringify(schemaRaw)}.`,
+    );
+  }
+  return schemaRaw;
+}
+
+/** Retry policy and batching, with Event Grid's defaults and bounds. */
+function deliverySettings(
+  p: Record<string, unknown>,
+  dp: Record<string, unknown>,
+): Pick<
+  SubscriptionRecord,
+  'maxDeliveryAttempts' | 'eventTimeToLiveInMinutes' | 'maxEventsPerBatch' | 'preferredBatchSizeInKilobytes'
+> {
+  const retry = isObject(p.retryPolicy) ? p.retryPolicy : {};
+  return {
+    maxDeliveryAttempts: intInRange(retry.maxDeliveryAttempts, 'properties.retryPolicy.maxDeliveryAttempts', 1, 30, 30),
+    eventTimeToLiveInMinutes: intInRange(
+      retry.eventTimeToLiveInMinutes,
+      'properties.retryPolicy.eventTimeToLiveInMinutes',
+      1,
+      1440,
+      1440,
+    ),
+    maxEventsPerBatch: intInRange(
+      dp.maxEventsPerBatch,
+      'properties.destination.properties.maxEventsPerBatch',
+      1,
+      5000,
+      1,
+    ),
+    preferredBatchSizeInKilobytes: intInRange(
+      dp.preferredBatchSizeInKilobytes,
+      'properties.destination.properties.preferredBatchSizeInKilobytes',
+      1,
+      1024,
+      64,
+    ),
+  };
+}
+
+/** Event Grid validates the endpoint when the subscription is created or its endpoint changes. */
+function needsHandshake(existing: SubscriptionRecord | undefined, record: SubscriptionRecord): boolean {
+  return (
+    !existing ||
+    existing.endpointUrl !== record.endpointUrl ||
+    existing.schema !== record.schema ||
+    existing.provisioningState !== 'Succeeded'
+  );
+}
+
+/** The events of a publish request: a JSON array, or one structured-mode CloudEvent. */
+function publishedEvents(req: SandboxRequest, contentType: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body.toString('utf8'));
+  } catch (err) {
+    throw topicError(
+      400,
+      'BadRequest',
+      `The request body is not valid JSON: ${(err as Error).message}.`,
+      'InputJsonInvalid',
+    );
+  }
+  let events: unknown[];
+  if (Array.isArray(parsed)) {
+    events = parsed;
+  } else if (contentType.startsWith('application/cloudevents+json') && isObject(parsed)) {
+    events = [parsed]; // a single structured-mode CloudEvent
+  } else {
+    throw topicError(
+      400,
+      'BadRequest',
+      'Unexpected token when reading JSON. Expected: StartArray, actual: StartObject.',
+      'InputJsonInvalid',
+    );
+  }
+  if (events.length === 0) throw topicError(400, 'BadRequest', 'The batch contains no events.', 'InputJsonInvalid');
+  return events;
+}
+
+/** The Event Grid half: subscriptions made through ARM, deliveries to their webhooks, and the custom topic. */
+class EventGridEmulator {
+  private readonly engine: DeliveryEngine;
+  private readonly identify: (req: SandboxRequest) => string;
+  private readonly subs = new Map<string, SubscriptionRecord>(); // key: lower-cased subscription resource ID
+  private readonly operations = new Map<string, OperationRecord>();
+  private readonly topicEvents: ReceivedTopicEvent[] = [];
+  private readonly topicKey: string;
+  private readonly topicKey2 = randomBytes(32).toString('base64');
+
+  constructor(
+    private readonly ctx: SandboxContext,
+    opts: EventGridOptions,
+  ) {
+    this.engine = new DeliveryEngine({
+      timeScale: ctx.timeScale,
+      ...(opts.retryScheduleMs ? { retryScheduleMs: opts.retryScheduleMs } : {}),
+      ...(opts.responseTimeoutMs !== undefined ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
+      ...(opts.webhookCa ? { webhookCa: opts.webhookCa } : {}),
+      ...(opts.reorderWindowMs !== undefined ? { reorderWindowMs: opts.reorderWindowMs } : {}),
+    });
+    this.identify = opts.identify ?? defaultIdentify;
+    this.topicKey = opts.topicKey ?? randomBytes(32).toString('base64');
+  }
+
+  private operationUrl(opId: string, apiVersion: string): string {
+    return `${this.ctx.baseUrl()}/subscriptions/${this.ctx.subscriptionId}/providers/Microsoft.EventGrid/locations/global/operationsStatus/${opId}?api-version=${encodeURIComponent(apiVersion)}`;
+  }
+
+  private finishOperation(s: SubscriptionRecord, ok: boolean, message?: string): void {
+    const op = this.operations.get(s.operationId);
     s.provisioningState = ok ? 'Succeeded' : 'Failed';
     if (s.validation?.timer) clearTimeout(s.validation.timer);
     s.validation = undefined;
@@ -400,93 +595,18 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
       op.endTime = new Date().toISOString();
       if (!ok) op.error = { code: 'Url validation', message: message ?? 'Webhook validation handshake failed.' };
     }
-  };
+  }
 
-  const requireBearer = (req: SandboxRequest): void => {
-    const h = req.headers.authorization;
-    if (!h) {
-      throw new EgError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
-    }
-    if (!/^Bearer\s+\S+/i.test(h)) {
-      throw new EgError(
-        401,
-        'InvalidAuthenticationToken',
-        "The access token is invalid: the 'Authorization' header must be 'Bearer <token>'.",
-      );
-    }
-  };
-
-  const requireApiVersion = (req: SandboxRequest): string => {
-    const v = req.url.searchParams.get('api-version');
-    if (!v) {
-      throw new EgError(
-        400,
-        'MissingApiVersionParameter',
-        'The api-version query parameter (?api-version=) is required for all requests.',
-      );
-    }
-    if (!API_VERSION_RE.test(v) || v < '2018-01-01') {
-      throw new EgError(
-        400,
-        'InvalidApiVersionParameter',
-        `The api-version '${v}' is invalid. The supported versions are '2025-02-15,2022-06-15,2021-12-01,2020-06-01,2019-06-01,2019-01-01,2018-01-01'.`,
-      );
-    }
-    return v;
-  };
-
-  async function putSubscription(req: SandboxRequest, res: ServerResponse, scope: string, name: string): Promise<void> {
+  private async putSubscription(req: SandboxRequest, res: ServerResponse, scope: string, name: string): Promise<void> {
     const apiVersion = requireApiVersion(req);
-    const where = classifyScope(ctx, scope);
-    if (!/^[A-Za-z0-9-]{3,64}$/.test(name)) {
-      throw new EgError(
-        400,
-        'InvalidRequest',
-        `Event subscription name '${name}' is invalid: use 3 to 64 characters, letters, digits and '-' only.`,
-      );
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(req.body.toString('utf8') || 'null');
-    } catch (err) {
-      throw new EgError(
-        400,
-        'InvalidRequestContent',
-        `The request content was invalid and could not be deserialized: '${(err as Error).message}'.`,
-      );
-    }
-    if (!isObject(body) || !isObject(body.properties)) {
-      throw new EgError(
-        400,
-        'InvalidRequestContent',
-        "The request content must be a JSON object with a 'properties' object.",
-      );
-    }
-    const p = body.properties;
-    const dest = p.destination;
-    if (!isObject(dest)) throw new EgError(400, 'InvalidRequest', 'properties.destination: required.');
-    if (typeof dest.endpointType !== 'string' || dest.endpointType.toLowerCase() !== 'webhook') {
-      throw new EgError(
-        400,
-        'InvalidRequest',
-        `properties.destination.endpointType: the sandbox delivers to 'WebHook' endpoints only; got ${JSON.stringify(dest.endpointType)}.`,
-      );
-    }
-    const dp = isObject(dest.properties) ? dest.properties : {};
+    const where = classifyScope(this.ctx, scope);
+    requireSubscriptionName(name);
+    const p = subscriptionProperties(req);
+    const dp = webhookDestination(p);
     const key = `${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase();
-    const existing = subs.get(key);
+    const existing = this.subs.get(key);
     // A PUT without endpointUrl keeps the stored one (it is write-only and GET never returns it).
     const endpointUrl = dp.endpointUrl === undefined && existing ? existing.endpointUrl : parseEndpoint(dp.endpointUrl);
-    const schemaRaw = p.eventDeliverySchema ?? 'EventGridSchema';
-    if (schemaRaw !== 'EventGridSchema' && schemaRaw !== 'CloudEventSchemaV1_0') {
-      throw new EgError(
-        400,
-        'InvalidRequest',
-        `properties.eventDeliverySchema: expected 'EventGridSchema' or 'CloudEventSchemaV1_0'; got ${JSON.stringify(schemaRaw)}.`,
-      );
-    }
-    const filter = parseFilter(p.filter);
-    const retry = isObject(p.retryPolicy) ? p.retryPolicy : {};
     const record: SubscriptionRecord = {
       id: `${where.scope}/providers/Microsoft.EventGrid/eventSubscriptions/${name}`,
       name,
@@ -495,119 +615,85 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
       kind: where.kind,
       provisioningState: 'Creating',
       endpointUrl,
-      schema: schemaRaw,
-      filter,
-      maxDeliveryAttempts: intInRange(
-        retry.maxDeliveryAttempts,
-        'properties.retryPolicy.maxDeliveryAttempts',
-        1,
-        30,
-        30,
-      ),
-      eventTimeToLiveInMinutes: intInRange(
-        retry.eventTimeToLiveInMinutes,
-        'properties.retryPolicy.eventTimeToLiveInMinutes',
-        1,
-        1440,
-        1440,
-      ),
-      maxEventsPerBatch: intInRange(
-        dp.maxEventsPerBatch,
-        'properties.destination.properties.maxEventsPerBatch',
-        1,
-        5000,
-        1,
-      ),
-      preferredBatchSizeInKilobytes: intInRange(
-        dp.preferredBatchSizeInKilobytes,
-        'properties.destination.properties.preferredBatchSizeInKilobytes',
-        1,
-        1024,
-        64,
-      ),
+      schema: deliverySchema(p),
+      filter: parseFilter(p.filter),
+      ...deliverySettings(p, dp),
       ...(p.labels !== undefined ? { labels: p.labels } : {}),
       ...(p.expirationTimeUtc !== undefined ? { expirationTimeUtc: p.expirationTimeUtc } : {}),
       operationId: randomUUID(),
     };
-    ctx.count('eventSubscriptions.createOrUpdate', identify(req));
-    const op: OperationRecord = {
+    this.ctx.count('eventSubscriptions.createOrUpdate', this.identify(req));
+    this.operations.set(record.operationId, {
       id: record.operationId,
       subscriptionKey: key,
       status: 'InProgress',
       startTime: new Date().toISOString(),
-    };
-    operations.set(op.id, op);
+    });
     if (existing?.validation?.timer) clearTimeout(existing.validation.timer);
-    subs.set(key, record);
-
-    // Event Grid validates the endpoint when the subscription is created or its endpoint changes.
-    const needsHandshake =
-      !existing ||
-      existing.endpointUrl !== endpointUrl ||
-      existing.schema !== record.schema ||
-      existing.provisioningState !== 'Succeeded';
-    if (!needsHandshake) {
-      finishOperation(record, true);
-    } else {
-      const validation = { id: randomUUID(), token: randomBytes(16).toString('hex') };
-      const validationCode = randomUUID().toUpperCase();
-      const validationUrl = `${ctx.baseUrl()}/eventgrid/validate?id=${validation.id}&t=${encodeURIComponent(
-        new Date().toISOString(),
-      )}&apiVersion=${encodeURIComponent(apiVersion)}&token=${validation.token}`;
-      const result = await engine.handshake(record, record.topic, validationCode, validationUrl);
-      if (subs.get(key) !== record) return void sendJson(res, 201, armBody(record, 'Creating'));
-      if (result.ok) {
-        finishOperation(record, true);
-      } else if (result.awaitingManual) {
-        record.provisioningState = 'AwaitingManualAction';
-        const timer = setTimeout(
-          () => {
-            if (record.provisioningState === 'AwaitingManualAction') {
-              finishOperation(record, false, manualValidationTimeoutMessage(record.endpointUrl));
-            }
-          },
-          Math.max(1, Math.round(600_000 * ctx.timeScale)),
-        );
-        timer.unref();
-        record.validation = { ...validation, timer };
-      } else {
-        finishOperation(record, false, result.message);
-      }
+    this.subs.set(key, record);
+    if (!needsHandshake(existing, record)) {
+      this.finishOperation(record, true);
+    } else if (!(await this.validateEndpoint(record, key, apiVersion))) {
+      return void sendJson(res, 201, armBody(record, 'Creating'));
     }
     sendJson(res, 201, armBody(record, record.provisioningState === 'Succeeded' ? 'Succeeded' : 'Creating'), {
-      'azure-asyncoperation': operationUrl(record.operationId, apiVersion),
+      'azure-asyncoperation': this.operationUrl(record.operationId, apiVersion),
     });
   }
 
-  function listBody(scope: string): Record<string, unknown> {
-    const s = scope.toLowerCase();
-    return { value: [...subs.values()].filter((r) => r.scope.toLowerCase() === s).map((r) => armBody(r)) };
+  /** Runs the handshake; false when another PUT replaced the subscription meanwhile. */
+  private async validateEndpoint(record: SubscriptionRecord, key: string, apiVersion: string): Promise<boolean> {
+    const validation = { id: randomUUID(), token: randomBytes(16).toString('hex') };
+    const validationCode = randomUUID().toUpperCase();
+    const validationUrl = `${this.ctx.baseUrl()}/eventgrid/validate?id=${validation.id}&t=${encodeURIComponent(
+      new Date().toISOString(),
+    )}&apiVersion=${encodeURIComponent(apiVersion)}&token=${validation.token}`;
+    const result = await this.engine.handshake(record, record.topic, validationCode, validationUrl);
+    if (this.subs.get(key) !== record) return false;
+    if (result.ok) {
+      this.finishOperation(record, true);
+    } else if (result.awaitingManual) {
+      this.awaitManualValidation(record, validation);
+    } else {
+      this.finishOperation(record, false, result.message);
+    }
+    return true;
   }
 
-  async function handleArm(req: SandboxRequest, res: ServerResponse): Promise<boolean> {
+  /** The endpoint did not echo the code: it may still GET the validationUrl, for up to 10 minutes (scaled). */
+  private awaitManualValidation(record: SubscriptionRecord, validation: { id: string; token: string }): void {
+    record.provisioningState = 'AwaitingManualAction';
+    const timer = setTimeout(
+      () => {
+        if (record.provisioningState === 'AwaitingManualAction') {
+          this.finishOperation(record, false, manualValidationTimeoutMessage(record.endpointUrl));
+        }
+      },
+      Math.max(1, Math.round(600_000 * this.ctx.timeScale)),
+    );
+    timer.unref();
+    record.validation = { ...validation, timer };
+  }
+
+  private listBody(scope: string): Record<string, unknown> {
+    const s = scope.toLowerCase();
+    return { value: [...this.subs.values()].filter((r) => r.scope.toLowerCase() === s).map((r) => armBody(r)) };
+  }
+
+  /** Event subscription item routes by method (PUT, GET, DELETE on `.../eventSubscriptions/{name}`). */
+  private readonly itemRoutes: Record<
+    string,
+    (req: SandboxRequest, res: ServerResponse, scope: string, name: string) => Promise<void> | void
+  > = {
+    PUT: (req, res, scope, name) => this.putSubscription(req, res, scope, name),
+    GET: (req, res, scope, name) => this.getSubscription(req, res, scope, name),
+    DELETE: (req, res, scope, name) => this.deleteSubscription(req, res, scope, name),
+  };
+
+  private async handleArm(req: SandboxRequest, res: ServerResponse): Promise<boolean> {
     const path = req.url.pathname.replace(/\/+$/, '');
     const lower = path.toLowerCase();
-
-    const opMatch =
-      /^\/subscriptions\/([^/]+)\/providers\/microsoft\.eventgrid\/locations\/[^/]+\/operationsstatus\/([^/]+)$/.exec(
-        lower,
-      );
-    if (opMatch) {
-      requireBearer(req);
-      ctx.count('eventGrid.operationStatus', identify(req));
-      const op = operations.get(path.split('/').pop() ?? '');
-      if (!op) throw new EgError(404, 'ResourceNotFound', 'The operation was not found.');
-      sendJson(res, 200, {
-        id: path,
-        name: op.id,
-        status: op.status,
-        startTime: op.startTime,
-        ...(op.endTime ? { endTime: op.endTime } : {}),
-        ...(op.error ? { error: op.error } : {}),
-      });
-      return true;
-    }
-
+    if (OPERATION_STATUS_RE.test(lower)) return this.operationStatus(req, res, path);
     const at = lower.lastIndexOf(PROVIDER_SEGMENT);
     if (at < 0) return false;
     const scope = path.slice(0, at) || '/';
@@ -616,72 +702,92 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
       .split('/')
       .filter(Boolean);
     requireBearer(req);
-    if (rest.length === 0) {
-      if (req.method !== 'GET')
-        throw new EgError(405, 'MethodNotAllowed', `${req.method} is not supported on this collection.`);
-      requireApiVersion(req);
-      const where = classifyScope(ctx, scope);
-      ctx.count('eventSubscriptions.list', identify(req));
-      sendJson(res, 200, listBody(where.scope));
-      return true;
-    }
+    if (rest.length === 0) return this.listSubscriptions(req, res, scope);
     const name = decodeURIComponent(rest[0]);
     if (rest.length === 2 && rest[1].toLowerCase() === 'getfullurl' && req.method === 'POST') {
-      requireApiVersion(req);
-      const where = classifyScope(ctx, scope);
-      const s = subs.get(`${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase());
-      if (!s) throw new EgError(404, 'ResourceNotFound', `The event subscription '${name}' was not found.`);
-      ctx.count('eventSubscriptions.getFullUrl', identify(req));
-      sendJson(res, 200, { endpointUrl: s.endpointUrl });
-      return true;
+      return this.getFullUrl(req, res, scope, name);
     }
     if (rest.length !== 1) return false;
-    switch (req.method) {
-      case 'PUT':
-        await putSubscription(req, res, scope, name);
-        return true;
-      case 'GET': {
-        requireApiVersion(req);
-        const where = classifyScope(ctx, scope);
-        ctx.count('eventSubscriptions.get', identify(req));
-        const s = subs.get(`${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase());
-        if (!s) throw new EgError(404, 'ResourceNotFound', `The event subscription '${name}' was not found.`);
-        sendJson(res, 200, armBody(s));
-        return true;
-      }
-      case 'DELETE': {
-        requireApiVersion(req);
-        const where = classifyScope(ctx, scope);
-        ctx.count('eventSubscriptions.delete', identify(req));
-        const key = `${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase();
-        const s = subs.get(key);
-        if (!s) {
-          sendJson(res, 204, undefined);
-          return true;
-        }
-        if (s.validation?.timer) clearTimeout(s.validation.timer);
-        subs.delete(key);
-        engine.cancelFor(s.id);
-        sendJson(res, 200, undefined);
-        return true;
-      }
-      default:
-        throw new EgError(405, 'MethodNotAllowed', `${req.method} is not supported on an event subscription.`);
-    }
+    const route = this.itemRoutes[req.method];
+    if (!route) throw new EgError(405, 'MethodNotAllowed', `${req.method} is not supported on an event subscription.`);
+    await route(req, res, scope, name);
+    return true;
+  }
+
+  private operationStatus(req: SandboxRequest, res: ServerResponse, path: string): boolean {
+    requireBearer(req);
+    this.ctx.count('eventGrid.operationStatus', this.identify(req));
+    const op = this.operations.get(path.split('/').pop() ?? '');
+    if (!op) throw new EgError(404, 'ResourceNotFound', 'The operation was not found.');
+    sendJson(res, 200, {
+      id: path,
+      name: op.id,
+      status: op.status,
+      startTime: op.startTime,
+      ...(op.endTime ? { endTime: op.endTime } : {}),
+      ...(op.error ? { error: op.error } : {}),
+    });
+    return true;
+  }
+
+  private listSubscriptions(req: SandboxRequest, res: ServerResponse, scope: string): boolean {
+    if (req.method !== 'GET')
+      throw new EgError(405, 'MethodNotAllowed', `${req.method} is not supported on this collection.`);
+    requireApiVersion(req);
+    const where = classifyScope(this.ctx, scope);
+    this.ctx.count('eventSubscriptions.list', this.identify(req));
+    sendJson(res, 200, this.listBody(where.scope));
+    return true;
+  }
+
+  /** The stored subscription `{scope}/.../eventSubscriptions/{name}`, or 404. */
+  private requireSubscription(scope: string, name: string): SubscriptionRecord {
+    const where = classifyScope(this.ctx, scope);
+    const s = this.subs.get(`${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase());
+    if (!s) throw new EgError(404, 'ResourceNotFound', `The event subscription '${name}' was not found.`);
+    return s;
+  }
+
+  private getFullUrl(req: SandboxRequest, res: ServerResponse, scope: string, name: string): boolean {
+    requireApiVersion(req);
+    const s = this.requireSubscription(scope, name);
+    this.ctx.count('eventSubscriptions.getFullUrl', this.identify(req));
+    sendJson(res, 200, { endpointUrl: s.endpointUrl });
+    return true;
+  }
+
+  private getSubscription(req: SandboxRequest, res: ServerResponse, scope: string, name: string): void {
+    requireApiVersion(req);
+    const where = classifyScope(this.ctx, scope);
+    this.ctx.count('eventSubscriptions.get', this.identify(req));
+    sendJson(res, 200, armBody(this.requireSubscription(where.scope, name)));
+  }
+
+  private deleteSubscription(req: SandboxRequest, res: ServerResponse, scope: string, name: string): void {
+    requireApiVersion(req);
+    const where = classifyScope(this.ctx, scope);
+    this.ctx.count('eventSubscriptions.delete', this.identify(req));
+    const key = `${where.scope}${PROVIDER_SEGMENT}/${name}`.toLowerCase();
+    const s = this.subs.get(key);
+    if (!s) return sendJson(res, 204, undefined);
+    if (s.validation?.timer) clearTimeout(s.validation.timer);
+    this.subs.delete(key);
+    this.engine.cancelFor(s.id);
+    sendJson(res, 200, undefined);
   }
 
   /** GET on the validationUrl: the manual (asynchronous) handshake. No bearer token, as in Azure. */
-  function handleValidate(req: SandboxRequest, res: ServerResponse): boolean {
+  private handleValidate(req: SandboxRequest, res: ServerResponse): boolean {
     const id = req.url.searchParams.get('id');
     const token = req.url.searchParams.get('token') ?? '';
-    const s = [...subs.values()].find((r) => r.validation?.id === id);
+    const s = [...this.subs.values()].find((r) => r.validation?.id === id);
     if (req.method !== 'GET' || !s || !s.validation || !safeEqual(s.validation.token, token)) {
       sendJson(res, 400, {
         error: { code: 'BadRequest', message: 'The validation request is invalid or has expired.' },
       });
       return true;
     }
-    finishOperation(s, true);
+    this.finishOperation(s, true);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('Webhook successfully validated as a part of the subscription validation handshake.');
     return true;
@@ -689,17 +795,7 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
 
   // ---- custom topic data plane ------------------------------------------------------------------
 
-  const topicError = (status: number, code: string, message: string, detailCode?: string): EgError => {
-    const report = `Report '${randomUUID()}:${new Date().toUTCString()}' to our forums for assistance or raise a support ticket.`;
-    return new EgError(
-      status,
-      code,
-      `${message} ${report}`,
-      detailCode ? [{ code: detailCode, message: `${message} ${report}` }] : undefined,
-    );
-  };
-
-  function verifySas(token: string, endpoint: string): boolean {
+  private verifySas(token: string, endpoint: string): boolean {
     // r=<url-encoded resource>&e=<url-encoded expiry>&s=<url-encoded base64 HMAC-SHA256 of "r=..&e=..">
     const m = /^r=([^&]*)&e=([^&]*)&s=([^&]*)$/.exec(token);
     if (!m) return false;
@@ -709,12 +805,12 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     const expires = parseServiceTime(decodeURIComponent(m[2]));
     if (Number.isNaN(expires) || expires < Date.now()) return false;
     const sig = decodeURIComponent(m[3]);
-    return [topicKey, topicKey2].some((k) =>
+    return [this.topicKey, this.topicKey2].some((k) =>
       safeEqual(createHmac('sha256', Buffer.from(k, 'base64')).update(unsigned).digest('base64'), sig),
     );
   }
 
-  function validateEvent(e: unknown, i: number, schema: ReceivedTopicEvent['schema']): Record<string, unknown> {
+  private validateEvent(e: unknown, i: number, schema: ReceivedTopicEvent['schema']): Record<string, unknown> {
     if (!isObject(e)) throw topicError(400, 'BadRequest', `Event ${i}: expected a JSON object.`, 'InputJsonInvalid');
     const required =
       schema === 'CloudEventSchemaV1_0'
@@ -743,38 +839,40 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     return e;
   }
 
-  function handleTopic(req: SandboxRequest, res: ServerResponse): boolean {
-    const endpoint = `${ctx.baseUrl()}/api/events`;
-    if (req.method !== 'POST') {
-      throw topicError(405, 'MethodNotAllowed', `${req.method} is not supported on /api/events.`);
-    }
-    let auth: ReceivedTopicEvent['auth'];
+  /** How the publisher authenticated: the topic key, a SAS token, or a bearer token; else 401. */
+  private topicAuth(req: SandboxRequest): ReceivedTopicEvent['auth'] {
     const key = req.headers['aeg-sas-key'];
     const sas = req.headers['aeg-sas-token'];
     if (typeof key === 'string') {
-      if (!safeEqual(key, topicKey) && !safeEqual(key, topicKey2)) {
+      if (!safeEqual(key, this.topicKey) && !safeEqual(key, this.topicKey2)) {
         throw topicError(
           401,
           'Unauthorized',
           `The request authorization key is not authorized for ${req.headers.host ?? 'this topic'}. This is due to the reason: The specified key does not match the key of the topic.`,
         );
       }
-      auth = 'key';
-    } else if (typeof sas === 'string') {
-      if (!verifySas(sas, endpoint)) {
+      return 'key';
+    }
+    if (typeof sas === 'string') {
+      if (!this.verifySas(sas, `${this.ctx.baseUrl()}/api/events`)) {
         throw topicError(401, 'Unauthorized', 'The request authorization token (aeg-sas-token) is invalid or expired.');
       }
-      auth = 'sas';
-    } else if (/^Bearer\s+\S+/i.test(req.headers.authorization ?? '')) {
-      auth = 'bearer';
-    } else {
-      throw topicError(
-        401,
-        'Unauthorized',
-        "The request is not authorized: send the topic key in 'aeg-sas-key', a SAS token in 'aeg-sas-token', or 'Authorization: Bearer <token>'.",
-      );
+      return 'sas';
     }
-    ctx.count('topic.publish', auth);
+    if (/^Bearer\s+\S+/i.test(req.headers.authorization ?? '')) return 'bearer';
+    throw topicError(
+      401,
+      'Unauthorized',
+      "The request is not authorized: send the topic key in 'aeg-sas-key', a SAS token in 'aeg-sas-token', or 'Authorization: Bearer <token>'.",
+    );
+  }
+
+  private handleTopic(req: SandboxRequest, res: ServerResponse): boolean {
+    if (req.method !== 'POST') {
+      throw topicError(405, 'MethodNotAllowed', `${req.method} is not supported on /api/events.`);
+    }
+    const auth = this.topicAuth(req);
+    this.ctx.count('topic.publish', auth);
     if (!req.url.searchParams.get('api-version')) {
       throw topicError(400, 'BadRequest', "The 'api-version' query parameter is required.", 'InvalidApiVersion');
     }
@@ -785,61 +883,19 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     const schema: ReceivedTopicEvent['schema'] = contentType.startsWith('application/cloudevents')
       ? 'CloudEventSchemaV1_0'
       : 'EventGridSchema';
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(req.body.toString('utf8'));
-    } catch (err) {
-      throw topicError(
-        400,
-        'BadRequest',
-        `The request body is not valid JSON: ${(err as Error).message}.`,
-        'InputJsonInvalid',
-      );
-    }
-    let events: unknown[];
-    if (Array.isArray(parsed)) {
-      events = parsed;
-    } else if (contentType.startsWith('application/cloudevents+json') && isObject(parsed)) {
-      events = [parsed]; // a single structured-mode CloudEvent
-    } else {
-      throw topicError(
-        400,
-        'BadRequest',
-        'Unexpected token when reading JSON. Expected: StartArray, actual: StartObject.',
-        'InputJsonInvalid',
-      );
-    }
-    if (events.length === 0) throw topicError(400, 'BadRequest', 'The batch contains no events.', 'InputJsonInvalid');
-    const valid = events.map((e, i) => validateEvent(e, i, schema)); // all or nothing: no partial write
+    const events = publishedEvents(req, contentType);
+    const valid = events.map((e, i) => this.validateEvent(e, i, schema)); // all or nothing: no partial write
     const receivedAt = new Date().toISOString();
-    for (const event of valid) topicEvents.push({ schema, event, receivedAt, auth });
+    for (const event of valid) this.topicEvents.push({ schema, event, receivedAt, auth });
     res.writeHead(200, { 'content-length': 0 });
     res.end();
     return true;
   }
 
-  const routes: RouteHandler = async (req, res) => {
-    const lower = req.url.pathname.toLowerCase();
-    const isTopic = lower === '/api/events';
-    try {
-      if (isTopic) return handleTopic(req, res);
-      if (lower === '/eventgrid/validate') return handleValidate(req, res);
-      return await handleArm(req, res);
-    } catch (err) {
-      if (!(err instanceof EgError)) throw err;
-      if (err.details) {
-        sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
-      } else {
-        sendArmError(res, err.status, err.code, err.message);
-      }
-      return true;
-    }
-  };
-
-  function notify(n: ChangeNotice | KeyVaultNotice): void {
+  notify(n: ChangeNotice | KeyVaultNotice): void {
     const now = new Date();
     const perTopic = new Map<string, EventGridEvent>(); // one event id per topic, shared by its subscriptions
-    for (const s of subs.values()) {
+    for (const s of this.subs.values()) {
       if (s.provisioningState !== 'Succeeded') continue;
       let event: EventGridEvent | undefined;
       if (isChangeNotice(n)) {
@@ -853,7 +909,7 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
         perTopic.set('kv', event);
       }
       if (!filterMatches(event, s.schema, s.filter)) continue;
-      engine.enqueue(
+      this.engine.enqueue(
         {
           subscriptionId: s.id,
           subscriptionName: s.name,
@@ -868,25 +924,49 @@ export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}
     }
   }
 
-  const control: EventGridControl = {
-    subscriptions: () => [...subs.values()].map(view),
-    deliveries: () => engine.all(),
-    deadLettered: () => engine.all().filter((d) => d.status === 'deadLettered'),
-    emitKeyEvent: (n) => notify(n),
-    setDelivery: (k) => engine.setKnobs(k),
-    waitForIdle: (timeoutMs) => engine.waitForIdle(timeoutMs),
-    topicEvents: () => topicEvents.map((e) => ({ ...e })),
-    clearTopicEvents: () => void topicEvents.splice(0),
-    topic: () => ({ endpoint: `${ctx.baseUrl()}/api/events`, key: topicKey, secondaryKey: topicKey2 }),
-  };
+  async route(req: SandboxRequest, res: ServerResponse): Promise<boolean> {
+    const lower = req.url.pathname.toLowerCase();
+    try {
+      if (lower === '/api/events') return this.handleTopic(req, res);
+      if (lower === '/eventgrid/validate') return this.handleValidate(req, res);
+      return await this.handleArm(req, res);
+    } catch (err) {
+      if (!(err instanceof EgError)) throw err;
+      if (err.details) {
+        sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
+      } else {
+        sendArmError(res, err.status, err.code, err.message);
+      }
+      return true;
+    }
+  }
 
+  control(): EventGridControl {
+    return {
+      subscriptions: () => [...this.subs.values()].map(view),
+      deliveries: () => this.engine.all(),
+      deadLettered: () => this.engine.all().filter((d) => d.status === 'deadLettered'),
+      emitKeyEvent: (n) => this.notify(n),
+      setDelivery: (k) => this.engine.setKnobs(k),
+      waitForIdle: (timeoutMs) => this.engine.waitForIdle(timeoutMs),
+      topicEvents: () => this.topicEvents.map((e) => ({ ...e })),
+      clearTopicEvents: () => void this.topicEvents.splice(0),
+      topic: () => ({ endpoint: `${this.ctx.baseUrl()}/api/events`, key: this.topicKey, secondaryKey: this.topicKey2 }),
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs.values()) if (s.validation?.timer) clearTimeout(s.validation.timer);
+    await this.engine.close();
+  }
+}
+
+export function createEventGrid(ctx: SandboxContext, opts: EventGridOptions = {}): EventGridSandbox {
+  const eg = new EventGridEmulator(ctx, opts);
   return {
-    routes,
-    notify,
-    control,
-    close: async () => {
-      for (const s of subs.values()) if (s.validation?.timer) clearTimeout(s.validation.timer);
-      await engine.close();
-    },
+    routes: (req, res) => eg.route(req, res),
+    notify: (n) => eg.notify(n),
+    control: eg.control(),
+    close: () => eg.close(),
   };
 }

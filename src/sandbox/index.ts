@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/core-auth';
+import { actorTokenCredential, type EndpointsFile } from '../endpoints.js';
 import { armRoutes, classifyArm } from './arm/router.js';
 import { checkKeyAccess } from './arm/keyvault.js';
 import type { ChangeNotice, KeyVaultNotice, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
@@ -113,42 +114,26 @@ export interface SandboxControl extends ArmControl {
   clearNotices(): void;
 }
 
-export interface SandboxDescription {
-  armEndpoint: string;
-  atlasBaseUrl: string;
-  caCertPath: string;
-  tenantId: string;
-  subscriptionId: string;
-  atlasPublicKey: string;
-  atlasPrivateKey: string;
+/** The endpoints file the sandbox writes (the product reads it as cloud endpoints) plus its own fields. */
+export interface SandboxDescription extends EndpointsFile {
   /** Service account with Project Read Only on every demo project. */
   atlasClientId: string;
   atlasClientSecret: string;
   atlasPrincipalId: string;
-  eventGridTopicEndpoint?: string;
-  eventGridTopicKey?: string;
   controlUrl: string;
   controlToken: string;
   demo?: DemoSeed;
 }
 
-export function tokenCredential(actor: string): TokenCredential {
-  return {
-    getToken: async (): Promise<AccessToken> => ({
-      token: `actor:${actor}`,
-      expiresOnTimestamp: Date.now() + 3600_000,
-    }),
-  };
-}
+/** The sandbox authenticates a bearer token `actor:<name>` as that actor. */
+export const tokenCredential = actorTokenCredential;
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const tenantId = opts.tenantId ?? randomUUID();
   const subscriptionId = opts.subscriptionId ?? randomUUID();
   const timeScale = opts.timeScale ?? 1;
   const state = new SandboxState(tenantId, subscriptionId, opts.location);
-  const faults = new Faults(timeScale);
-  if (opts.rateLimit === false) faults.setRateLimit({ enabled: false });
-  else if (opts.rateLimit) faults.setRateLimit(opts.rateLimit);
+  const faults = faultsFor(opts, timeScale);
   const accounting = new Accounting();
   const notices: (ChangeNotice | KeyVaultNotice)[] = [];
   const tempDir = await mkdtemp(join(tmpdir(), 'ear-guard-sandbox-'));
@@ -158,11 +143,87 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const controlToken = opts.controlToken ?? randomBytes(24).toString('base64url');
 
   let baseUrl = '';
-  const halves: { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox } = {};
-  const ctx: SandboxContext = {
+  const halves: Halves = {};
+  const ctx = sandboxContext(state, accounting, notices, halves, () => baseUrl, timeScale);
+
+  const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
+  halves.eventGrid = eventGrid;
+  const atlas = createAtlas(ctx, {
+    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
+    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
+  });
+
+  const armControl = createArmControl(ctx, state, faults, accounting, projectResolver(state, halves, atlas));
+  const control: SandboxControl = Object.assign(armControl, {
+    eventGrid: eventGrid.control,
+    atlas: atlas.control,
+    notices: () => notices.map((n) => structuredClone(n)),
+    clearNotices: () => void notices.splice(0),
+  });
+
+  const families = routeFamilies(ctx, state, faults, controlToken, { arm: armControl, eventGrid, atlas });
+  const server = await startHttpsServer(tls, () => families, onUnexpectedError);
+  baseUrl = server.baseUrl;
+
+  const atlasPublicKey = atlas.publicKey;
+  const atlasPrivateKey = atlas.privateKey;
+  const topic = eventGrid.control.topic();
+
+  const sandbox: Sandbox = {
+    armEndpoint: baseUrl,
+    atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
+    eventGridTopicEndpoint: topic.endpoint,
+    eventGridTopicKey: topic.key,
+    ca: tls.ca,
+    caCertPath,
+    tempDir,
     tenantId,
     subscriptionId,
-    baseUrl: () => baseUrl,
+    atlasPublicKey,
+    atlasPrivateKey,
+    atlasClientId: atlas.clientId,
+    atlasClientSecret: atlas.clientSecret,
+    atlasPrincipalId: state.atlasPrincipal.objectId,
+    credential: tokenCredential('ear-guard'),
+    credentialFor: tokenCredential,
+    clientOptions: clientOptionsFor(baseUrl, tls.ca),
+    controlUrl: `${baseUrl}/_sandbox/control`,
+    controlToken,
+    control,
+    describe: () => describeSandbox(sandbox),
+    close: async () => {
+      await server.close();
+      await eventGrid?.close();
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+  halves.sandbox = sandbox;
+  if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
+  return sandbox;
+}
+
+type Halves = { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox };
+
+function faultsFor(opts: SandboxOptions, timeScale: number): Faults {
+  const faults = new Faults(timeScale);
+  if (opts.rateLimit === false) faults.setRateLimit({ enabled: false });
+  else if (opts.rateLimit) faults.setRateLimit(opts.rateLimit);
+  return faults;
+}
+
+/** What every half shares: ids, the base URL once listening, key checks, change notices and accounting. */
+function sandboxContext(
+  state: SandboxState,
+  accounting: Accounting,
+  notices: (ChangeNotice | KeyVaultNotice)[],
+  halves: Halves,
+  baseUrl: () => string,
+  timeScale: number,
+): SandboxContext {
+  return {
+    tenantId: state.tenantId,
+    subscriptionId: state.subscriptionId,
+    baseUrl,
     checkKeyAccess: (q) => checkKeyAccess(state, q),
     notify: (n) => {
       notices.push(n);
@@ -172,15 +233,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     count: (operation, caller) => accounting.count(operation, caller),
     timeScale,
   };
+}
 
-  const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
-  halves.eventGrid = eventGrid;
-  const atlas = createAtlas(ctx, {
-    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
-    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
-  });
-
-  const resolveProject = (projectId: string): ProjectTarget | undefined => {
+/** A project's key target: a demo vault's, else the Atlas half's (a project created through the Atlas API). */
+function projectResolver(
+  state: SandboxState,
+  halves: Halves,
+  atlas: ReturnType<typeof createAtlas>,
+): (projectId: string) => ProjectTarget | undefined {
+  return (projectId) => {
     const v = halves.sandbox?.demo?.vaults.find((x) => x.projectId === projectId);
     if (v) {
       return {
@@ -197,14 +258,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ? (fromAtlas.call(atlas!.control, projectId) as ProjectTarget | undefined)
       : undefined;
   };
-  const armControl = createArmControl(ctx, state, faults, accounting, resolveProject);
-  const control: SandboxControl = Object.assign(armControl, {
-    eventGrid: eventGrid.control,
-    atlas: atlas.control,
-    notices: () => notices.map((n) => structuredClone(n)),
-    clearNotices: () => void notices.splice(0),
-  });
+}
 
+/** The route families in the order they get a request: control, faults, ARM, Event Grid, Atlas. */
+function routeFamilies(
+  ctx: SandboxContext,
+  state: SandboxState,
+  faults: Faults,
+  controlToken: string,
+  halves: { arm: ArmControl; eventGrid: ReturnType<typeof createEventGrid>; atlas: ReturnType<typeof createAtlas> },
+): RouteHandler[] {
+  const { eventGrid, atlas } = halves;
+  const armControl = halves.arm;
   const surfaces = (): Record<string, ControlSurface> => ({
     arm: armControl as unknown as ControlSurface,
     ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
@@ -224,65 +289,36 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     eventGrid.routes,
     atlas.routes,
   ];
-  const server = await startHttpsServer(tls, () => families, onUnexpectedError);
-  baseUrl = server.baseUrl;
+  return families;
+}
 
-  const atlasPublicKey = atlas.publicKey;
-  const atlasPrivateKey = atlas.privateKey;
-  const topic = eventGrid.control.topic();
-  const clientOptions = <T extends object>(extra?: T) =>
-    ({ endpoint: baseUrl, tlsOptions: { ca: tls.ca }, ...(extra ?? {}) }) as {
+function clientOptionsFor(baseUrl: string, ca: string) {
+  return <T extends object>(extra?: T) =>
+    ({ endpoint: baseUrl, tlsOptions: { ca }, ...(extra ?? {}) }) as {
       endpoint: string;
       tlsOptions: { ca: string };
     } & T;
+}
 
-  const sandbox: Sandbox = {
-    armEndpoint: baseUrl,
-    atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
-    eventGridTopicEndpoint: topic.endpoint,
-    eventGridTopicKey: topic.key,
-    ca: tls.ca,
-    caCertPath,
-    tempDir,
-    tenantId,
-    subscriptionId,
-    atlasPublicKey,
-    atlasPrivateKey,
-    atlasClientId: atlas.clientId,
-    atlasClientSecret: atlas.clientSecret,
-    atlasPrincipalId: state.atlasPrincipal.objectId,
-    credential: tokenCredential('ear-guard'),
-    credentialFor: tokenCredential,
-    clientOptions,
-    controlUrl: `${baseUrl}/_sandbox/control`,
-    controlToken,
-    control,
-    describe: () => ({
-      armEndpoint: baseUrl,
-      atlasBaseUrl: `${baseUrl}/api/atlas/v2`,
-      caCertPath,
-      tenantId,
-      subscriptionId,
-      atlasPublicKey,
-      atlasPrivateKey,
-      atlasClientId: atlas.clientId,
-      atlasClientSecret: atlas.clientSecret,
-      atlasPrincipalId: state.atlasPrincipal.objectId,
-      eventGridTopicEndpoint: topic.endpoint,
-      eventGridTopicKey: topic.key,
-      controlUrl: `${baseUrl}/_sandbox/control`,
-      controlToken,
-      ...(sandbox.demo ? { demo: sandbox.demo } : {}),
-    }),
-    close: async () => {
-      await server.close();
-      await eventGrid?.close();
-      await rm(tempDir, { recursive: true, force: true });
-    },
+/** The JSON line `ear-guard sandbox --json` prints (and `--out` writes), in that key order. */
+function describeSandbox(sb: Sandbox): SandboxDescription {
+  return {
+    armEndpoint: sb.armEndpoint,
+    atlasBaseUrl: sb.atlasBaseUrl,
+    caCertPath: sb.caCertPath,
+    tenantId: sb.tenantId,
+    subscriptionId: sb.subscriptionId,
+    atlasPublicKey: sb.atlasPublicKey,
+    atlasPrivateKey: sb.atlasPrivateKey,
+    atlasClientId: sb.atlasClientId,
+    atlasClientSecret: sb.atlasClientSecret,
+    atlasPrincipalId: sb.atlasPrincipalId,
+    eventGridTopicEndpoint: sb.eventGridTopicEndpoint,
+    eventGridTopicKey: sb.eventGridTopicKey,
+    controlUrl: sb.controlUrl,
+    controlToken: sb.controlToken,
+    ...(sb.demo ? { demo: sb.demo } : {}),
   };
-  halves.sandbox = sandbox;
-  if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
-  return sandbox;
 }
 
 function onUnexpectedError(req: SandboxRequest, res: ServerResponse, _err: unknown): void {

@@ -3,7 +3,8 @@
 // seed document's commands grant), the remediator's least-privilege grants, and (through the Atlas half's
 // control API) an Atlas project per vault whose EAR points at the key.
 import { ROLE_IDS } from '../core/builtinRoles.js';
-import type { Sandbox } from './index.js';
+import type { AtlasControl } from './atlas.js';
+import type { ArmControl } from './control.js';
 import { stableGuid } from './state.js';
 
 export interface DemoVault {
@@ -37,6 +38,14 @@ export function remediatorCondition(atlasPrincipalId: string): string {
   return `${part('write', 'Request')} AND ${part('delete', 'Resource')}`;
 }
 
+/** What seeding needs of a started sandbox (a Sandbox is one; naming it here would import index.ts back). */
+export interface SeedTarget {
+  control: ArmControl & { atlas: AtlasControl };
+  atlasPrincipalId: string;
+  tenantId: string;
+  subscriptionId: string;
+}
+
 /**
  * One watched vault as a customer would have it: a key, the Atlas principal's grants in the vault's model
  * (Key Vault Crypto User + Reader, or an access policy with get/encrypt/decrypt/wrapKey/unwrapKey, as the seed
@@ -44,7 +53,7 @@ export function remediatorCondition(atlasPrincipalId: string): string {
  * condition, and the narrow access-policy writer), and an Atlas project whose EAR points at the key.
  */
 export function seedVaultProject(
-  sb: Sandbox,
+  sb: SeedTarget,
   p: { vaultName: string; model: 'rbac' | 'accessPolicy'; resourceGroup?: string; projectName?: string },
 ): DemoVault {
   const c = sb.control;
@@ -118,7 +127,7 @@ export function seedVaultProject(
   return v;
 }
 
-export async function seedDemo(sb: Sandbox): Promise<DemoSeed> {
+export async function seedDemo(sb: SeedTarget): Promise<DemoSeed> {
   const remediator = sb.control.principals().find((p) => p.name === 'ear-guard')!;
   const vaults = [
     seedVaultProject(sb, { vaultName: 'kv-ear-rbac', model: 'rbac', projectName: 'ear-demo-rbac' }),

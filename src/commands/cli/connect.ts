@@ -17,7 +17,11 @@ import {
   type Engine,
 } from '../../engine.js';
 import type { ReconcilePolicy } from '../../reconcile.js';
-import { connectSandbox, sandboxStateSettings, type SandboxConnection } from '../../sandbox/connect.js';
+import {
+  connectEndpoints as connectSandbox,
+  endpointsStateSettings as sandboxStateSettings,
+  type EndpointsConnection as SandboxConnection,
+} from '../../endpoints.js';
 import type { Settings } from '../../settings.js';
 import type { StateStore } from '../../state/store.js';
 import { settingsFrom, resolveRawSettings } from './config.js';

@@ -3,7 +3,7 @@
 // Azure/Atlas (network, credential rejected, permission denied).
 import { ClassifiedError, classifyError } from '../../azure/errors.js';
 import { DocumentError } from '../../core/errors.js';
-import { SandboxConnectError } from '../../sandbox/connect.js';
+import { EndpointsFileError as SandboxConnectError } from '../../endpoints.js';
 import type { CliIo } from './io.js';
 import { maskText } from './output.js';
 

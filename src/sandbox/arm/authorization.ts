@@ -3,7 +3,6 @@
 // API, as Azure creates those itself). Shapes follow the azure-rest-api-specs examples kept in
 // test/fixtures (RoleAssignments_*.json, GetRoleDefinitionById.json).
 import type { ServerResponse } from 'node:http';
-import { BUILTIN_ROLES } from '../../core/builtinRoles.js';
 import { scopeCovers, scopeEquals, normalizeScope } from '../../core/scopes.js';
 import type { SandboxContext, SandboxRequest } from '../contract.js';
 import { sendJson } from '../server.js';
@@ -29,6 +28,10 @@ import {
 } from './common.js';
 import { authorizeAction, roleAssignmentAttributes } from './rbac.js';
 import { requireScopeExists } from './resources.js';
+import { allRoleDefinitions, builtinStates, findRoleDefinition, roleGuidOf } from './roleDefinitions.js';
+
+// Kept here too: control.ts and older callers import them from this module.
+export { allRoleDefinitions, findRoleDefinition, roleGuidOf };
 
 const AUTH = '/providers/Microsoft.Authorization/';
 
@@ -47,33 +50,6 @@ export function splitAuthorizationPath(pathname: string): { scope: string; rest:
 }
 
 // ---------- role definitions ----------
-
-function builtinStates(): RoleDefinitionState[] {
-  return BUILTIN_ROLES.map((r) => ({
-    name: r.name,
-    roleName: r.roleName,
-    description: r.description,
-    type: r.roleType,
-    permissions: r.permissions.map((p) => ({ ...p })),
-    assignableScopes: [...r.assignableScopes],
-  }));
-}
-
-export function allRoleDefinitions(state: SandboxState): RoleDefinitionState[] {
-  return [...builtinStates(), ...state.customRoles.values()];
-}
-
-export function findRoleDefinition(state: SandboxState, guid: string): RoleDefinitionState | undefined {
-  const g = guid.toLowerCase();
-  return state.customRoles.get(g) ?? builtinStates().find((r) => r.name.toLowerCase() === g);
-}
-
-/** The GUID in a role definition ID (`/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`). */
-export function roleGuidOf(roleDefinitionId: string): string | undefined {
-  const m = /\/providers\/Microsoft\.Authorization\/roleDefinitions\/([^/]+)\/?$/i.exec(roleDefinitionId.trim());
-  const g = m?.[1];
-  return g && GUID_RE.test(g) ? g : undefined;
-}
 
 /** The subscription-level ID Azure returns for a role definition read at or under a subscription. */
 function roleDefinitionIdAt(scope: string, guid: string): string {
@@ -248,16 +224,8 @@ export interface RoleAssignmentInput {
   delegatedManagedIdentityResourceId?: string | null;
 }
 
-/** PUT role assignment: 201 created; 200 for the same name and content again; 409s as Azure has them. */
-export function putRoleAssignment(
-  ctx: SandboxContext,
-  state: SandboxState,
-  caller: Caller,
-  scopeIn: string,
-  name: string,
-  input: RoleAssignmentInput,
-): { status: 200 | 201; assignment: RoleAssignmentState } {
-  const scope = scopeIn === '/' ? '/' : normalizeScope(scopeIn);
+/** The request's own faults, before the state is looked at (400s in the order Azure reports them). */
+function validateRoleAssignment(state: SandboxState, name: string, input: RoleAssignmentInput): string {
   if (!GUID_RE.test(name)) {
     throw new ArmError(
       400,
@@ -283,6 +251,11 @@ export function putRoleAssignment(
       `The specified role definition with ID '${guid}' does not exist.`,
     );
   }
+  validateCondition(input);
+  return guid;
+}
+
+function validateCondition(input: RoleAssignmentInput): void {
   if (input.conditionVersion && !input.condition) {
     throw new ArmError(400, 'InvalidRoleAssignmentCondition', 'A condition version was given without a condition.');
   }
@@ -293,35 +266,58 @@ export function putRoleAssignment(
       `The condition version '${input.conditionVersion}' is not supported; use '2.0'.`,
     );
   }
-  requireScopeExists(state, scope);
-  const id = roleAssignmentId(scope, name);
-  const principalType = input.principalType ?? state.principalById(input.principalId)?.type ?? 'User';
-  const condition = input.condition ?? null;
-  const conditionVersion = condition ? (input.conditionVersion ?? '2.0') : null;
-  const existing = state.roleAssignments.get(id.toLowerCase());
-  if (existing) {
-    const same =
-      roleGuidOf(existing.roleDefinitionId)?.toLowerCase() === guid.toLowerCase() &&
-      existing.principalId.toLowerCase() === input.principalId.toLowerCase() &&
-      (existing.condition ?? null) === condition;
-    if (!same) {
-      throw new ArmError(
-        409,
-        'RoleAssignmentUpdateNotPermitted',
-        'Tenant ID, application ID, principal ID, and scope are not allowed to be updated.',
-      );
-    }
-    return { status: 200, assignment: existing };
+}
+
+function sameGuid(roleDefinitionId: string, guid: string): boolean {
+  return roleGuidOf(roleDefinitionId)?.toLowerCase() === guid.toLowerCase();
+}
+
+/** A PUT over an existing name is a no-op when it says the same thing, else 409 (assignments are immutable). */
+function samePut(existing: RoleAssignmentState, guid: string, input: RoleAssignmentInput): RoleAssignmentState {
+  const same =
+    sameGuid(existing.roleDefinitionId, guid) &&
+    existing.principalId.toLowerCase() === input.principalId.toLowerCase() &&
+    (existing.condition ?? null) === (input.condition ?? null);
+  if (!same) {
+    throw new ArmError(
+      409,
+      'RoleAssignmentUpdateNotPermitted',
+      'Tenant ID, application ID, principal ID, and scope are not allowed to be updated.',
+    );
   }
+  return existing;
+}
+
+/** Azure refuses a second assignment of the same role to the same principal at the same scope. */
+function requireNoTwin(state: SandboxState, scope: string, guid: string, principalId: string): void {
   for (const a of state.roleAssignments.values()) {
     if (
       scopeEquals(a.scope, scope) &&
-      a.principalId.toLowerCase() === input.principalId.toLowerCase() &&
-      roleGuidOf(a.roleDefinitionId)?.toLowerCase() === guid.toLowerCase()
+      a.principalId.toLowerCase() === principalId.toLowerCase() &&
+      sameGuid(a.roleDefinitionId, guid)
     ) {
       throw new ArmError(409, 'RoleAssignmentExists', 'The role assignment already exists.');
     }
   }
+}
+
+/** PUT role assignment: 201 created; 200 for the same name and content again; 409s as Azure has them. */
+export function putRoleAssignment(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  scopeIn: string,
+  name: string,
+  input: RoleAssignmentInput,
+): { status: 200 | 201; assignment: RoleAssignmentState } {
+  const scope = scopeIn === '/' ? '/' : normalizeScope(scopeIn);
+  const guid = validateRoleAssignment(state, name, input);
+  requireScopeExists(state, scope);
+  const id = roleAssignmentId(scope, name);
+  const existing = state.roleAssignments.get(id.toLowerCase());
+  if (existing) return { status: 200, assignment: samePut(existing, guid, input) };
+  requireNoTwin(state, scope, guid, input.principalId);
+  const condition = input.condition ?? null;
   const now = nowIso();
   const assignment: RoleAssignmentState = {
     id,
@@ -329,9 +325,9 @@ export function putRoleAssignment(
     scope,
     roleDefinitionId: input.roleDefinitionId,
     principalId: input.principalId,
-    principalType,
+    principalType: input.principalType ?? state.principalById(input.principalId)?.type ?? 'User',
     condition,
-    conditionVersion,
+    conditionVersion: condition ? (input.conditionVersion ?? '2.0') : null,
     description: input.description ?? null,
     delegatedManagedIdentityResourceId: input.delegatedManagedIdentityResourceId ?? null,
     createdOn: now,
@@ -498,6 +494,160 @@ export function classifyAuthorization(method: string, pathname: string): string 
   return table[k]?.[method];
 }
 
+/** One Microsoft.Authorization request, resolved: the scope it names and the item name (if any). */
+interface AuthorizationCall {
+  ctx: SandboxContext;
+  state: SandboxState;
+  req: SandboxRequest;
+  res: ServerResponse;
+  caller: Caller;
+  scope: string;
+  name: string;
+  filter: string | null;
+}
+
+function requiredProperties(req: SandboxRequest): Record<string, unknown> {
+  const props = objectField(parseJsonBody(req), 'properties');
+  if (!props)
+    throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
+  return props;
+}
+
+function roleAssignmentInput(props: Record<string, unknown>): RoleAssignmentInput {
+  return {
+    roleDefinitionId: stringField(props, 'roleDefinitionId', 'properties.roleDefinitionId', true),
+    principalId: stringField(props, 'principalId', 'properties.principalId', true),
+    principalType: stringField(props, 'principalType', 'properties.principalType'),
+    condition: stringField(props, 'condition', 'properties.condition'),
+    conditionVersion: stringField(props, 'conditionVersion', 'properties.conditionVersion'),
+    description: stringField(props, 'description', 'properties.description'),
+    delegatedManagedIdentityResourceId: stringField(
+      props,
+      'delegatedManagedIdentityResourceId',
+      'properties.delegatedManagedIdentityResourceId',
+    ),
+  };
+}
+
+function listAssignmentsRoute({ ctx, state, req, res, scope, filter }: AuthorizationCall): void {
+  const items = listRoleAssignments(state, scope, filter).map(roleAssignmentBody);
+  sendPage(res, req, ctx.baseUrl(), items, state.pageSize);
+}
+
+function getAssignmentRoute({ state, res, scope, name }: AuthorizationCall): void {
+  const a = state.roleAssignments.get(roleAssignmentId(scope, name).toLowerCase());
+  if (!a) {
+    throw new ArmError(404, 'RoleAssignmentNotFound', `The role assignment '${name}' is not found.`);
+  }
+  sendJson(res, 200, roleAssignmentBody(a));
+}
+
+function createAssignmentRoute({ ctx, state, req, res, caller, scope, name }: AuthorizationCall): void {
+  const input = roleAssignmentInput(requiredProperties(req));
+  authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleAssignments/write', roleAssignmentId(scope, name), {
+    request: roleAssignmentAttributes(input),
+  });
+  const r = putRoleAssignment(ctx, state, caller, scope, name, input);
+  sendJson(res, r.status, roleAssignmentBody(r.assignment));
+}
+
+function deleteAssignmentRoute({ ctx, state, res, caller, scope, name }: AuthorizationCall): void {
+  const id = roleAssignmentId(scope, name);
+  const existing = state.roleAssignments.get(id.toLowerCase());
+  authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleAssignments/delete', id, {
+    resource: existing ? roleAssignmentAttributes(existing) : {},
+  });
+  const gone = deleteRoleAssignment(ctx, state, caller, id);
+  if (gone) sendJson(res, 200, roleAssignmentBody(gone));
+  else sendJson(res, 204, undefined);
+}
+
+function listDefinitionsRoute({ ctx, state, req, res, scope, filter }: AuthorizationCall): void {
+  const pred = parseDefinitionFilter(filter);
+  const defs = allRoleDefinitions(state).filter(
+    (d) =>
+      pred(d) && (d.type === 'BuiltInRole' || d.assignableScopes.some((s) => scope === '/' || scopeCovers(s, scope))),
+  );
+  sendPage(
+    res,
+    req,
+    ctx.baseUrl(),
+    defs.map((d) => roleDefinitionBody(d, scope)),
+    state.pageSize,
+  );
+}
+
+function getDefinitionRoute({ state, res, scope, name }: AuthorizationCall): void {
+  if (!GUID_RE.test(name)) {
+    throw new ArmError(400, 'InvalidRoleDefinitionId', `The role definition ID '${name}' is not valid.`);
+  }
+  const d = findRoleDefinition(state, name);
+  if (!d) {
+    throw new ArmError(
+      404,
+      'RoleDefinitionDoesNotExist',
+      `The specified role definition with ID '${name}' does not exist.`,
+    );
+  }
+  sendJson(res, 200, roleDefinitionBody(d, scope));
+}
+
+function putDefinitionRoute({ ctx, state, req, res, caller, scope, name }: AuthorizationCall): void {
+  const props = requiredProperties(req);
+  authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/write', req.url.pathname);
+  const d = putCustomRole(ctx, state, caller, scope, name, props);
+  sendJson(res, 201, roleDefinitionBody(d, scope));
+}
+
+function deleteDefinitionRoute({ ctx, state, req, res, caller, scope, name }: AuthorizationCall): void {
+  authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/delete', req.url.pathname);
+  const d = state.customRoles.get(name.toLowerCase());
+  if (!d) return sendJson(res, 204, undefined);
+  if ([...state.roleAssignments.values()].some((a) => roleGuidOf(a.roleDefinitionId)?.toLowerCase() === d.name)) {
+    throw new ArmError(
+      409,
+      'RoleDefinitionHasAssignments',
+      'There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).',
+    );
+  }
+  state.customRoles.delete(d.name);
+  notifyChange(
+    ctx,
+    caller,
+    'delete',
+    'Microsoft.Authorization/roleDefinitions/delete',
+    roleDefinitionIdAt(scope, d.name),
+  );
+  sendJson(res, 200, roleDefinitionBody(d, scope));
+}
+
+function listDenyRoute({ ctx, state, req, res, scope, filter }: AuthorizationCall): void {
+  const items = listDenyAssignments(state, scope, filter).map(denyAssignmentBody);
+  sendPage(res, req, ctx.baseUrl(), items, state.pageSize);
+}
+
+function getDenyRoute({ state, res, scope, name }: AuthorizationCall): void {
+  const d = state.denyAssignments.get(
+    `${normalizeScope(scope)}/providers/Microsoft.Authorization/denyAssignments/${name}`.toLowerCase(),
+  );
+  if (!d) throw new ArmError(404, 'DenyAssignmentNotFound', `The deny assignment '${name}' is not found.`);
+  sendJson(res, 200, denyAssignmentBody(d));
+}
+
+/** Operation (from classifyAuthorization) -> handler. */
+const AUTHORIZATION_ROUTES: Record<string, (call: AuthorizationCall) => void> = {
+  'roleAssignments.list': listAssignmentsRoute,
+  'roleAssignments.get': getAssignmentRoute,
+  'roleAssignments.create': createAssignmentRoute,
+  'roleAssignments.delete': deleteAssignmentRoute,
+  'roleDefinitions.list': listDefinitionsRoute,
+  'roleDefinitions.get': getDefinitionRoute,
+  'roleDefinitions.createOrUpdate': putDefinitionRoute,
+  'roleDefinitions.delete': deleteDefinitionRoute,
+  'denyAssignments.list': listDenyRoute,
+  'denyAssignments.get': getDenyRoute,
+};
+
 export async function handleAuthorization(
   ctx: SandboxContext,
   state: SandboxState,
@@ -507,138 +657,11 @@ export async function handleAuthorization(
   operation: string,
 ): Promise<void> {
   const { scope, rest } = splitAuthorizationPath(req.url.pathname)!;
-  const name = rest[1];
   const filter = req.url.searchParams.get('$filter');
   if (scope !== '/') requireScopeExists(state, scope);
-  switch (operation) {
-    case 'roleAssignments.list':
-      return sendPage(
-        res,
-        req,
-        ctx.baseUrl(),
-        listRoleAssignments(state, scope, filter).map(roleAssignmentBody),
-        state.pageSize,
-      );
-    case 'roleAssignments.get': {
-      const a = state.roleAssignments.get(roleAssignmentId(scope, name).toLowerCase());
-      if (!a) {
-        throw new ArmError(404, 'RoleAssignmentNotFound', `The role assignment '${name}' is not found.`);
-      }
-      return sendJson(res, 200, roleAssignmentBody(a));
-    }
-    case 'roleAssignments.create': {
-      const body = parseJsonBody(req);
-      const props = objectField(body, 'properties');
-      if (!props)
-        throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
-      const input: RoleAssignmentInput = {
-        roleDefinitionId: stringField(props, 'roleDefinitionId', 'properties.roleDefinitionId', true),
-        principalId: stringField(props, 'principalId', 'properties.principalId', true),
-        principalType: stringField(props, 'principalType', 'properties.principalType'),
-        condition: stringField(props, 'condition', 'properties.condition'),
-        conditionVersion: stringField(props, 'conditionVersion', 'properties.conditionVersion'),
-        description: stringField(props, 'description', 'properties.description'),
-        delegatedManagedIdentityResourceId: stringField(
-          props,
-          'delegatedManagedIdentityResourceId',
-          'properties.delegatedManagedIdentityResourceId',
-        ),
-      };
-      authorizeAction(
-        state,
-        caller.actor,
-        'Microsoft.Authorization/roleAssignments/write',
-        roleAssignmentId(scope, name),
-        {
-          request: roleAssignmentAttributes(input),
-        },
-      );
-      const r = putRoleAssignment(ctx, state, caller, scope, name, input);
-      return sendJson(res, r.status, roleAssignmentBody(r.assignment));
-    }
-    case 'roleAssignments.delete': {
-      const id = roleAssignmentId(scope, name);
-      const existing = state.roleAssignments.get(id.toLowerCase());
-      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleAssignments/delete', id, {
-        resource: existing ? roleAssignmentAttributes(existing) : {},
-      });
-      const gone = deleteRoleAssignment(ctx, state, caller, roleAssignmentId(scope, name));
-      return gone ? sendJson(res, 200, roleAssignmentBody(gone)) : sendJson(res, 204, undefined);
-    }
-    case 'roleDefinitions.list': {
-      const pred = parseDefinitionFilter(filter);
-      const defs = allRoleDefinitions(state).filter(
-        (d) =>
-          pred(d) &&
-          (d.type === 'BuiltInRole' || d.assignableScopes.some((s) => scope === '/' || scopeCovers(s, scope))),
-      );
-      return sendPage(
-        res,
-        req,
-        ctx.baseUrl(),
-        defs.map((d) => roleDefinitionBody(d, scope)),
-        state.pageSize,
-      );
-    }
-    case 'roleDefinitions.get': {
-      if (!GUID_RE.test(name)) {
-        throw new ArmError(400, 'InvalidRoleDefinitionId', `The role definition ID '${name}' is not valid.`);
-      }
-      const d = findRoleDefinition(state, name);
-      if (!d) {
-        throw new ArmError(
-          404,
-          'RoleDefinitionDoesNotExist',
-          `The specified role definition with ID '${name}' does not exist.`,
-        );
-      }
-      return sendJson(res, 200, roleDefinitionBody(d, scope));
-    }
-    case 'roleDefinitions.createOrUpdate': {
-      const body = parseJsonBody(req);
-      const props = objectField(body, 'properties');
-      if (!props)
-        throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
-      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/write', req.url.pathname);
-      const d = putCustomRole(ctx, state, caller, scope, name, props);
-      return sendJson(res, 201, roleDefinitionBody(d, scope));
-    }
-    case 'roleDefinitions.delete': {
-      authorizeAction(state, caller.actor, 'Microsoft.Authorization/roleDefinitions/delete', req.url.pathname);
-      const d = state.customRoles.get(name.toLowerCase());
-      if (!d) return sendJson(res, 204, undefined);
-      if ([...state.roleAssignments.values()].some((a) => roleGuidOf(a.roleDefinitionId)?.toLowerCase() === d.name)) {
-        throw new ArmError(
-          409,
-          'RoleDefinitionHasAssignments',
-          'There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).',
-        );
-      }
-      state.customRoles.delete(d.name);
-      notifyChange(
-        ctx,
-        caller,
-        'delete',
-        'Microsoft.Authorization/roleDefinitions/delete',
-        roleDefinitionIdAt(scope, d.name),
-      );
-      return sendJson(res, 200, roleDefinitionBody(d, scope));
-    }
-    case 'denyAssignments.list':
-      return sendPage(
-        res,
-        req,
-        ctx.baseUrl(),
-        listDenyAssignments(state, scope, filter).map(denyAssignmentBody),
-        state.pageSize,
-      );
-    case 'denyAssignments.get': {
-      const d = state.denyAssignments.get(
-        `${normalizeScope(scope)}/providers/Microsoft.Authorization/denyAssignments/${name}`.toLowerCase(),
-      );
-      if (!d) throw new ArmError(404, 'DenyAssignmentNotFound', `The deny assignment '${name}' is not found.`);
-      return sendJson(res, 200, denyAssignmentBody(d));
-    }
+  const route = AUTHORIZATION_ROUTES[operation];
+  if (!route) {
+    throw new ArmError(405, 'MethodNotAllowed', `The method '${req.method}' is not allowed for this resource.`);
   }
-  throw new ArmError(405, 'MethodNotAllowed', `The method '${req.method}' is not allowed for this resource.`);
+  route({ ctx, state, req, res, caller, scope, name: rest[1], filter });
 }

@@ -162,46 +162,51 @@ function validateVaultName(name: string): void {
 export function parseAccessPolicies(value: unknown, path: string): AccessPolicyEntry[] {
   if (!Array.isArray(value))
     throw new ArmError(400, 'BadRequest', `'${path}' must be an array of access policy entries.`);
-  return value.map((e, i) => {
-    const p = `${path}[${i}]`;
-    if (typeof e !== 'object' || e === null) throw new ArmError(400, 'BadRequest', `'${p}' must be an object.`);
-    const o = e as Record<string, unknown>;
-    for (const f of ['tenantId', 'objectId'] as const) {
-      if (typeof o[f] !== 'string' || !o[f])
-        throw new ArmError(400, 'BadRequest', `'${p}.${f}' is required (a string).`);
+  return value.map((e, i) => parseAccessPolicyEntry(e, `${path}[${i}]`));
+}
+
+function parseAccessPolicyEntry(e: unknown, p: string): AccessPolicyEntry {
+  if (typeof e !== 'object' || e === null) throw new ArmError(400, 'BadRequest', `'${p}' must be an object.`);
+  const o = e as Record<string, unknown>;
+  for (const f of ['tenantId', 'objectId'] as const) {
+    if (typeof o[f] !== 'string' || !o[f]) throw new ArmError(400, 'BadRequest', `'${p}.${f}' is required (a string).`);
+  }
+  if (!GUID_RE.test(o.tenantId as string)) throw new ArmError(400, 'BadRequest', `'${p}.tenantId' must be a GUID.`);
+  if (o.applicationId !== undefined && o.applicationId !== null && typeof o.applicationId !== 'string') {
+    throw new ArmError(400, 'BadRequest', `'${p}.applicationId' must be a GUID string.`);
+  }
+  const perms = o.permissions;
+  if (typeof perms !== 'object' || perms === null)
+    throw new ArmError(400, 'BadRequest', `'${p}.permissions' is required.`);
+  const out: AccessPolicyEntry['permissions'] = {};
+  for (const cat of CATEGORIES) {
+    const list = parsePermissionList((perms as Record<string, unknown>)[cat], cat, p);
+    if (list) out[cat] = list;
+  }
+  return {
+    tenantId: o.tenantId as string,
+    objectId: o.objectId as string,
+    ...(o.applicationId ? { applicationId: o.applicationId as string } : {}),
+    permissions: out,
+  };
+}
+
+/** One permission category of an entry, checked against the names Key Vault accepts. */
+function parsePermissionList(list: unknown, cat: (typeof CATEGORIES)[number], p: string): string[] | undefined {
+  if (list === undefined || list === null) return undefined;
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) {
+    throw new ArmError(400, 'BadRequest', `'${p}.permissions.${cat}' must be an array of strings.`);
+  }
+  for (const [j, name] of (list as string[]).entries()) {
+    if (!PERMISSION_NAMES[cat].some((n) => n.toLowerCase() === name.toLowerCase())) {
+      throw new ArmError(
+        400,
+        'BadRequest',
+        `Invalid value '${name}' at '${p}.permissions.${cat}[${j}]'; expected one of: ${PERMISSION_NAMES[cat].join(', ')}.`,
+      );
     }
-    if (!GUID_RE.test(o.tenantId as string)) throw new ArmError(400, 'BadRequest', `'${p}.tenantId' must be a GUID.`);
-    if (o.applicationId !== undefined && o.applicationId !== null && typeof o.applicationId !== 'string') {
-      throw new ArmError(400, 'BadRequest', `'${p}.applicationId' must be a GUID string.`);
-    }
-    const perms = o.permissions;
-    if (typeof perms !== 'object' || perms === null)
-      throw new ArmError(400, 'BadRequest', `'${p}.permissions' is required.`);
-    const out: AccessPolicyEntry['permissions'] = {};
-    for (const cat of CATEGORIES) {
-      const list = (perms as Record<string, unknown>)[cat];
-      if (list === undefined || list === null) continue;
-      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) {
-        throw new ArmError(400, 'BadRequest', `'${p}.permissions.${cat}' must be an array of strings.`);
-      }
-      for (const [j, name] of (list as string[]).entries()) {
-        if (!PERMISSION_NAMES[cat].some((n) => n.toLowerCase() === name.toLowerCase())) {
-          throw new ArmError(
-            400,
-            'BadRequest',
-            `Invalid value '${name}' at '${p}.permissions.${cat}[${j}]'; expected one of: ${PERMISSION_NAMES[cat].join(', ')}.`,
-          );
-        }
-      }
-      out[cat] = [...(list as string[])];
-    }
-    return {
-      tenantId: o.tenantId as string,
-      objectId: o.objectId as string,
-      ...(o.applicationId ? { applicationId: o.applicationId as string } : {}),
-      permissions: out,
-    };
-  });
+  }
+  return [...(list as string[])];
 }
 
 // ---------- access policy merge (Azure's rules) ----------
@@ -310,17 +315,13 @@ function afterVaultChange(
   }
 }
 
-/** Vaults_CreateOrUpdate: 201 created / 200 replaced; provisioningState Succeeded so the SDK poller ends at once. */
-export function putVault(
-  ctx: SandboxContext,
-  state: SandboxState,
-  caller: Caller,
-  rg: string,
-  name: string,
-  input: VaultInput,
-): { status: 200 | 201; vault: VaultState } {
-  requireResourceGroup(state, rg);
-  validateVaultName(name);
+/** A PUT body's own faults, in the order Key Vault reports them. */
+function validateVaultInput(input: VaultInput): {
+  location: string;
+  props: Record<string, unknown> & { tenantId: string };
+  sku: { family?: unknown; name?: unknown };
+  policies: AccessPolicyEntry[];
+} {
   if (!input.location)
     throw new ArmError(400, 'LocationRequired', 'The location property is required for this definition.');
   const props = input.properties;
@@ -334,9 +335,28 @@ export function putVault(
   }
   const policies =
     props.accessPolicies === undefined ? [] : parseAccessPolicies(props.accessPolicies, 'properties.accessPolicies');
+  requireBooleanRbac(props);
+  return { location: input.location, props: props as Record<string, unknown> & { tenantId: string }, sku, policies };
+}
+
+function requireBooleanRbac(props: Record<string, unknown>): void {
   if (props.enableRbacAuthorization !== undefined && typeof props.enableRbacAuthorization !== 'boolean') {
     throw new ArmError(400, 'BadRequest', "'properties.enableRbacAuthorization' must be a boolean.");
   }
+}
+
+/** Vaults_CreateOrUpdate: 201 created / 200 replaced; provisioningState Succeeded so the SDK poller ends at once. */
+export function putVault(
+  ctx: SandboxContext,
+  state: SandboxState,
+  caller: Caller,
+  rg: string,
+  name: string,
+  input: VaultInput,
+): { status: 200 | 201; vault: VaultState } {
+  requireResourceGroup(state, rg);
+  validateVaultName(name);
+  const { location, props, sku, policies } = validateVaultInput(input);
   const other = state.findVaultByName(name);
   if (other && other.id.toLowerCase() !== state.vaultId(rg, name).toLowerCase()) {
     throw new ArmError(409, 'VaultAlreadyExists', `The vault name '${name}' is already in use.`);
@@ -356,7 +376,7 @@ export function putVault(
   if (properties.publicNetworkAccess === undefined) properties.publicNetworkAccess = 'Enabled';
   if (existing) {
     const before = { policies: existing.properties.accessPolicies, rbac: existing.properties.enableRbacAuthorization };
-    existing.location = input.location;
+    existing.location = location;
     existing.tags = input.tags ?? {};
     existing.properties = properties;
     existing.systemData = {
@@ -372,7 +392,7 @@ export function putVault(
     id: state.vaultId(rg, name),
     name,
     resourceGroup: state.getResourceGroup(rg)!.name,
-    location: input.location,
+    location,
     tags: input.tags ?? {},
     systemData: {
       createdBy: who,
@@ -389,6 +409,21 @@ export function putVault(
   return { status: 201, vault };
 }
 
+/** The stored properties with the PATCH's given ones over them (the read-only ones ignored). */
+function patchedProperties(
+  current: VaultProperties,
+  props: Record<string, unknown>,
+  policies: AccessPolicyEntry[] | undefined,
+): VaultProperties {
+  const next: VaultProperties = { ...current };
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'accessPolicies' || k === 'vaultUri' || k === 'provisioningState') continue;
+    if (v !== undefined && v !== null) next[k] = v;
+  }
+  if (policies) next.accessPolicies = policies;
+  return next;
+}
+
 /** Vaults_Update (PATCH): the given properties replace the stored ones; the rest stay. */
 export function patchVault(
   ctx: SandboxContext,
@@ -400,9 +435,7 @@ export function patchVault(
 ): VaultState {
   const vault = requireVault(state, rg, name);
   const props = input.properties ?? {};
-  if (props.enableRbacAuthorization !== undefined && typeof props.enableRbacAuthorization !== 'boolean') {
-    throw new ArmError(400, 'BadRequest', "'properties.enableRbacAuthorization' must be a boolean.");
-  }
+  requireBooleanRbac(props);
   if (props.tenantId !== undefined && (typeof props.tenantId !== 'string' || !GUID_RE.test(props.tenantId))) {
     throw new ArmError(400, 'BadRequest', "'properties.tenantId' must be a GUID.");
   }
@@ -411,13 +444,7 @@ export function patchVault(
       ? undefined
       : parseAccessPolicies(props.accessPolicies, 'properties.accessPolicies');
   const before = { policies: vault.properties.accessPolicies, rbac: vault.properties.enableRbacAuthorization };
-  const next: VaultProperties = { ...vault.properties };
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'accessPolicies' || k === 'vaultUri' || k === 'provisioningState') continue;
-    if (v !== undefined && v !== null) next[k] = v;
-  }
-  if (policies) next.accessPolicies = policies;
-  vault.properties = next;
+  vault.properties = patchedProperties(vault.properties, props, policies);
   if (input.tags) vault.tags = input.tags;
   vault.systemData = {
     ...vault.systemData,
@@ -592,35 +619,49 @@ function parseKeyUrl(url: string): { vault: string; key: string; version?: strin
   }
 }
 
-/**
- * Would Atlas's KMS validation pass right now? The vault and key exist, the key version is enabled and
- * inside nbf/exp, and the real evaluator says the principal holds get/encrypt/decrypt.
- */
-export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAccessAnswer {
+type Located = { vault: VaultState; key: KeyState; ver: KeyVersionState } | { reason: string };
+
+/** The vault, key and key version a query names, or why Atlas would not find a usable one. */
+function locateKey(state: SandboxState, q: KeyAccessQuery): Located {
   if (q.subscriptionId.toLowerCase() !== state.subscriptionId.toLowerCase()) {
-    return { valid: false, reason: `subscription ${q.subscriptionId} not found` };
+    return { reason: `subscription ${q.subscriptionId} not found` };
   }
   const vault = state.getVault(q.resourceGroupName, q.keyVaultName);
-  if (!vault)
-    return { valid: false, reason: `vault ${q.keyVaultName} not found in resource group ${q.resourceGroupName}` };
+  if (!vault) return { reason: `vault ${q.keyVaultName} not found in resource group ${q.resourceGroupName}` };
   if (q.tenantId && q.tenantId.toLowerCase() !== vault.properties.tenantId.toLowerCase()) {
-    return { valid: false, reason: `tenant ${q.tenantId} is not the vault's tenant` };
+    return { reason: `tenant ${q.tenantId} is not the vault's tenant` };
   }
   const ref = parseKeyUrl(q.keyIdentifier);
   if (!ref || ref.vault.toLowerCase() !== vault.name.toLowerCase()) {
-    return { valid: false, reason: `key identifier ${q.keyIdentifier} does not name a key in vault ${vault.name}` };
+    return { reason: `key identifier ${q.keyIdentifier} does not name a key in vault ${vault.name}` };
   }
   const key = state.getKey(vault.id, ref.key);
-  if (!key) return { valid: false, reason: `key ${ref.key} not found` };
+  if (!key) return { reason: `key ${ref.key} not found` };
   const ver = ref.version
     ? key.versions.find((v) => v.version.toLowerCase() === ref.version!.toLowerCase())
     : key.versions[key.versions.length - 1];
-  if (!ver) return { valid: false, reason: `key version ${ref.version} not found` };
+  if (!ver) return { reason: `key version ${ref.version} not found` };
+  return { vault, key, ver };
+}
+
+/** Why a key version cannot be used right now (disabled, expired, not yet valid), or undefined. */
+function unusableBecause(ver: KeyVersionState): string | undefined {
   const now = unixNow();
-  if (!ver.enabled) return { valid: false, reason: 'key is disabled' };
-  if (ver.exp !== undefined && ver.exp <= now) return { valid: false, reason: 'key has expired' };
-  if (ver.nbf !== undefined && ver.nbf > now) return { valid: false, reason: 'key is not yet valid (nbf)' };
-  const target = keyScope(vault.id, key.name);
+  if (!ver.enabled) return 'key is disabled';
+  if (ver.exp !== undefined && ver.exp <= now) return 'key has expired';
+  if (ver.nbf !== undefined && ver.nbf > now) return 'key is not yet valid (nbf)';
+  return undefined;
+}
+
+/** The sandbox's state as the ARM documents the real evaluator reads for a key. */
+function accessDocuments(
+  state: SandboxState,
+  target: string,
+): {
+  roleAssignments: RoleAssignmentDoc[];
+  roleDefinitions: RoleDefinitionDoc[];
+  denyAssignments: DenyAssignmentDoc[];
+} {
   const roleAssignments: RoleAssignmentDoc[] = [...state.roleAssignments.values()]
     .filter((a) => scopeCovers(a.scope, target))
     .map((a) => ({
@@ -658,6 +699,19 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
       excludePrincipals: d.excludePrincipals,
       doNotApplyToChildScopes: d.doNotApplyToChildScopes,
     }));
+  return { roleAssignments, roleDefinitions, denyAssignments };
+}
+
+/**
+ * Would Atlas's KMS validation pass right now? The vault and key exist, the key version is enabled and
+ * inside nbf/exp, and the real evaluator says the principal holds get/encrypt/decrypt.
+ */
+export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAccessAnswer {
+  const found = locateKey(state, q);
+  if ('reason' in found) return { valid: false, reason: found.reason };
+  const { vault, key, ver } = found;
+  const unusable = unusableBecause(ver);
+  if (unusable) return { valid: false, reason: unusable };
   const verdict = evaluate(
     { principalId: q.principalId, key: { vaultId: vault.id, keyName: key.name } },
     {
@@ -668,9 +722,7 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
         enableRbacAuthorization: vault.properties.enableRbacAuthorization,
         accessPolicies: vault.properties.accessPolicies,
       },
-      roleAssignments,
-      roleDefinitions,
-      denyAssignments,
+      ...accessDocuments(state, keyScope(vault.id, key.name)),
     },
   );
   if (verdict.verdict === 'granted') return { valid: true };
@@ -686,26 +738,201 @@ const VAULT_RE =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.KeyVault\/vaults(?:\/([^/]+)(?:\/(accessPolicies|keys)(?:\/([^/]+)(?:\/(versions)(?:\/([^/]+))?)?)?)?)?\/?$/i;
 const SUB_VAULTS_RE = /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.KeyVault\/vaults\/?$/i;
 
+const VAULT_METHODS: Record<string, string> = {
+  GET: 'vaults.get',
+  PUT: 'vaults.createOrUpdate',
+  PATCH: 'vaults.update',
+  DELETE: 'vaults.delete',
+};
+const KEY_METHODS: Record<string, string> = { GET: 'keys.get', PUT: 'keys.createIfNotExist' };
+
+/** Only GET is routed at this path: its operation, else undefined. */
+function getOnly(method: string, operation: string): string | undefined {
+  return method === 'GET' ? operation : undefined;
+}
+
+/** The operation under `.../vaults/{vault}/keys[/{key}[/versions[/{version}]]]`. */
+function classifyKeyPath(method: string, key?: string, versions?: string, version?: string): string | undefined {
+  if (!key) return getOnly(method, 'keys.list');
+  if (!versions) return KEY_METHODS[method];
+  return getOnly(method, version ? 'keys.getVersion' : 'keys.listVersions');
+}
+
 export function classifyKeyVault(method: string, pathname: string): string | undefined {
-  if (SUB_VAULTS_RE.test(pathname)) return method === 'GET' ? 'vaults.listBySubscription' : undefined;
+  if (SUB_VAULTS_RE.test(pathname)) return getOnly(method, 'vaults.listBySubscription');
   const m = VAULT_RE.exec(pathname);
   if (!m) return undefined;
   const [, , , vault, child, childName, versions, version] = m;
-  if (!vault) return method === 'GET' ? 'vaults.listByResourceGroup' : undefined;
-  if (!child) {
-    return (
-      { GET: 'vaults.get', PUT: 'vaults.createOrUpdate', PATCH: 'vaults.update', DELETE: 'vaults.delete' } as Record<
-        string,
-        string
-      >
-    )[method];
-  }
+  if (!vault) return getOnly(method, 'vaults.listByResourceGroup');
+  if (!child) return VAULT_METHODS[method];
   if (child.toLowerCase() === 'accesspolicies')
     return childName && method === 'PUT' ? 'vaults.updateAccessPolicy' : undefined;
-  if (!childName) return method === 'GET' ? 'keys.list' : undefined;
-  if (!versions) return ({ GET: 'keys.get', PUT: 'keys.createIfNotExist' } as Record<string, string>)[method];
-  if (!version) return method === 'GET' ? 'keys.listVersions' : undefined;
-  return method === 'GET' ? 'keys.getVersion' : undefined;
+  return classifyKeyPath(method, childName, versions, version);
+}
+
+/** One Key Vault request under a resource group, its path segments decoded. */
+interface KeyVaultCall {
+  ctx: SandboxContext;
+  state: SandboxState;
+  req: SandboxRequest;
+  res: ServerResponse;
+  caller: Caller;
+  operation: string;
+  rg: string;
+  vaultName: string;
+  /** The access policy operation or key name. */
+  childName: string;
+  version: string;
+}
+
+function requiredProps(req: SandboxRequest): { body: Record<string, unknown>; props: Record<string, unknown> } {
+  const body = parseJsonBody(req);
+  const props = objectField(body, 'properties');
+  if (!props) throw new ArmError(400, 'BadRequest', "'properties' is required.");
+  return { body, props };
+}
+
+function listVaultsInGroupRoute({ ctx, state, req, res, rg }: KeyVaultCall): void {
+  const g = requireResourceGroup(state, rg);
+  const list = [...state.vaults.values()].filter((v) => v.resourceGroup.toLowerCase() === g.name.toLowerCase());
+  sendPage(res, req, ctx.baseUrl(), list.map(vaultBody), state.pageSize);
+}
+
+function getVaultRoute({ state, res, rg, vaultName }: KeyVaultCall): void {
+  sendJson(res, 200, vaultBody(requireVault(state, rg, vaultName)));
+}
+
+function putVaultRoute({ ctx, state, req, res, caller, rg, vaultName }: KeyVaultCall): void {
+  const body = parseJsonBody(req);
+  const r = putVault(ctx, state, caller, rg, vaultName, {
+    location: typeof body.location === 'string' ? body.location : undefined,
+    tags: objectField(body, 'tags') as Record<string, string> | undefined,
+    properties: objectField(body, 'properties'),
+  });
+  sendJson(res, r.status, vaultBody(r.vault));
+}
+
+function patchVaultRoute({ ctx, state, req, res, caller, rg, vaultName }: KeyVaultCall): void {
+  const body = parseJsonBody(req);
+  const v = patchVault(ctx, state, caller, rg, vaultName, {
+    tags: objectField(body, 'tags') as Record<string, string> | undefined,
+    properties: objectField(body, 'properties'),
+  });
+  sendJson(res, 200, vaultBody(v));
+}
+
+function deleteVaultRoute({ ctx, state, res, caller, rg, vaultName }: KeyVaultCall): void {
+  sendJson(res, deleteVault(ctx, state, caller, rg, vaultName) ? 200 : 204, undefined);
+}
+
+function accessPolicyRoute({ ctx, state, req, res, caller, rg, vaultName, childName }: KeyVaultCall): void {
+  const { props } = requiredProps(req);
+  const entries = parseAccessPolicies(props.accessPolicies, 'properties.accessPolicies');
+  const v = updateAccessPolicy(ctx, state, caller, rg, vaultName, childName, entries);
+  sendJson(res, 200, {
+    id: `${v.id}/accessPolicies/`,
+    type: 'Microsoft.KeyVault/vaults/accessPolicies',
+    properties: { accessPolicies: entries },
+  });
+}
+
+function listKeysRoute({ ctx, state, req, res, rg, vaultName }: KeyVaultCall): void {
+  const v = requireVault(state, rg, vaultName);
+  const list = [...state.keys.values()].filter((k) => k.vaultId.toLowerCase() === v.id.toLowerCase());
+  sendPage(
+    res,
+    req,
+    ctx.baseUrl(),
+    list.map((k) => keyListBody(v, k)),
+    state.pageSize,
+  );
+}
+
+/** The `attributes` of a key PUT (only the fields of the expected types). */
+function keyAttributes(attrs: Record<string, unknown> | undefined): KeyInput['attributes'] {
+  if (!attrs) return undefined;
+  return {
+    enabled: typeof attrs.enabled === 'boolean' ? attrs.enabled : undefined,
+    exp: typeof attrs.exp === 'number' ? attrs.exp : undefined,
+    nbf: typeof attrs.nbf === 'number' ? attrs.nbf : undefined,
+  };
+}
+
+function putKeyRoute({ ctx, state, req, res, caller, rg, vaultName, childName }: KeyVaultCall): void {
+  const { body, props } = requiredProps(req);
+  const key = createKeyIfNotExist(ctx, state, caller, rg, vaultName, childName, {
+    kty: typeof props.kty === 'string' ? props.kty : undefined,
+    keySize: typeof props.keySize === 'number' ? props.keySize : undefined,
+    curveName: typeof props.curveName === 'string' ? props.curveName : undefined,
+    keyOps: Array.isArray(props.keyOps) ? (props.keyOps as string[]) : undefined,
+    attributes: keyAttributes(objectField(props, 'attributes')),
+    tags: objectField(body, 'tags') as Record<string, string> | undefined,
+  });
+  sendJson(res, 200, keyBody(requireVault(state, rg, vaultName), key));
+}
+
+function requireKey(state: SandboxState, rg: string, vaultName: string, keyName: string): [VaultState, KeyState] {
+  const v = requireVault(state, rg, vaultName);
+  const key = state.getKey(v.id, keyName);
+  if (!key) {
+    throw new ArmError(404, 'KeyNotFound', `The key '${keyName}' was not found in vault '${v.name}'.`);
+  }
+  return [v, key];
+}
+
+function getKeyRoute({ state, res, rg, vaultName, childName }: KeyVaultCall): void {
+  const [v, key] = requireKey(state, rg, vaultName, childName);
+  sendJson(res, 200, keyBody(v, key));
+}
+
+function listKeyVersionsRoute({ ctx, state, req, res, rg, vaultName, childName }: KeyVaultCall): void {
+  const [v, key] = requireKey(state, rg, vaultName, childName);
+  sendPage(
+    res,
+    req,
+    ctx.baseUrl(),
+    key.versions.map((ver) => keyVersionBody(v, key, ver)),
+    state.pageSize,
+  );
+}
+
+function getKeyVersionRoute({ state, res, rg, vaultName, childName, version }: KeyVaultCall): void {
+  const [v, key] = requireKey(state, rg, vaultName, childName);
+  const ver = key.versions.find((x) => x.version.toLowerCase() === version.toLowerCase());
+  if (!ver) throw new ArmError(404, 'KeyNotFound', `The key version '${version}' of key '${key.name}' was not found.`);
+  sendJson(res, 200, keyVersionBody(v, key, ver));
+}
+
+/** Operation (from classifyKeyVault) -> handler, for the paths under a resource group. */
+const KEYVAULT_ROUTES: Record<string, (call: KeyVaultCall) => void> = {
+  'vaults.listByResourceGroup': listVaultsInGroupRoute,
+  'vaults.get': getVaultRoute,
+  'vaults.createOrUpdate': putVaultRoute,
+  'vaults.update': patchVaultRoute,
+  'vaults.delete': deleteVaultRoute,
+  'vaults.updateAccessPolicy': accessPolicyRoute,
+  'keys.list': listKeysRoute,
+  'keys.createIfNotExist': putKeyRoute,
+  'keys.get': getKeyRoute,
+  'keys.listVersions': listKeyVersionsRoute,
+  'keys.getVersion': getKeyVersionRoute,
+};
+
+/** Writes need the caller's own rights (arm/rbac.ts); reads are open to any authenticated caller. */
+function authorizeKeyVaultWrite(call: KeyVaultCall): void {
+  const vaultScope = call.vaultName ? call.state.vaultId(call.rg, call.vaultName) : '';
+  const writeAction: Record<string, [string, string]> = {
+    'vaults.createOrUpdate': ['Microsoft.KeyVault/vaults/write', vaultScope],
+    'vaults.update': ['Microsoft.KeyVault/vaults/write', vaultScope],
+    'vaults.delete': ['Microsoft.KeyVault/vaults/delete', vaultScope],
+    'vaults.updateAccessPolicy': [
+      'Microsoft.KeyVault/vaults/accessPolicies/write',
+      `${vaultScope}/accessPolicies/${call.childName}`,
+    ],
+    'keys.createIfNotExist': ['Microsoft.KeyVault/vaults/keys/write', `${vaultScope}/keys/${call.childName}`],
+  };
+  const needs = writeAction[call.operation];
+  if (needs) authorizeAction(call.state, call.caller.actor, needs[0], needs[1]);
 }
 
 export async function handleKeyVault(
@@ -726,114 +953,23 @@ export async function handleKeyVault(
     .slice(1)
     .map((s) => (s === undefined ? s : decodeSegment(s)));
   requireSubscription(state, subId!);
-  // Writes need the caller's own rights (arm/rbac.ts); reads are open to any authenticated caller.
-  const vaultScope = vaultName ? state.vaultId(rg!, vaultName) : '';
-  const writeAction: Record<string, [string, string]> = {
-    'vaults.createOrUpdate': ['Microsoft.KeyVault/vaults/write', vaultScope],
-    'vaults.update': ['Microsoft.KeyVault/vaults/write', vaultScope],
-    'vaults.delete': ['Microsoft.KeyVault/vaults/delete', vaultScope],
-    'vaults.updateAccessPolicy': [
-      'Microsoft.KeyVault/vaults/accessPolicies/write',
-      `${vaultScope}/accessPolicies/${childName}`,
-    ],
-    'keys.createIfNotExist': ['Microsoft.KeyVault/vaults/keys/write', `${vaultScope}/keys/${childName}`],
+  // Segments a route does not use are absent from its path; the route table only sends it where they exist.
+  const call: KeyVaultCall = {
+    ctx,
+    state,
+    req,
+    res,
+    caller,
+    operation,
+    rg: rg!,
+    vaultName: vaultName ?? '',
+    childName: childName ?? '',
+    version: version ?? '',
   };
-  const needs = writeAction[operation];
-  if (needs) authorizeAction(state, caller.actor, needs[0], needs[1]);
-  switch (operation) {
-    case 'vaults.listByResourceGroup': {
-      const g = requireResourceGroup(state, rg!);
-      const list = [...state.vaults.values()].filter((v) => v.resourceGroup.toLowerCase() === g.name.toLowerCase());
-      return sendPage(res, req, ctx.baseUrl(), list.map(vaultBody), state.pageSize);
-    }
-    case 'vaults.get':
-      return sendJson(res, 200, vaultBody(requireVault(state, rg!, vaultName!)));
-    case 'vaults.createOrUpdate': {
-      const body = parseJsonBody(req);
-      const r = putVault(ctx, state, caller, rg!, vaultName!, {
-        location: typeof body.location === 'string' ? body.location : undefined,
-        tags: objectField(body, 'tags') as Record<string, string> | undefined,
-        properties: objectField(body, 'properties'),
-      });
-      return sendJson(res, r.status, vaultBody(r.vault));
-    }
-    case 'vaults.update': {
-      const body = parseJsonBody(req);
-      const v = patchVault(ctx, state, caller, rg!, vaultName!, {
-        tags: objectField(body, 'tags') as Record<string, string> | undefined,
-        properties: objectField(body, 'properties'),
-      });
-      return sendJson(res, 200, vaultBody(v));
-    }
-    case 'vaults.delete':
-      return sendJson(res, deleteVault(ctx, state, caller, rg!, vaultName!) ? 200 : 204, undefined);
-    case 'vaults.updateAccessPolicy': {
-      const body = parseJsonBody(req);
-      const props = objectField(body, 'properties');
-      if (!props) throw new ArmError(400, 'BadRequest', "'properties' is required.");
-      const entries = parseAccessPolicies(props.accessPolicies, 'properties.accessPolicies');
-      const v = updateAccessPolicy(ctx, state, caller, rg!, vaultName!, childName!, entries);
-      return sendJson(res, 200, {
-        id: `${v.id}/accessPolicies/`,
-        type: 'Microsoft.KeyVault/vaults/accessPolicies',
-        properties: { accessPolicies: entries },
-      });
-    }
-    case 'keys.list': {
-      const v = requireVault(state, rg!, vaultName!);
-      const list = [...state.keys.values()].filter((k) => k.vaultId.toLowerCase() === v.id.toLowerCase());
-      return sendPage(
-        res,
-        req,
-        ctx.baseUrl(),
-        list.map((k) => keyListBody(v, k)),
-        state.pageSize,
-      );
-    }
-    case 'keys.createIfNotExist': {
-      const body = parseJsonBody(req);
-      const props = objectField(body, 'properties');
-      if (!props) throw new ArmError(400, 'BadRequest', "'properties' is required.");
-      const attrs = objectField(props, 'attributes');
-      const key = createKeyIfNotExist(ctx, state, caller, rg!, vaultName!, childName!, {
-        kty: typeof props.kty === 'string' ? props.kty : undefined,
-        keySize: typeof props.keySize === 'number' ? props.keySize : undefined,
-        curveName: typeof props.curveName === 'string' ? props.curveName : undefined,
-        keyOps: Array.isArray(props.keyOps) ? (props.keyOps as string[]) : undefined,
-        attributes: attrs
-          ? {
-              enabled: typeof attrs.enabled === 'boolean' ? attrs.enabled : undefined,
-              exp: typeof attrs.exp === 'number' ? attrs.exp : undefined,
-              nbf: typeof attrs.nbf === 'number' ? attrs.nbf : undefined,
-            }
-          : undefined,
-        tags: objectField(body, 'tags') as Record<string, string> | undefined,
-      });
-      return sendJson(res, 200, keyBody(requireVault(state, rg!, vaultName!), key));
-    }
-    case 'keys.get':
-    case 'keys.listVersions':
-    case 'keys.getVersion': {
-      const v = requireVault(state, rg!, vaultName!);
-      const key = state.getKey(v.id, childName!);
-      if (!key) {
-        throw new ArmError(404, 'KeyNotFound', `The key '${childName}' was not found in vault '${v.name}'.`);
-      }
-      if (operation === 'keys.get') return sendJson(res, 200, keyBody(v, key));
-      if (operation === 'keys.listVersions') {
-        return sendPage(
-          res,
-          req,
-          ctx.baseUrl(),
-          key.versions.map((ver) => keyVersionBody(v, key, ver)),
-          state.pageSize,
-        );
-      }
-      const ver = key.versions.find((x) => x.version.toLowerCase() === version!.toLowerCase());
-      if (!ver)
-        throw new ArmError(404, 'KeyNotFound', `The key version '${version}' of key '${key.name}' was not found.`);
-      return sendJson(res, 200, keyVersionBody(v, key, ver));
-    }
+  authorizeKeyVaultWrite(call);
+  const route = KEYVAULT_ROUTES[operation];
+  if (!route) {
+    throw new ArmError(405, 'MethodNotAllowed', `The method '${req.method}' is not allowed for this resource.`);
   }
-  throw new ArmError(405, 'MethodNotAllowed', `The method '${req.method}' is not allowed for this resource.`);
+  route(call);
 }

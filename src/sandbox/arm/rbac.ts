@@ -12,7 +12,7 @@
 import { actionMatches, blockAllowsAction } from '../../core/actions.js';
 import { scopeCovers } from '../../core/scopes.js';
 import type { Principal, SandboxState } from '../state.js';
-import { findRoleDefinition, roleGuidOf } from './authorization.js';
+import { findRoleDefinition, roleGuidOf } from './roleDefinitions.js';
 import { ArmError } from './common.js';
 
 export const EVERYONE = '00000000-0000-0000-0000-000000000000';
@@ -170,6 +170,10 @@ class Parser {
       if (!/^'.*'$/.test(s)) throw new ConditionSyntaxError('ActionMatches takes a quoted action');
       return { k: 'action', pattern: s.slice(1, -1) };
     }
+    return this.comparison(tok);
+  }
+  /** `@Request[attr] [quantifier:]operator value` or `... {v1, v2}`. */
+  private comparison(tok: string): Node {
     const attr = /^@(Request|Resource)\[(.+)\]$/i.exec(tok);
     if (!attr) throw new ConditionSyntaxError(`unsupported term '${tok}'`);
     const opTok = this.next().toLowerCase();
@@ -177,26 +181,25 @@ class Parser {
     if ((quant && !QUANTIFIERS.includes(quant)) || !OPERATORS.includes(op)) {
       throw new ConditionSyntaxError(`unsupported operator '${opTok}'`);
     }
-    const values: string[] = [];
-    if (this.peek() === '{') {
-      this.i++;
-      for (;;) {
-        values.push(unquote(this.next()));
-        const sep = this.next();
-        if (sep === '}') break;
-        if (sep !== ',') throw new ConditionSyntaxError(`expected ',' or '}', got '${sep}'`);
-      }
-    } else {
-      values.push(unquote(this.next()));
-    }
     return {
       k: 'cmp',
       source: attr[1].toLowerCase() as 'request' | 'resource',
       attr: attr[2].trim().toLowerCase(),
       quant,
       op,
-      values,
+      values: this.values(),
     };
+  }
+  private values(): string[] {
+    if (this.peek() !== '{') return [unquote(this.next())];
+    this.i++;
+    const values: string[] = [];
+    for (;;) {
+      values.push(unquote(this.next()));
+      const sep = this.next();
+      if (sep === '}') return values;
+      if (sep !== ',') throw new ConditionSyntaxError(`expected ',' or '}', got '${sep}'`);
+    }
   }
 }
 

@@ -166,43 +166,56 @@ export class DeliveryEngine {
     validationCode: string,
     validationUrl: string,
   ): Promise<HandshakeResult> {
-    const base = endpointBaseUrl(target.endpointUrl);
-    if (target.schema === 'CloudEventSchemaV1_0') {
-      // CloudEvents abuse protection: OPTIONS with WebHook-Request-Origin, expects WebHook-Allowed-Origin.
-      const origin = 'eventgrid.azure.net';
-      try {
-        const res = await this.post(
-          target.endpointUrl,
-          {
-            'webhook-request-origin': origin,
-            'webhook-request-callback': validationUrl,
-            'webhook-request-rate': '120',
-          },
-          '',
-          'OPTIONS',
-        );
-        const allowed = res.headers['webhook-allowed-origin'];
-        const allowedValues = (Array.isArray(allowed) ? allowed : [allowed ?? ''])
-          .flatMap((v) => String(v).split(','))
-          .map((v) => v.trim().toLowerCase());
-        if (res.status >= 200 && res.status < 300 && (allowedValues.includes(origin) || allowedValues.includes('*'))) {
-          return { ok: true };
-        }
-        return {
-          ok: false,
-          message: `Webhook validation handshake failed for ${base}. Http OPTIONS request retuned ${res.status} response without a WebHook-Allowed-Origin header allowing '${origin}'. For troublehooting, visit https://aka.ms/esvalidation.`,
-        };
-      } catch (err) {
-        return {
-          ok: false,
-          message: `Webhook validation handshake failed for ${base}. Http OPTIONS request failed with response code Unknown (${(err as Error).message}). For troublehooting, visit https://aka.ms/esvalidation.`,
-        };
+    if (target.schema === 'CloudEventSchemaV1_0') return this.cloudEventsHandshake(target.endpointUrl, validationUrl);
+    return this.validationEventHandshake(target.endpointUrl, topic, validationCode, validationUrl);
+  }
+
+  /** CloudEvents abuse protection: OPTIONS with WebHook-Request-Origin, expects WebHook-Allowed-Origin. */
+  private async cloudEventsHandshake(endpointUrl: string, validationUrl: string): Promise<HandshakeResult> {
+    const base = endpointBaseUrl(endpointUrl);
+    const origin = 'eventgrid.azure.net';
+    try {
+      const res = await this.post(
+        endpointUrl,
+        {
+          'webhook-request-origin': origin,
+          'webhook-request-callback': validationUrl,
+          'webhook-request-rate': '120',
+        },
+        '',
+        'OPTIONS',
+      );
+      const allowed = res.headers['webhook-allowed-origin'];
+      const allowedValues = (Array.isArray(allowed) ? allowed : [allowed ?? ''])
+        .flatMap((v) => String(v).split(','))
+        .map((v) => v.trim().toLowerCase());
+      if (res.status >= 200 && res.status < 300 && (allowedValues.includes(origin) || allowedValues.includes('*'))) {
+        return { ok: true };
       }
+      return {
+        ok: false,
+        message: `Webhook validation handshake failed for ${base}. Http OPTIONS request retuned ${res.status} response without a WebHook-Allowed-Origin header allowing '${origin}'. For troublehooting, visit https://aka.ms/esvalidation.`,
+      };
+    } catch (err) {
+      return {
+        ok: false,
+        message: `Webhook validation handshake failed for ${base}. Http OPTIONS request failed with response code Unknown (${(err as Error).message}). For troublehooting, visit https://aka.ms/esvalidation.`,
+      };
     }
+  }
+
+  /** Event Grid schema: POST a SubscriptionValidationEvent; the endpoint echoes the code or GETs the URL later. */
+  private async validationEventHandshake(
+    endpointUrl: string,
+    topic: string,
+    validationCode: string,
+    validationUrl: string,
+  ): Promise<HandshakeResult> {
+    const base = endpointBaseUrl(endpointUrl);
     const event = validationEvent(topic, validationCode, validationUrl);
     try {
       const res = await this.post(
-        target.endpointUrl,
+        endpointUrl,
         { 'content-type': 'application/json', 'aeg-event-type': 'SubscriptionValidation' },
         JSON.stringify([event]),
       );
