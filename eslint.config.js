@@ -1,6 +1,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.sandbox/**', 'test/fixtures/**'] },
@@ -46,11 +48,55 @@ export default tseslint.config(
     },
   },
   {
-    // The emulator is read as a set of route tables of small handlers; keep it that way.
-    files: ['src/sandbox/**/*.ts'],
+    // Small named functions, product and emulator alike (the emulator as route tables of small handlers). 15 and 80
+    // are the limits the loop issue measured against; a function over them is a set of steps waiting for names.
+    files: ['src/**/*.ts'],
     rules: {
       complexity: ['error', 15],
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  {
+    // TODO(issue 13): being split into named steps on open branches; drop each file from this list as it lands.
+    files: [
+      'src/atlas/client.ts',
+      'src/commands/demo.ts',
+      'src/commands/sandbox.ts',
+      'src/commands/start.ts',
+      'src/core/triage.ts',
+      'src/functions/projectsApi.ts',
+      'src/local/stack.ts',
+    ],
+    rules: { complexity: 'off', 'max-lines-per-function': 'off' },
+  },
+  {
+    // No import cycles anywhere in src/ (type-only imports included: a cycle of types is still a tangle).
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    },
+    rules: { 'import-x/no-cycle': 'error' },
+  },
+  {
+    // The loop's judge, decide and plan steps are pure like core/: they may name adapter types, never call them.
+    files: ['src/loop/judge.ts', 'src/loop/decide.ts', 'src/loop/plan.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../atlas/*', '../azure/*', '../state/*', '../alerts/*', '../observability/*', '../events/*'],
+              allowTypeImports: true,
+              message: 'judge/decide/plan are pure: import adapter types only (import type).',
+            },
+            { group: ['node:*', '@azure/*', 'undici', 'digest-fetch'], message: 'judge/decide/plan do no I/O.' },
+          ],
+        },
+      ],
     },
   },
   {
