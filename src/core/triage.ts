@@ -164,65 +164,100 @@ export function authorizationScope(resourceId: string): string {
   return scope === '' ? '/' : scope;
 }
 
+type TriageBase = Pick<TriageResult, 'eventId' | 'eventType' | 'eventTime'>;
+
+function stringOrUndefined(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function triageValidation(_ev: IncomingEvent, base: TriageBase): TriageResult {
+  return { ...base, relevant: false, kind: 'validation', reason: 'Event Grid subscription validation handshake' };
+}
+
+/** Authorization resources change access at the scope they live at; vault operations at the vault. */
+function resourceScope(kind: TriageKind, resourceId: string): string {
+  if (kind === 'roleAssignment' || kind === 'roleDefinition' || kind === 'denyAssignment') {
+    return authorizationScope(resourceId);
+  }
+  return VAULT_ID.exec(resourceId)?.[1] ?? resourceId;
+}
+
+/** An ARM resource write/delete event: relevant when its operation is in the routing list. */
+function triageResourceEvent(ev: IncomingEvent, base: TriageBase): TriageResult {
+  const operationName = stringOrUndefined(ev.data.operationName) ?? '';
+  const kind = operationKinds.get(operationName.toLowerCase());
+  if (!kind) {
+    return {
+      ...base,
+      relevant: false,
+      kind: 'ignored',
+      operationName: operationName || undefined,
+      reason: operationName
+        ? `operation ${operationName} cannot change key access`
+        : 'resource event without data.operationName',
+    };
+  }
+  const resourceId = (typeof ev.data.resourceUri === 'string' && ev.data.resourceUri) || ev.subject || '';
+  if (!resourceId.startsWith('/')) {
+    return { ...base, relevant: false, kind: 'ignored', operationName, reason: 'event names no resource ID' };
+  }
+  const scope = resourceScope(kind, resourceId);
+  return {
+    ...base,
+    relevant: true,
+    kind,
+    scope,
+    resourceId,
+    operationName,
+    correlationId: stringOrUndefined(ev.data.correlationId),
+    actor: actorFromClaims(ev.data.claims),
+    reason: `${operationName} at ${scope}`,
+  };
+}
+
+/** The key name and version of a key event: from `data.Id`, else from `ObjectName`/`Version`. */
+function keyIdentity(data: Record<string, unknown>, kind: TriageKind): Pick<TriageResult, 'keyName' | 'keyVersion'> {
+  const m = /\/keys\/([^/]+)(?:\/([^/?#]+))?/i.exec(stringOrUndefined(data.Id) ?? '');
+  const isKey = kind === 'key';
+  return {
+    keyName: m?.[1] ?? (isKey ? stringOrUndefined(data.ObjectName) : undefined),
+    keyVersion: m?.[2] ?? (isKey ? stringOrUndefined(data.Version) : undefined),
+  };
+}
+
+/** A Key Vault data-plane event: relevant when its topic is a vault. */
+function triageKeyVaultEvent(ev: IncomingEvent, base: TriageBase): TriageResult {
+  const kind = keyVaultKinds.get(ev.type.toLowerCase()) as TriageKind;
+  const vaultId = VAULT_ID.exec(ev.topic)?.[1];
+  if (!vaultId) {
+    return { ...base, relevant: false, kind: 'ignored', reason: `${ev.type} whose topic is not a vault ID` };
+  }
+  return {
+    ...base,
+    relevant: true,
+    kind,
+    scope: vaultId,
+    resourceId: vaultId,
+    ...keyIdentity(ev.data, kind),
+    reason: `${ev.type} on ${vaultId}`,
+  };
+}
+
+/** The event families that can matter, by lower-cased event type; the first that matches classifies. */
+const eventFamilies: ReadonlyArray<{
+  matches: (type: string) => boolean;
+  triage: (ev: IncomingEvent, base: TriageBase) => TriageResult;
+}> = [
+  { matches: (type) => type === VALIDATION_EVENT_TYPE.toLowerCase(), triage: triageValidation },
+  { matches: (type) => resourceEventTypes.has(type), triage: triageResourceEvent },
+  { matches: (type) => keyVaultKinds.has(type), triage: triageKeyVaultEvent },
+];
+
 /** Classifies one event. Pure and cheap: irrelevant events cost a map lookup. */
 export function triageEvent(ev: IncomingEvent): TriageResult {
-  const base = { eventId: ev.id, eventType: ev.type, eventTime: ev.time };
+  const base: TriageBase = { eventId: ev.id, eventType: ev.type, eventTime: ev.time };
   const type = ev.type.toLowerCase();
-  if (type === VALIDATION_EVENT_TYPE.toLowerCase()) {
-    return { ...base, relevant: false, kind: 'validation', reason: 'Event Grid subscription validation handshake' };
-  }
-  if (resourceEventTypes.has(type)) {
-    const operationName = typeof ev.data.operationName === 'string' ? ev.data.operationName : '';
-    const kind = operationKinds.get(operationName.toLowerCase());
-    if (!kind) {
-      return {
-        ...base,
-        relevant: false,
-        kind: 'ignored',
-        operationName: operationName || undefined,
-        reason: operationName
-          ? `operation ${operationName} cannot change key access`
-          : 'resource event without data.operationName',
-      };
-    }
-    const resourceId = (typeof ev.data.resourceUri === 'string' && ev.data.resourceUri) || ev.subject || '';
-    if (!resourceId.startsWith('/')) {
-      return { ...base, relevant: false, kind: 'ignored', operationName, reason: 'event names no resource ID' };
-    }
-    const scope =
-      kind === 'roleAssignment' || kind === 'roleDefinition' || kind === 'denyAssignment'
-        ? authorizationScope(resourceId)
-        : (VAULT_ID.exec(resourceId)?.[1] ?? resourceId);
-    return {
-      ...base,
-      relevant: true,
-      kind,
-      scope,
-      resourceId,
-      operationName,
-      correlationId: typeof ev.data.correlationId === 'string' ? ev.data.correlationId : undefined,
-      actor: actorFromClaims(ev.data.claims),
-      reason: `${operationName} at ${scope}`,
-    };
-  }
-  const kvKind = keyVaultKinds.get(type);
-  if (kvKind) {
-    const vaultId = VAULT_ID.exec(ev.topic)?.[1];
-    if (!vaultId) {
-      return { ...base, relevant: false, kind: 'ignored', reason: `${ev.type} whose topic is not a vault ID` };
-    }
-    const objectId = typeof ev.data.Id === 'string' ? ev.data.Id : '';
-    const m = /\/keys\/([^/]+)(?:\/([^/?#]+))?/i.exec(objectId);
-    return {
-      ...base,
-      relevant: true,
-      kind: kvKind,
-      scope: vaultId,
-      resourceId: vaultId,
-      keyName: m?.[1] ?? (typeof ev.data.ObjectName === 'string' && kvKind === 'key' ? ev.data.ObjectName : undefined),
-      keyVersion: m?.[2] ?? (typeof ev.data.Version === 'string' && kvKind === 'key' ? ev.data.Version : undefined),
-      reason: `${ev.type} on ${vaultId}`,
-    };
-  }
+  const family = eventFamilies.find((f) => f.matches(type));
+  if (family) return family.triage(ev, base);
   return { ...base, relevant: false, kind: 'ignored', reason: `event type ${ev.type} cannot change key access` };
 }
