@@ -122,6 +122,8 @@ export function deniedMessage(status: number, method: string, path: string, sett
   return `Atlas refused ${method} ${path.split('?')[0]} (403): the credential in ${settings} needs ${need}${project ? ` on project ${project}` : ''}`;
 }
 
+type AttemptResult<T> = { ok: true; value: T } | { ok: false; error: ClassifiedError };
+
 export class AtlasClient {
   private readonly base: string;
   private readonly dispatcher?: Agent;
@@ -196,57 +198,70 @@ export class AtlasClient {
     const max = this.opts.maxRetries ?? 3;
     let lastErr: ClassifiedError | undefined;
     for (let attempt = 0; attempt <= max; attempt++) {
-      if (attempt > 0) {
-        const wait = Math.min(
-          lastErr?.retryAfterMs ?? (this.opts.backoffMs ?? 500) * 2 ** (attempt - 1),
-          this.opts.maxRetryAfterMs ?? 30_000,
-        );
-        await new Promise((r) => setTimeout(r, wait));
-      }
-      let res: Response;
-      // One metric point per attempt (the digest challenge round trip is part of it), by operation and status.
-      const started = performance.now();
-      const metric = (status?: number, errorType?: string) =>
-        recordApiRequest({
-          api: 'atlas',
-          operation: atlasOperation(method, path),
-          method,
-          status,
-          errorType,
-          durationSeconds: (performance.now() - started) / 1000,
-        });
-      try {
-        res = await this.once(method, path, body);
-      } catch (err) {
-        lastErr = classifyError(err, 'atlas');
-        metric(undefined, lastErr.code ?? (lastErr.transient ? 'transient' : 'terminal'));
-        if (lastErr.transient) continue;
-        throw lastErr;
-      }
-      metric(res.status);
-      const text = await res.text().catch(() => '');
-      if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
-      let detail: { detail?: string; errorCode?: string; reason?: string } = {};
-      try {
-        detail = JSON.parse(text);
-      } catch {
-        // not JSON (a proxy's page): keep the status only
-      }
-      const msg =
-        res.status === 401 || res.status === 403
-          ? deniedMessage(res.status, method, path, this.credentialSettings)
-          : `${method} ${path}: ${detail.detail ?? detail.reason ?? res.statusText ?? 'error'}`;
-      lastErr = new ClassifiedError(
-        isTransientStatus(res.status) ? 'transient' : 'terminal',
-        'atlas',
-        msg,
-        res.status,
-        detail.errorCode,
-        parseRetryAfter(res.headers.get('retry-after')),
-      );
+      if (attempt > 0) await new Promise((r) => setTimeout(r, this.retryDelay(attempt, lastErr)));
+      const result = await this.attempt<T>(method, path, body);
+      if (result.ok) return result.value;
+      lastErr = result.error;
       if (!lastErr.transient) throw lastErr;
     }
     throw lastErr!;
+  }
+
+  /** Retry-After when the server gave one, else doubling backoff; capped either way. */
+  private retryDelay(attempt: number, lastErr: ClassifiedError | undefined): number {
+    return Math.min(
+      lastErr?.retryAfterMs ?? (this.opts.backoffMs ?? 500) * 2 ** (attempt - 1),
+      this.opts.maxRetryAfterMs ?? 30_000,
+    );
+  }
+
+  /** One attempt: the parsed body, or the classified error (the caller decides whether to retry). */
+  private async attempt<T>(method: string, path: string, body?: unknown): Promise<AttemptResult<T>> {
+    // One metric point per attempt (the digest challenge round trip is part of it), by operation and status.
+    const started = performance.now();
+    const metric = (status?: number, errorType?: string) =>
+      recordApiRequest({
+        api: 'atlas',
+        operation: atlasOperation(method, path),
+        method,
+        status,
+        errorType,
+        durationSeconds: (performance.now() - started) / 1000,
+      });
+    let res: Response;
+    try {
+      res = await this.once(method, path, body);
+    } catch (err) {
+      const error = classifyError(err, 'atlas');
+      metric(undefined, error.code ?? (error.transient ? 'transient' : 'terminal'));
+      return { ok: false, error };
+    }
+    metric(res.status);
+    const text = await res.text().catch(() => '');
+    if (res.ok) return { ok: true, value: (text ? JSON.parse(text) : undefined) as T };
+    return { ok: false, error: this.responseError(res, text, method, path) };
+  }
+
+  /** A non-2xx answer as a classified error: 401/403 name the fix, others carry Atlas's detail. */
+  private responseError(res: Response, text: string, method: string, path: string): ClassifiedError {
+    let detail: { detail?: string; errorCode?: string; reason?: string } = {};
+    try {
+      detail = JSON.parse(text);
+    } catch {
+      // not JSON (a proxy's page): keep the status only
+    }
+    const msg =
+      res.status === 401 || res.status === 403
+        ? deniedMessage(res.status, method, path, this.credentialSettings)
+        : `${method} ${path}: ${detail.detail ?? detail.reason ?? res.statusText ?? 'error'}`;
+    return new ClassifiedError(
+      isTransientStatus(res.status) ? 'transient' : 'terminal',
+      'atlas',
+      msg,
+      res.status,
+      detail.errorCode,
+      parseRetryAfter(res.headers.get('retry-after')),
+    );
   }
 
   getEncryptionAtRest(groupId: string): Promise<AtlasEncryptionAtRest> {
