@@ -45,57 +45,18 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
+type Closers = (() => Promise<unknown>)[];
+
 export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack> {
-  const closers: (() => Promise<unknown>)[] = [];
+  const closers: Closers = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
   try {
     const env = o.env;
-    // Telemetry before any SDK client: nothing unless EAR_GUARD_OTEL_EXPORTER (console|otlp) or
-    // APPLICATIONINSIGHTS_CONNECTION_STRING asks for it. One already running (a test's) is kept and left running.
-    if (!runningTelemetry()) {
-      const telemetry = await startTelemetrySafely({ env }, (m) => o.log?.(m));
-      closers.push(() => telemetry.shutdown());
-    }
-    let connection: LocalStack['connection'];
-    let sandbox: Sandbox | undefined;
-    let vaults: DemoVault[] = [];
-    let demo: DemoSeed | undefined;
-    let fileState: Record<string, string> = {};
-    if (o.sandboxFile) {
-      const { connectSandbox, sandboxStateSettings } = await import('../sandbox/connect.js');
-      // A sandbox started by `ear-guard sandbox` brings its Azurite: the app and the CLI share that state.
-      fileState = await sandboxStateSettings(o.sandboxFile, { ...env, ...o.overrides });
-      const conn = await connectSandbox(o.sandboxFile);
-      closers.push(() => conn.close());
-      connection = conn;
-      demo = conn.description.demo;
-      vaults = demo?.vaults ?? [];
-    } else if (o.forceSandbox || (!env.ATLAS_PUBLIC_KEY && !env.ATLAS_CLIENT_ID)) {
-      const { startSandbox } = await import('../sandbox/index.js');
-      sandbox = await startSandbox({ seed: 'demo', ...o.sandboxOptions });
-      closers.push(() => sandbox!.close());
-      connection = sandbox;
-      demo = sandbox.demo;
-      vaults = demo?.vaults ?? [];
-    }
-    const settings = loadSettings(
-      connection
-        ? {
-            EAR_GUARD_MODE: 'remediate',
-            ...env,
-            ...o.overrides,
-            ...fileState,
-            ATLAS_PUBLIC_KEY: connection.atlasPublicKey,
-            ATLAS_PRIVATE_KEY: connection.atlasPrivateKey,
-            // The sandbox's read-only service account: the app proves it needs no more than Project Read Only.
-            ATLAS_CLIENT_ID: connection.atlasClientId ?? '',
-            ATLAS_CLIENT_SECRET: connection.atlasClientSecret ?? '',
-            ATLAS_BASE_URL: connection.atlasBaseUrl,
-          }
-        : { ...env, ...o.overrides },
-    );
+    await startStackTelemetry(o, closers);
+    const { connection, sandbox, vaults, demo, fileState } = await sandboxFor(o, closers);
+    const settings = stackSettings(o, connection, fileState);
 
     const { storageConnection, queue, localState } = await stateFor(settings, closers);
 
@@ -115,16 +76,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     });
     closers.push(() => local.close());
 
-    if (connection && o.subscribe !== false) {
-      const { subscribeWebhook } = await import('./subscribe.js');
-      await subscribeWebhook({
-        credential: connection.credential!,
-        subscriptionId: connection.subscriptionId,
-        clientOptions: { endpoint: connection.armEndpoint, tlsOptions: { ca: connection.ca! } },
-        webhookUrl: local.webhookUrl,
-        vaultIds: vaults.map((v) => v.vaultId),
-      });
-    }
+    if (connection && o.subscribe !== false) await subscribeToSandbox(connection, local, vaults);
     return {
       settings,
       local,
@@ -144,6 +96,82 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   }
 }
 
+/** Telemetry before any SDK client: nothing unless EAR_GUARD_OTEL_EXPORTER (console|otlp) or
+ *  APPLICATIONINSIGHTS_CONNECTION_STRING asks for it. One already running (a test's) is kept and left running. */
+async function startStackTelemetry(o: LocalStackOptions, closers: Closers): Promise<void> {
+  if (runningTelemetry()) return;
+  const telemetry = await startTelemetrySafely({ env: o.env }, (m) => o.log?.(m));
+  closers.push(() => telemetry.shutdown());
+}
+
+interface StackSandbox {
+  connection?: LocalStack['connection'];
+  sandbox?: Sandbox;
+  vaults: DemoVault[];
+  demo?: DemoSeed;
+  /** State settings of a sandbox file (its Azurite), which win over the environment. */
+  fileState: Record<string, string>;
+}
+
+/** A running sandbox from its file, an in-process one (no Atlas credential, or forced), or none (real Azure). */
+async function sandboxFor(o: LocalStackOptions, closers: Closers): Promise<StackSandbox> {
+  const env = o.env;
+  if (o.sandboxFile) {
+    const { connectSandbox, sandboxStateSettings } = await import('../sandbox/connect.js');
+    // A sandbox started by `ear-guard sandbox` brings its Azurite: the app and the CLI share that state.
+    const fileState = await sandboxStateSettings(o.sandboxFile, { ...env, ...o.overrides });
+    const conn = await connectSandbox(o.sandboxFile);
+    closers.push(() => conn.close());
+    const demo = conn.description.demo;
+    return { connection: conn, demo, vaults: demo?.vaults ?? [], fileState };
+  }
+  if (o.forceSandbox || (!env.ATLAS_PUBLIC_KEY && !env.ATLAS_CLIENT_ID)) {
+    const { startSandbox } = await import('../sandbox/index.js');
+    const sandbox = await startSandbox({ seed: 'demo', ...o.sandboxOptions });
+    closers.push(() => sandbox.close());
+    const demo = sandbox.demo;
+    return { connection: sandbox, sandbox, demo, vaults: demo?.vaults ?? [], fileState: {} };
+  }
+  return { vaults: [], fileState: {} };
+}
+
+/** The app's settings: against a sandbox, its Atlas credentials and endpoints win over everything. */
+function stackSettings(
+  o: LocalStackOptions,
+  connection: LocalStack['connection'],
+  fileState: Record<string, string>,
+): Settings {
+  if (!connection) return loadSettings({ ...o.env, ...o.overrides });
+  return loadSettings({
+    EAR_GUARD_MODE: 'remediate',
+    ...o.env,
+    ...o.overrides,
+    ...fileState,
+    ATLAS_PUBLIC_KEY: connection.atlasPublicKey,
+    ATLAS_PRIVATE_KEY: connection.atlasPrivateKey,
+    // The sandbox's read-only service account: the app proves it needs no more than Project Read Only.
+    ATLAS_CLIENT_ID: connection.atlasClientId ?? '',
+    ATLAS_CLIENT_SECRET: connection.atlasClientSecret ?? '',
+    ATLAS_BASE_URL: connection.atlasBaseUrl,
+  });
+}
+
+/** Subscribes the local webhook to the sandbox vaults' events through the Event Grid ARM route. */
+async function subscribeToSandbox(
+  connection: NonNullable<LocalStack['connection']>,
+  local: LocalApp,
+  vaults: DemoVault[],
+): Promise<void> {
+  const { subscribeWebhook } = await import('./subscribe.js');
+  await subscribeWebhook({
+    credential: connection.credential!,
+    subscriptionId: connection.subscriptionId,
+    clientOptions: { endpoint: connection.armEndpoint, tlsOptions: { ca: connection.ca! } },
+    webhookUrl: local.webhookUrl,
+    vaultIds: vaults.map((v) => v.vaultId),
+  });
+}
+
 interface StackState {
   storageConnection: string;
   /** Whether the connection has a queue (sweep fan-out); else the sweep reconciles inline. */
@@ -152,7 +180,7 @@ interface StackState {
 }
 
 /** The configured state store, else an in-process Azurite (tables + queue) closed with the stack. */
-async function stateFor(settings: Settings, closers: (() => Promise<unknown>)[]): Promise<StackState> {
+async function stateFor(settings: Settings, closers: Closers): Promise<StackState> {
   const configured = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
   if (configured) {
     return { storageConnection: configured, queue: /QueueEndpoint=|UseDevelopmentStorage=true/i.test(configured) };
