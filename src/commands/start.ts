@@ -66,10 +66,20 @@ function tryIt(api: string, key: string, projects: string[]): string[] {
   ];
 }
 
-export async function runStart(argv: string[], io: StartIo = defaultIo()): Promise<number> {
-  let args;
+interface StartArgs {
+  port: number;
+  sandbox?: string;
+  schedule?: string;
+  json: boolean;
+}
+
+/** What the command line asks for: help, a usage error (exit 2), or a start. */
+type StartRequest = { kind: 'help' } | { kind: 'usage'; message: string } | { kind: 'start'; args: StartArgs };
+
+function parseStartArgs(argv: string[], env: StartIo['env']): StartRequest {
+  let values;
   try {
-    args = parseArgs({
+    values = parseArgs({
       args: argv,
       options: {
         port: { type: 'string' },
@@ -81,98 +91,155 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
       strict: true,
     }).values;
   } catch (e) {
-    io.stderr(`ear-guard start: ${(e as Error).message}\n`);
+    return { kind: 'usage', message: (e as Error).message };
+  }
+  if (values.help) return { kind: 'help' };
+  const portText = values.port ?? env.PORT ?? '7071';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    return { kind: 'usage', message: `--port/PORT: expected a port number 0-65535, got '${portText}'` };
+  }
+  return {
+    kind: 'start',
+    args: { port, sandbox: values.sandbox ?? env.EAR_GUARD_SANDBOX, schedule: values.schedule, json: values.json },
+  };
+}
+
+export async function runStart(argv: string[], io: StartIo = defaultIo()): Promise<number> {
+  const request = parseStartArgs(argv, io.env);
+  if (request.kind === 'usage') {
+    io.stderr(`ear-guard start: ${request.message}\n`);
     return 2;
   }
-  if (args.help) {
+  if (request.kind === 'help') {
     io.stdout(START_HELP);
     return 0;
   }
-  const portText = args.port ?? io.env.PORT ?? '7071';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    io.stderr(`ear-guard start: --port/PORT: expected a port number 0-65535, got '${portText}'\n`);
-    return 2;
-  }
-
+  const args = request.args;
   let stack: LocalStack | undefined;
   try {
-    const sandboxArg = args.sandbox ?? io.env.EAR_GUARD_SANDBOX;
     stack = await startLocalStack({
       env: io.env,
-      sandboxFile: sandboxArg ? resolve(io.cwd, sandboxArg) : undefined,
-      port,
+      sandboxFile: args.sandbox ? resolve(io.cwd, args.sandbox) : undefined,
+      port: args.port,
       sweepSchedule: args.schedule,
       log: (line) => io.stderr(`${line}\n`),
     });
-    const { local, functionKey, generatedKey } = stack;
-    const sandbox = stack.connection;
-    const projects = stack.vaults.flatMap((v) => (v.projectId ? [v.projectId] : []));
-    let sandboxFile = sandboxArg ? resolve(io.cwd, sandboxArg) : undefined;
-    const description = stackSandboxFile(stack);
-    if (description) {
-      const dir = join(io.cwd, '.sandbox');
-      await mkdir(dir, { recursive: true });
-      sandboxFile = join(dir, 'sandbox.json');
-      await writeFile(sandboxFile, JSON.stringify(description, null, 2) + '\n', { mode: 0o600 });
-    }
+    const sandboxFile = await writeSandboxFile(stack, io.cwd, args.sandbox);
     // A first sweep at once: it fills the indexes that map events to projects, and the status page.
     const first = await sweepNow(stack, (l) => io.stderr(`${l}\n`));
-
-    const ready = {
-      url: local.host.url,
-      api: `${local.host.url}/api/projects`,
-      dashboard: `${local.host.url}/api/dashboard`,
-      health: `${local.host.url}/api/health`,
-      webhook: `${local.host.url}/runtime/webhooks/eventgrid?functionName=onAzureEvent`,
-      sandboxFile,
-      projects: projects.length ? projects : first.summary.items.map((i) => i.projectId),
-      firstSweep: first.summary.byOutcome,
-    };
-    if (args.json) {
-      io.stdout(JSON.stringify({ ...ready, functionKey }) + '\n');
-    } else {
-      const k = `code=${functionKey}`;
-      io.stdout(
-        [
-          `atlas-ear-guard is running ${sandbox ? (sandboxArg ? 'against the sandbox in ' + sandboxFile : 'against the built-in sandbox (demo seed)') : 'against Azure and Atlas'}`,
-          ``,
-          `  status page   ${ready.dashboard}?${k}`,
-          `  HTTP API      ${ready.api}?${k}`,
-          `  health        ${ready.health}`,
-          `  webhook       ${ready.webhook}&code=...`,
-          `  function key  ${generatedKey ? functionKey + '   (generated; set LOCAL_FUNCTION_KEY to choose one)' : '(from LOCAL_FUNCTION_KEY)'}`,
-          sandboxFile ? `  sandbox       ${sandboxFile}` : '',
-          ``,
-          `First sweep: ${
-            Object.entries(first.summary.byOutcome)
-              .map(([o, n]) => `${n} ${o}`)
-              .join(', ') || 'no projects'
-          }. Projects: ${ready.projects.join(', ') || 'none'}`,
-          ``,
-          ...(sandbox && !sandboxArg ? tryIt(ready.api, k, projects) : []),
-          `Ctrl+C stops it.`,
-          ``,
-        ]
-          .filter((l, i, a) => !(l === '' && a[i - 1] === ''))
-          .join('\n') + '\n',
-      );
-    }
+    const ready = readyInfo(stack, first, sandboxFile);
+    io.stdout(
+      args.json ? JSON.stringify({ ...ready, functionKey: stack.functionKey }) + '\n' : readyText(stack, ready, args),
+    );
     await (io.until ?? signals());
     await stack.close();
     return 0;
   } catch (err) {
     await stack?.close();
-    if (err instanceof SettingsError) {
-      io.stderr(`ear-guard start: ${err.message}\n`);
-      return 2;
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      io.stderr(`ear-guard start: port ${port} is in use; choose another with --port or PORT\n`);
-      return 2;
-    }
-    io.stderr(`ear-guard start: ${(err as Error).message}\n`);
-    return 4;
+    return startFailure(err, args.port, io);
   }
+}
+
+/** The sandbox file to point other commands at: the one given, or the in-process sandbox's, written now. */
+async function writeSandboxFile(stack: LocalStack, cwd: string, sandboxArg?: string): Promise<string | undefined> {
+  const description = stackSandboxFile(stack);
+  if (!description) return sandboxArg ? resolve(cwd, sandboxArg) : undefined;
+  const dir = join(cwd, '.sandbox');
+  await mkdir(dir, { recursive: true });
+  const sandboxFile = join(dir, 'sandbox.json');
+  await writeFile(sandboxFile, JSON.stringify(description, null, 2) + '\n', { mode: 0o600 });
+  return sandboxFile;
+}
+
+type SweepResult = Awaited<ReturnType<typeof sweepNow>>;
+
+/** What `--json` prints when ready (plus the function key). */
+interface ReadyInfo {
+  url: string;
+  api: string;
+  dashboard: string;
+  health: string;
+  webhook: string;
+  sandboxFile?: string;
+  projects: string[];
+  firstSweep: SweepResult['summary']['byOutcome'];
+}
+
+function sandboxProjects(stack: LocalStack): string[] {
+  return stack.vaults.flatMap((v) => (v.projectId ? [v.projectId] : []));
+}
+
+function readyInfo(stack: LocalStack, first: SweepResult, sandboxFile: string | undefined): ReadyInfo {
+  const url = stack.local.host.url;
+  const projects = sandboxProjects(stack);
+  return {
+    url,
+    api: `${url}/api/projects`,
+    dashboard: `${url}/api/dashboard`,
+    health: `${url}/api/health`,
+    webhook: `${url}/runtime/webhooks/eventgrid?functionName=onAzureEvent`,
+    sandboxFile,
+    projects: projects.length ? projects : first.summary.items.map((i) => i.projectId),
+    firstSweep: first.summary.byOutcome,
+  };
+}
+
+function runningAgainst(stack: LocalStack, args: StartArgs, sandboxFile: string | undefined): string {
+  if (!stack.connection) return 'against Azure and Atlas';
+  return args.sandbox ? 'against the sandbox in ' + sandboxFile : 'against the built-in sandbox (demo seed)';
+}
+
+function functionKeyNote(stack: LocalStack): string {
+  return stack.generatedKey
+    ? stack.functionKey + '   (generated; set LOCAL_FUNCTION_KEY to choose one)'
+    : '(from LOCAL_FUNCTION_KEY)';
+}
+
+function outcomeCounts(byOutcome: ReadyInfo['firstSweep']): string {
+  return (
+    Object.entries(byOutcome)
+      .map(([o, n]) => `${n} ${o}`)
+      .join(', ') || 'no projects'
+  );
+}
+
+/** The human "ready" text: where everything is, the first sweep, and (built-in sandbox) what to try. */
+function readyText(stack: LocalStack, ready: ReadyInfo, args: StartArgs): string {
+  const k = `code=${stack.functionKey}`;
+  const builtIn = stack.connection && !args.sandbox;
+  return (
+    [
+      `atlas-ear-guard is running ${runningAgainst(stack, args, ready.sandboxFile)}`,
+      ``,
+      `  status page   ${ready.dashboard}?${k}`,
+      `  HTTP API      ${ready.api}?${k}`,
+      `  health        ${ready.health}`,
+      `  webhook       ${ready.webhook}&code=...`,
+      `  function key  ${functionKeyNote(stack)}`,
+      ready.sandboxFile ? `  sandbox       ${ready.sandboxFile}` : '',
+      ``,
+      `First sweep: ${outcomeCounts(ready.firstSweep)}. Projects: ${ready.projects.join(', ') || 'none'}`,
+      ``,
+      ...(builtIn ? tryIt(ready.api, k, sandboxProjects(stack)) : []),
+      `Ctrl+C stops it.`,
+      ``,
+    ]
+      .filter((l, i, a) => !(l === '' && a[i - 1] === ''))
+      .join('\n') + '\n'
+  );
+}
+
+/** Exit code and message for a failed start: 2 for what the operator can fix in settings or flags, else 4. */
+function startFailure(err: unknown, port: number, io: StartIo): number {
+  if (err instanceof SettingsError) {
+    io.stderr(`ear-guard start: ${err.message}\n`);
+    return 2;
+  }
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    io.stderr(`ear-guard start: port ${port} is in use; choose another with --port or PORT\n`);
+    return 2;
+  }
+  io.stderr(`ear-guard start: ${(err as Error).message}\n`);
+  return 4;
 }
