@@ -56,8 +56,13 @@ export interface SandboxIo {
 
 const defaultIo = (): SandboxIo => ({ stdout: process.stdout, stderr: process.stderr });
 
-export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): Promise<number> {
-  if (argv[0] === 'act') return runSandboxAct(argv.slice(1), io);
+/** What `ear-guard sandbox` was asked for: help, a usage error (exit 2), or a run. */
+type SandboxRequest =
+  | { kind: 'help' }
+  | { kind: 'usage'; text: string }
+  | { kind: 'run'; opts: SandboxOptions; json: boolean; out?: string };
+
+function parseSandboxArgs(argv: string[]): SandboxRequest {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -73,82 +78,50 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
       strict: true,
     }));
   } catch (e) {
-    io.stderr.write(`ear-guard sandbox: ${(e as Error).message}\n${SANDBOX_HELP}`);
-    return 2;
+    return { kind: 'usage', text: `${(e as Error).message}\n${SANDBOX_HELP}` };
   }
-  if (values.help) {
-    io.stdout.write(SANDBOX_HELP);
-    return 0;
-  }
+  if (values.help) return { kind: 'help' };
   if (values.seed !== undefined && values.seed !== 'demo') {
-    io.stderr.write(`ear-guard sandbox: --seed: expected 'demo', got '${values.seed}'\n`);
-    return 2;
+    return { kind: 'usage', text: `--seed: expected 'demo', got '${values.seed}'\n` };
   }
   const opts: SandboxOptions = {};
   if (values.seed === 'demo') opts.seed = 'demo';
   if (values['time-scale'] !== undefined) {
     const n = Number(values['time-scale']);
     if (!Number.isFinite(n) || n <= 0) {
-      io.stderr.write(`ear-guard sandbox: --time-scale: expected a positive number, got '${values['time-scale']}'\n`);
-      return 2;
+      return { kind: 'usage', text: `--time-scale: expected a positive number, got '${values['time-scale']}'\n` };
     }
     opts.timeScale = n;
   }
   if (values['no-rate-limit']) opts.rateLimit = false;
+  return { kind: 'run', opts, json: !!values.json, out: typeof values.out === 'string' ? values.out : undefined };
+}
 
+export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): Promise<number> {
+  if (argv[0] === 'act') return runSandboxAct(argv.slice(1), io);
+  const request = parseSandboxArgs(argv);
+  if (request.kind === 'usage') {
+    io.stderr.write(`ear-guard sandbox: ${request.text}`);
+    return 2;
+  }
+  if (request.kind === 'help') {
+    io.stdout.write(SANDBOX_HELP);
+    return 0;
+  }
   const stop =
     io.stopSignal ??
     new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });
-  let sb: Sandbox;
-  let state: LocalStorage;
-  try {
-    sb = await startSandbox(opts);
-  } catch (e) {
-    io.stderr.write(`ear-guard sandbox: could not start: ${(e as Error).message}\n`);
-    return 1;
-  }
-  try {
-    // A state table beside the emulator, so the CLI's state commands and `ear-guard start --sandbox` share it.
-    state = await startLocalStorage({ queue: true });
-  } catch (e) {
-    await sb.close();
-    io.stderr.write(`ear-guard sandbox: could not start Azurite: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const started = await startEmulator(request.opts, io);
+  if (!started) return 1;
+  const { sb, state } = started;
   try {
     const description: SandboxFileContents = { ...sb.describe(), stateConnection: state.connectionString };
     const line = JSON.stringify(description);
-    if (typeof values.out === 'string') {
-      try {
-        await writeFile(values.out, line + '\n', { mode: 0o600 });
-      } catch (e) {
-        io.stderr.write(
-          `ear-guard sandbox: --out: cannot write '${values.out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
-        );
-        return 2;
-      }
-    }
-    if (values.json) {
-      io.stdout.write(line + '\n');
-    } else {
-      io.stdout.write(
-        `sandbox ready\n  ARM:        ${sb.armEndpoint}\n  Atlas:      ${sb.atlasBaseUrl}\n  CA:         ${sb.caCertPath}\n` +
-          `  tenant:     ${sb.tenantId}\n  subscription: ${sb.subscriptionId}\n` +
-          `  state:      Azurite ${state.tableEndpoint}\n` +
-          (sb.demo
-            ? sb.demo.vaults
-                .map(
-                  (v) => `  vault:      ${v.vaultName} (${v.model})${v.projectId ? ` project ${v.projectId}` : ''}\n`,
-                )
-                .join('')
-            : '') +
-          (typeof values.out === 'string' ? `  details (with keys and control token): ${values.out}\n` : '') +
-          'Ctrl-C to stop.\n',
-      );
-    }
+    if (request.out !== undefined && !(await writeOut(request.out, line, io))) return 2;
+    io.stdout.write(request.json ? line + '\n' : readyText(sb, state, request.out));
     io.onReady?.(sb);
     await stop;
     return 0;
@@ -156,6 +129,55 @@ export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): P
     await state.close();
     await sb.close();
   }
+}
+
+/** The emulator and, beside it, a state table, so the CLI's state commands and `ear-guard start --sandbox`
+ *  share it. Undefined (after saying why) when either cannot start. */
+async function startEmulator(
+  opts: SandboxOptions,
+  io: SandboxIo,
+): Promise<{ sb: Sandbox; state: LocalStorage } | undefined> {
+  let sb: Sandbox;
+  try {
+    sb = await startSandbox(opts);
+  } catch (e) {
+    io.stderr.write(`ear-guard sandbox: could not start: ${(e as Error).message}\n`);
+    return undefined;
+  }
+  try {
+    return { sb, state: await startLocalStorage({ queue: true }) };
+  } catch (e) {
+    await sb.close();
+    io.stderr.write(`ear-guard sandbox: could not start Azurite: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** Writes the sandbox description for other commands; false (after saying why) when it cannot. */
+async function writeOut(out: string, line: string, io: SandboxIo): Promise<boolean> {
+  try {
+    await writeFile(out, line + '\n', { mode: 0o600 });
+    return true;
+  } catch (e) {
+    io.stderr.write(
+      `ear-guard sandbox: --out: cannot write '${out}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
+    );
+    return false;
+  }
+}
+
+function readyText(sb: Sandbox, state: LocalStorage, out: string | undefined): string {
+  const vaults = (sb.demo?.vaults ?? [])
+    .map((v) => `  vault:      ${v.vaultName} (${v.model})${v.projectId ? ` project ${v.projectId}` : ''}\n`)
+    .join('');
+  return (
+    `sandbox ready\n  ARM:        ${sb.armEndpoint}\n  Atlas:      ${sb.atlasBaseUrl}\n  CA:         ${sb.caCertPath}\n` +
+    `  tenant:     ${sb.tenantId}\n  subscription: ${sb.subscriptionId}\n` +
+    `  state:      Azurite ${state.tableEndpoint}\n` +
+    vaults +
+    (out !== undefined ? `  details (with keys and control token): ${out}\n` : '') +
+    'Ctrl-C to stop.\n'
+  );
 }
 
 // ---------- act ----------
@@ -258,141 +280,210 @@ export async function runSandboxAct(argv: string[], io: SandboxIo = defaultIo())
   }
 }
 
+type ActValues = Record<string, string | boolean | undefined>;
+
+/** What every action gets: who acts, the positional argument, the flags, and the sandbox's ARM control. */
+interface ActContext {
+  conn: SandboxConnection;
+  arm: <T>(method: string, a?: unknown) => Promise<T>;
+  as: string;
+  action: string;
+  arg?: string;
+  v: ActValues;
+}
+
+/** What an action on a vault gets besides: the resolved target and the vault's ARM ID. */
+interface VaultActContext extends ActContext {
+  t: Target;
+  vaultRef: { vault: string; resourceGroup?: string };
+  vaultId: string;
+  /** The target's key; an ActError when the action needs one and none was given. */
+  needKey(): string;
+  /** The principal's role assignments at or below the vault. */
+  assignmentsOnVault(): Promise<Assignment[]>;
+}
+
+type SandboxAction = (cx: ActContext) => Promise<unknown>;
+type VaultAction = (cx: VaultActContext) => Promise<unknown>;
+
+/** Actions on the sandbox itself: no target. */
+const sandboxActions = new Map<string, SandboxAction>([
+  ['counts', ({ arm }) => arm('counts')],
+  ['clear-faults', ({ arm }) => arm('clearFaults')],
+  ['fault', setFault],
+]);
+
+/** Actions on one vault (by --project or --vault) and the principal's access to it. */
+const vaultActions = new Map<string, VaultAction>([
+  ['delete-assignment', deleteAssignments],
+  ['strip-policy', stripPolicy],
+  ['set-model', setModel],
+  ['downgrade-role', downgradeRole],
+  ['grant-role', grantRole],
+  ['disable-key', setKeyEnabled],
+  ['enable-key', setKeyEnabled],
+  ['rotate-key', ({ arm, vaultRef, needKey }) => arm('rotateKey', { ...vaultRef, key: needKey() })],
+  ['expire-key', expireKey],
+  ['deny', addDenyAssignment],
+]);
+
 async function act(
   conn: SandboxConnection,
   as: string,
   action: string,
   arg: string | undefined,
-  v: Record<string, string | boolean | undefined>,
+  v: ActValues,
 ): Promise<unknown> {
   const arm = <T>(method: string, a?: unknown) => conn.call<T>('arm', method, a);
-  switch (action) {
-    case 'counts':
-      return arm('counts');
-    case 'clear-faults':
-      return arm('clearFaults');
-    case 'fault': {
-      const status = Number(v.status);
-      if (typeof v.route !== 'string' || !Number.isInteger(status)) {
-        throw new ActError('fault needs --route <operation|path prefix> and --status <http status>');
-      }
-      const fault = {
-        kind: 'error',
-        status,
-        ...(v['retry-after'] !== undefined ? { retryAfterSeconds: Number(v['retry-after']) } : {}),
-      };
-      return arm('setFault', { matcher: v.route, fault, ...(v.times !== undefined ? { times: Number(v.times) } : {}) });
-    }
-  }
+  const cx: ActContext = { conn, arm, as, action, arg, v };
+  const onSandbox = sandboxActions.get(action);
+  if (onSandbox) return onSandbox(cx);
   if (action === 'delete-assignment' && typeof v.id === 'string') {
     return { deleted: await arm<boolean>('deleteAssignment', { as, id: v.id }), id: v.id };
   }
+  const vcx = await vaultContext(cx);
+  const onVault = vaultActions.get(action);
+  if (!onVault) throw new ActError(`unknown action '${action}'. See 'ear-guard sandbox --help'.`);
+  return onVault(vcx);
+}
+
+async function vaultContext(cx: ActContext): Promise<VaultActContext> {
+  const { conn, arm, action, v } = cx;
   const t = await resolveTarget(conn, v);
   const vaultRef = { vault: t.vault, ...(t.resourceGroup ? { resourceGroup: t.resourceGroup } : {}) };
-  const needKey = () => {
-    if (!t.key) throw new ActError(`${action} needs --key <name> (or --project)`);
-    return t.key;
-  };
   const vaultDoc = await arm<{ id: string }>('getVault', vaultRef);
-  const assignmentsOnVault = async () =>
-    (await arm<Assignment[]>('roleAssignments', { scope: vaultDoc.id, principalId: t.principalId })).filter((a) =>
-      a.properties.scope.toLowerCase().startsWith(vaultDoc.id.toLowerCase()),
-    );
-  switch (action) {
-    case 'delete-assignment': {
-      const wanted = typeof v.role === 'string' ? await roleGuid(conn, v.role) : undefined;
-      const victims = (await assignmentsOnVault()).filter((a) =>
-        wanted
-          ? guidOf(a.properties.roleDefinitionId) === wanted
-          : guidOf(a.properties.roleDefinitionId) !== ROLE_IDS.reader,
-      );
-      for (const a of victims) await arm('deleteAssignment', { as, id: a.id });
-      return { deleted: victims.map((a) => a.id) };
-    }
-    case 'strip-policy': {
-      const perms =
-        typeof v.permissions === 'string'
-          ? v.permissions
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean)
-          : [
-              'all',
-              'get',
-              'list',
-              'create',
-              'update',
-              'import',
-              'delete',
-              'backup',
-              'restore',
-              'recover',
-              'purge',
-              'encrypt',
-              'decrypt',
-              'wrapKey',
-              'unwrapKey',
-              'sign',
-              'verify',
-              'release',
-              'rotate',
-              'getrotationpolicy',
-              'setrotationpolicy',
-            ];
-      await arm('setAccessPolicy', { ...vaultRef, as, objectId: t.principalId, keys: perms, op: 'remove' });
-      return { removed: perms, objectId: t.principalId, vault: t.vault };
-    }
-    case 'set-model': {
-      if (arg !== 'rbac' && arg !== 'accessPolicy') throw new ActError("set-model takes 'rbac' or 'accessPolicy'");
-      await arm('setPermissionModel', { ...vaultRef, as, model: arg });
-      return { vault: t.vault, model: arg };
-    }
-    case 'downgrade-role': {
-      const strong = (await assignmentsOnVault()).filter(
-        (a) => guidOf(a.properties.roleDefinitionId) === ROLE_IDS.keyVaultCryptoUser,
-      );
-      for (const a of strong) await arm('deleteAssignment', { as, id: a.id });
-      const weak = await arm('assignRole', {
-        as,
-        scope: vaultDoc.id,
-        role: ROLE_IDS.keyVaultCryptoServiceEncryptionUser,
-        principalId: t.principalId,
-        principalType: 'ServicePrincipal',
-      });
-      return { deleted: strong.map((a) => a.id), assigned: weak };
-    }
-    case 'grant-role': {
-      if (typeof v.role !== 'string') throw new ActError('grant-role needs --role <name or GUID>');
-      return arm('assignRole', {
-        as,
-        scope: vaultDoc.id,
-        role: v.role,
-        principalId: t.principalId,
-        principalType: 'ServicePrincipal',
-      });
-    }
-    case 'disable-key':
-    case 'enable-key':
-      await arm('setKeyEnabled', { ...vaultRef, key: needKey(), enabled: action === 'enable-key' });
-      return { vault: t.vault, key: t.key, enabled: action === 'enable-key' };
-    case 'rotate-key':
-      return arm('rotateKey', { ...vaultRef, key: needKey() });
-    case 'expire-key': {
-      const delta = v.in === undefined ? -60 : Number(v.in);
-      if (!Number.isFinite(delta)) throw new ActError('--in takes seconds from now (negative: already expired)');
-      const exp = Math.floor(Date.now() / 1000) + delta;
-      await arm('setKeyExpiry', { ...vaultRef, key: needKey(), exp });
-      return { vault: t.vault, key: t.key, exp };
-    }
-    case 'deny':
-      return arm('addDenyAssignment', {
-        as,
-        scope: `${vaultDoc.id}/keys/${needKey()}`,
-        principals: [{ id: t.principalId, type: 'ServicePrincipal' }],
-        dataActions: ['Microsoft.KeyVault/vaults/keys/*'],
-      });
+  return {
+    ...cx,
+    t,
+    vaultRef,
+    vaultId: vaultDoc.id,
+    needKey: () => {
+      if (!t.key) throw new ActError(`${action} needs --key <name> (or --project)`);
+      return t.key;
+    },
+    assignmentsOnVault: async () =>
+      (await arm<Assignment[]>('roleAssignments', { scope: vaultDoc.id, principalId: t.principalId })).filter((a) =>
+        a.properties.scope.toLowerCase().startsWith(vaultDoc.id.toLowerCase()),
+      ),
+  };
+}
+
+async function setFault({ arm, v }: ActContext): Promise<unknown> {
+  const status = Number(v.status);
+  if (typeof v.route !== 'string' || !Number.isInteger(status)) {
+    throw new ActError('fault needs --route <operation|path prefix> and --status <http status>');
   }
-  throw new ActError(`unknown action '${action}'. See 'ear-guard sandbox --help'.`);
+  const fault = {
+    kind: 'error',
+    status,
+    ...(v['retry-after'] !== undefined ? { retryAfterSeconds: Number(v['retry-after']) } : {}),
+  };
+  return arm('setFault', { matcher: v.route, fault, ...(v.times !== undefined ? { times: Number(v.times) } : {}) });
+}
+
+/** All of the principal's assignments on the vault but Reader, or only those of --role. */
+async function deleteAssignments({ conn, arm, as, v, assignmentsOnVault }: VaultActContext): Promise<unknown> {
+  const wanted = typeof v.role === 'string' ? await roleGuid(conn, v.role) : undefined;
+  const victims = (await assignmentsOnVault()).filter((a) =>
+    wanted
+      ? guidOf(a.properties.roleDefinitionId) === wanted
+      : guidOf(a.properties.roleDefinitionId) !== ROLE_IDS.reader,
+  );
+  for (const a of victims) await arm('deleteAssignment', { as, id: a.id });
+  return { deleted: victims.map((a) => a.id) };
+}
+
+/** Every key permission an access policy can hold: what strip-policy removes by default. */
+const ALL_KEY_PERMISSIONS = [
+  'all',
+  'get',
+  'list',
+  'create',
+  'update',
+  'import',
+  'delete',
+  'backup',
+  'restore',
+  'recover',
+  'purge',
+  'encrypt',
+  'decrypt',
+  'wrapKey',
+  'unwrapKey',
+  'sign',
+  'verify',
+  'release',
+  'rotate',
+  'getrotationpolicy',
+  'setrotationpolicy',
+];
+
+async function stripPolicy({ arm, as, v, t, vaultRef }: VaultActContext): Promise<unknown> {
+  const perms =
+    typeof v.permissions === 'string'
+      ? v.permissions
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [...ALL_KEY_PERMISSIONS];
+  await arm('setAccessPolicy', { ...vaultRef, as, objectId: t.principalId, keys: perms, op: 'remove' });
+  return { removed: perms, objectId: t.principalId, vault: t.vault };
+}
+
+async function setModel({ arm, as, arg, t, vaultRef }: VaultActContext): Promise<unknown> {
+  if (arg !== 'rbac' && arg !== 'accessPolicy') throw new ActError("set-model takes 'rbac' or 'accessPolicy'");
+  await arm('setPermissionModel', { ...vaultRef, as, model: arg });
+  return { vault: t.vault, model: arg };
+}
+
+/** Replaces Key Vault Crypto User by Crypto Service Encryption User (no encrypt/decrypt). */
+async function downgradeRole({ arm, as, t, vaultId, assignmentsOnVault }: VaultActContext): Promise<unknown> {
+  const strong = (await assignmentsOnVault()).filter(
+    (a) => guidOf(a.properties.roleDefinitionId) === ROLE_IDS.keyVaultCryptoUser,
+  );
+  for (const a of strong) await arm('deleteAssignment', { as, id: a.id });
+  const weak = await arm('assignRole', {
+    as,
+    scope: vaultId,
+    role: ROLE_IDS.keyVaultCryptoServiceEncryptionUser,
+    principalId: t.principalId,
+    principalType: 'ServicePrincipal',
+  });
+  return { deleted: strong.map((a) => a.id), assigned: weak };
+}
+
+async function grantRole({ arm, as, v, t, vaultId }: VaultActContext): Promise<unknown> {
+  if (typeof v.role !== 'string') throw new ActError('grant-role needs --role <name or GUID>');
+  return arm('assignRole', {
+    as,
+    scope: vaultId,
+    role: v.role,
+    principalId: t.principalId,
+    principalType: 'ServicePrincipal',
+  });
+}
+
+/** disable-key and enable-key. */
+async function setKeyEnabled({ arm, action, t, vaultRef, needKey }: VaultActContext): Promise<unknown> {
+  await arm('setKeyEnabled', { ...vaultRef, key: needKey(), enabled: action === 'enable-key' });
+  return { vault: t.vault, key: t.key, enabled: action === 'enable-key' };
+}
+
+async function expireKey({ arm, v, t, vaultRef, needKey }: VaultActContext): Promise<unknown> {
+  const delta = v.in === undefined ? -60 : Number(v.in);
+  if (!Number.isFinite(delta)) throw new ActError('--in takes seconds from now (negative: already expired)');
+  const exp = Math.floor(Date.now() / 1000) + delta;
+  await arm('setKeyExpiry', { ...vaultRef, key: needKey(), exp });
+  return { vault: t.vault, key: t.key, exp };
+}
+
+async function addDenyAssignment({ arm, as, t, vaultId, needKey }: VaultActContext): Promise<unknown> {
+  return arm('addDenyAssignment', {
+    as,
+    scope: `${vaultId}/keys/${needKey()}`,
+    principals: [{ id: t.principalId, type: 'ServicePrincipal' }],
+    dataActions: ['Microsoft.KeyVault/vaults/keys/*'],
+  });
 }
 
 async function roleGuid(conn: SandboxConnection, role: string): Promise<string> {
