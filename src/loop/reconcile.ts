@@ -63,7 +63,7 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
 
 async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): Promise<Observation> {
   const obs = await withSpan(span, { project: ctx.projectId }, async (s) => {
-    const o = await observe(ctx.deps.azure, t);
+    const o = await observe(ctx.deps.azure, t, ctx.deps.atlas);
     s.setAttribute('ear_guard.verdict', o.verdict.verdict);
     return o;
   });
