@@ -26,9 +26,7 @@ export interface AtlasAddresses {
 }
 
 export type NetworkJudgement =
-  | { kind: 'open'; note: string }
-  | { kind: 'allows-atlas'; note: string }
-  | { kind: 'denies-atlas'; reason: string };
+  { kind: 'open'; note: string } | { kind: 'allows-atlas'; note: string } | { kind: 'denies-atlas'; reason: string };
 
 const lower = (s: string | undefined) => (s ?? '').trim().toLowerCase();
 
@@ -45,7 +43,10 @@ export function vaultNetworkOf(raw: unknown): VaultNetwork {
     ipRules: (acls.ipRules ?? []).map((r) => r.value ?? '').filter(Boolean),
     privateEndpoints: peCs.map((c) => {
       const props = (c.properties ?? c) as { privateLinkServiceConnectionState?: { status?: string } };
-      return { id: typeof c.id === 'string' ? c.id : undefined, status: props.privateLinkServiceConnectionState?.status };
+      return {
+        id: typeof c.id === 'string' ? c.id : undefined,
+        status: props.privateLinkServiceConnectionState?.status,
+      };
     }),
   };
 }
@@ -99,7 +100,10 @@ function judgePrivate(n: VaultNetwork): NetworkJudgement {
       reason: `requirePrivateNetworking is on but the vault has no approved private endpoint connection${states ? ` (connections: ${states})` : ''}: Atlas cannot reach the vault`,
     };
   }
-  return { kind: 'allows-atlas', note: `Atlas uses private networking; ${approved.length} approved private endpoint connection(s)` };
+  return {
+    kind: 'allows-atlas',
+    note: `Atlas uses private networking; ${approved.length} approved private endpoint connection(s)`,
+  };
 }
 
 /**

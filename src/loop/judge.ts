@@ -98,7 +98,13 @@ function carriedPinned(t: AtlasTarget, obs: Observation, lastFlags: string[] | u
   return { blocking, warnings };
 }
 
-function liveFindings(t: AtlasTarget, obs: Observation, lastFlags: string[] | undefined, nearExpiryMs: number, now: number) {
+function liveFindings(
+  t: AtlasTarget,
+  obs: Observation,
+  lastFlags: string[] | undefined,
+  nearExpiryMs: number,
+  now: number,
+) {
   const { blocking, warnings } = carriedPinned(t, obs, lastFlags);
   const reasons: Record<string, string> = {};
   const pinned = obs.pinnedKey;

@@ -38,7 +38,8 @@ export async function liveGroups(
   const ids = new Set(assignments.filter((a) => lower(a.principalId) !== me).map((a) => lower(a.principalId)));
   const unknown = denies.flatMap(groupsNamedBy).filter((g) => !ids.has(g));
   if (unknown.length === 0) return { groupIds: [...ids], complete: true, source: 'assignedTo() role assignments' };
-  if (!azure.listDenyAssignmentsFor) return { groupIds: [...ids], complete: false, source: 'assignedTo() role assignments' };
+  if (!azure.listDenyAssignmentsFor)
+    return { groupIds: [...ids], complete: false, source: 'assignedTo() role assignments' };
   const reaching = await azure.listDenyAssignmentsFor(scope, principalId);
   let complete = true;
   for (const d of reaching) {
