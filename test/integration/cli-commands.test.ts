@@ -372,7 +372,17 @@ describe('ear-guard check: grants that do not name the principal (groups, the te
 
   it('sandbox act: grant-role takes --group or --scope, not both; add-to-group needs --group', async () => {
     const p = await world.addProject({ model: 'rbac', grants: 'none' });
-    const both = await act(['grant-role', '--project', p.projectId, '--role', 'Reader', '--group', 'g', '--scope', '/x']);
+    const both = await act([
+      'grant-role',
+      '--project',
+      p.projectId,
+      '--role',
+      'Reader',
+      '--group',
+      'g',
+      '--scope',
+      '/x',
+    ]);
     expect(both.code).toBe(2);
     expect(both.err).toMatch(/--group or --scope/);
     const none = await act(['add-to-group', '--project', p.projectId]);
