@@ -522,9 +522,10 @@ describe('more judgements', () => {
     const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
     expect(o.flags).toContain('network-denies-atlas');
     expect(o.status).toBe('degraded');
-    const ear = (
-      w.atlas as unknown as { getProject(g: string): { encryptionAtRest: { azureKeyVault: Rec } } }
-    ).getProject(p.projectId).encryptionAtRest.azureKeyVault;
+    const ear = w.atlas.getProject(p.projectId)!.encryptionAtRest.azureKeyVault as Parameters<
+      typeof w.atlas.setEncryptionAtRest
+    >[1] &
+      object;
     w.atlas.setEncryptionAtRest(p.projectId, { ...ear, requirePrivateNetworking: true });
     const ok = await w.newEngine().then((e) => e.reconcile(p.projectId, { kind: 'timer' }));
     expect(ok.flags).not.toContain('network-denies-atlas');
