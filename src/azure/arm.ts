@@ -53,6 +53,17 @@ export interface AccessPolicyAddRequest {
   keys: string[];
 }
 
+/** An active PIM role assignment that ends (RoleAssignmentScheduleInstances, 2020-10-01). */
+export interface TimeBoundAssignment {
+  /** The role assignment it is (`originRoleAssignmentId`), as the role assignment list names it. */
+  assignmentId: string;
+  scope: string;
+  roleDefinitionId: string;
+  principalId: string;
+  /** ISO end of the assignment. */
+  endDateTime: string;
+}
+
 /** What the loop needs from Azure. Implemented by ArmAdapter; nothing else talks to ARM. */
 export interface AzurePort {
   getVault(vaultId: string): Promise<VaultDoc>;
@@ -77,6 +88,11 @@ export interface AzurePort {
   listKeys?(vaultId: string): Promise<KeyRecord[]>;
   /** One version of a key (Keys_GetVersion): the version Atlas pins, when it is not the current one. */
   getKeyVersion?(vaultId: string, keyName: string, version: string): Promise<KeyRecord>;
+  /**
+   * Active PIM assignment instances at, above and below `scope` for the principal and its groups that have an end
+   * (`assignedTo()`): read by periodic checks only, not on the event path.
+   */
+  listTimeBoundAssignments?(scope: string, principalId: string): Promise<TimeBoundAssignment[]>;
   createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult>;
   addAccessPolicy(req: AccessPolicyAddRequest): Promise<void>;
 }
@@ -195,6 +211,25 @@ export class ArmAdapter implements AzurePort {
       return out;
     });
     return raw.length ? parseDenyAssignments(raw as never, `deny assignments for ${principalId} at ${scope}`) : [];
+  }
+
+  async listTimeBoundAssignments(scope: string, principalId: string): Promise<TimeBoundAssignment[]> {
+    return this.call(subscriptionOf(scope), async (c) => {
+      const out: TimeBoundAssignment[] = [];
+      const filter = `assignedTo('${principalId}')`;
+      for await (const i of c.authorization.roleAssignmentScheduleInstances.listForScope(sdkScope(scope), { filter })) {
+        const end = i.endDateTime ? new Date(i.endDateTime).toISOString() : undefined;
+        if (!end || !i.originRoleAssignmentId) continue;
+        out.push({
+          assignmentId: i.originRoleAssignmentId,
+          scope: i.scope ?? '',
+          roleDefinitionId: i.roleDefinitionId ?? '',
+          principalId: i.principalId ?? '',
+          endDateTime: end,
+        });
+      }
+      return out;
+    });
   }
 
   async getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {

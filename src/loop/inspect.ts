@@ -25,7 +25,7 @@ export async function inspectTarget(
   deps: { azure: AzurePort; atlas?: AtlasPort; policy?: Pick<ReconcilePolicy, 'nearExpiryMs'>; now?: () => number },
   lastModel?: string,
 ): Promise<Inspection> {
-  const obs = await observe(deps.azure, t, deps.atlas);
+  const obs = await observe(deps.azure, t, deps.atlas, { periodic: true });
   const policy = { ...DEFAULT_POLICY, ...deps.policy };
   const j = judge(t, obs, { model: lastModel }, policy, (deps.now ?? Date.now)());
   return {

@@ -3,7 +3,7 @@
 import { READER_ON_VAULT } from '../core/evaluate.js';
 import type { ObservedDocuments, Verdict } from '../core/types.js';
 import type { NetworkJudgement } from '../core/network.js';
-import type { KeyRecord } from '../azure/arm.js';
+import type { KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
 import type { AtlasTarget } from '../atlas/target.js';
 import type { ProjectRecord } from '../state/store.js';
 import { RESTORABLE_ROLES, type ReconcilePolicy } from './types.js';
@@ -19,6 +19,8 @@ export interface Observation {
   pinnedKey?: KeyRecord;
   /** Whether Atlas can reach the vault (undefined: not judged). */
   network?: NetworkJudgement;
+  /** The principal's active assignments that end (PIM); undefined: not read in this pass. */
+  timeBound?: TimeBoundAssignment[];
 }
 
 /** Findings that break encryption at rest even when the permissions are right. */
@@ -43,7 +45,7 @@ export const BLOCKING_FLAGS: readonly BlockingFlag[] = [
 ];
 
 /** Findings that will break EAR within the warning window (EAR_GUARD_WARN_DAYS): alerted, nothing to restore. */
-export type WarningFlag = 'key-version-near-expiry';
+export type WarningFlag = 'key-version-near-expiry' | 'assignment-time-bound';
 
 export interface ModelFlip {
   from: string;
@@ -118,11 +120,47 @@ function liveFindings(
       reasons['key-version-near-expiry'] = `key version ${version}, which Atlas pins, expires ${pinned.expires}`;
     }
   }
+  const ending = timeBoundFinding(obs, lastFlags, nearExpiryMs, now);
+  if (ending) {
+    warnings.push('assignment-time-bound');
+    if (ending !== 'carried') reasons['assignment-time-bound'] = ending;
+  }
   if (obs.network?.kind === 'denies-atlas') {
     blocking.push('network-denies-atlas');
     reasons['network-denies-atlas'] = obs.network.reason;
   }
   return { blocking, warnings, reasons };
+}
+
+/**
+ * A required permission whose every unconditional grant is an assignment that ends within the window: Atlas loses
+ * it then. Undefined when nothing ends soon; when the instances were not read, the last finding is carried over.
+ */
+function timeBoundFinding(
+  obs: Observation,
+  lastFlags: string[] | undefined,
+  nearExpiryMs: number,
+  now: number,
+): string | undefined {
+  if (!obs.timeBound) return (lastFlags ?? []).includes('assignment-time-bound') ? 'carried' : undefined;
+  const v = obs.verdict;
+  const ending = new Map<string, string>();
+  for (const a of obs.timeBound) {
+    if (Date.parse(a.endDateTime) - now <= nearExpiryMs) ending.set(a.assignmentId.toLowerCase(), a.endDateTime);
+  }
+  if (v.model !== 'rbac' || ending.size === 0) return undefined;
+  const lost = (v.requiredPermissions ?? []).filter((p) => {
+    const via = v.permissions[p]?.via ?? [];
+    return via.length > 0 && via.every((g) => g.kind === 'roleAssignment' && ending.has(g.assignmentId.toLowerCase()));
+  });
+  if (lost.length === 0) return undefined;
+  const ends = [
+    ...new Set(
+      lost.flatMap((p) => v.permissions[p].via.map((g) => (g.kind === 'roleAssignment' ? g.assignmentId : ''))),
+    ),
+  ];
+  const when = ends.map((id) => `${id} ends ${ending.get(id.toLowerCase())}`).join('; ');
+  return `${lost.join(', ')} rest only on time-bound (PIM) assignment(s): ${when}`;
 }
 
 function flagStrings(j: Omit<Judgement, 'flags'>): string[] {

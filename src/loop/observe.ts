@@ -9,7 +9,7 @@ import { classifyError } from '../azure/errors.js';
 import type { AtlasPort, AtlasTarget, TargetResult } from '../atlas/target.js';
 import type { PassContext } from './context.js';
 import type { Observation } from './judge.js';
-import { judgeVaultNetwork, liveGroups, readPinnedVersion } from './observeLive.js';
+import { judgeVaultNetwork, liveGroups, readPinnedVersion, readTimeBound } from './observeLive.js';
 
 export async function loadTarget(ctx: PassContext): Promise<TargetResult> {
   const { deps } = ctx;
@@ -42,7 +42,12 @@ async function readKey(azure: AzurePort, t: AtlasTarget): Promise<KeyRecord | un
 }
 
 /** Reads everything the verdict needs, in parallel. */
-export async function observe(azure: AzurePort, t: AtlasTarget, atlas?: AtlasPort): Promise<Observation> {
+export async function observe(
+  azure: AzurePort,
+  t: AtlasTarget,
+  atlas?: AtlasPort,
+  opts: { periodic?: boolean } = {},
+): Promise<Observation> {
   const kScope = keyScope(t.vaultId, t.keyName);
   const [vault, roleAssignments, denyAssignments, key] = await Promise.all([
     azure.getVault(t.vaultId),
@@ -51,11 +56,12 @@ export async function observe(azure: AzurePort, t: AtlasTarget, atlas?: AtlasPor
     readKey(azure, t),
   ]);
   // Live-path knowledge (observeLive.ts): groups, the pinned key version, the network; each read only when needed.
-  const [roleDefinitions, principalGroups, pinnedKey, network] = await Promise.all([
+  const [roleDefinitions, principalGroups, pinnedKey, network, timeBound] = await Promise.all([
     azure.getRoleDefinitions(roleAssignments.map((a) => a.roleDefinitionId)),
     liveGroups(azure, kScope, t.principalObjectId, roleAssignments, denyAssignments),
     readPinnedVersion(azure, t, key),
     judgeVaultNetwork(atlas, t, vault),
+    readTimeBound(azure, kScope, t.principalObjectId, opts.periodic === true),
   ]);
   const docs: ObservedDocuments = {
     vault,
@@ -67,5 +73,5 @@ export async function observe(azure: AzurePort, t: AtlasTarget, atlas?: AtlasPor
     ancestry: { listedByArmForKeyScope: true },
   };
   const verdict = evaluate(requirementOf(t), docs);
-  return { docs, key, keyMissing: key === undefined, verdict, pinnedKey, network };
+  return { docs, key, keyMissing: key === undefined, verdict, pinnedKey, network, timeBound };
 }

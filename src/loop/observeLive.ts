@@ -6,7 +6,7 @@
 import { EVERYONE } from '../core/evaluate.js';
 import { judgeNetwork, needsAtlasAddresses, type NetworkJudgement } from '../core/network.js';
 import type { DenyAssignmentDoc, GroupMemberships, RoleAssignmentDoc, VaultDoc } from '../core/types.js';
-import type { AzurePort, KeyRecord } from '../azure/arm.js';
+import type { AzurePort, KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
 import type { AtlasPort, AtlasTarget } from '../atlas/target.js';
 
 const lower = (s: string | undefined) => (s ?? '').toLowerCase();
@@ -77,4 +77,18 @@ export async function judgeVaultNetwork(
   if (needs && !atlas?.loadAddresses) return undefined;
   const addresses = needs ? await atlas!.loadAddresses!(t.projectId) : undefined;
   return judgeNetwork(n, t.requirePrivateNetworking, addresses);
+}
+
+/**
+ * Time-bound (PIM) assignments among the principal's: read by periodic checks only (sweep, CLI), so the event path
+ * keeps its budget; undefined when not read (judge then carries the last finding over).
+ */
+export async function readTimeBound(
+  azure: AzurePort,
+  scope: string,
+  principalId: string,
+  periodic: boolean,
+): Promise<TimeBoundAssignment[] | undefined> {
+  if (!periodic || !azure.listTimeBoundAssignments) return undefined;
+  return azure.listTimeBoundAssignments(scope, principalId);
 }

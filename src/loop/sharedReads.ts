@@ -86,6 +86,17 @@ export class SharedVaultReads implements AzurePort {
     return all.filter((d) => relevantTo(d.scope, vault, scope));
   }
 
+  async listTimeBoundAssignments(scope: string, principalId: string) {
+    const inner = this.inner;
+    if (!inner.listTimeBoundAssignments) return [];
+    const vault = vaultOf(scope);
+    if (!vault) return inner.listTimeBoundAssignments(scope, principalId);
+    const all = await this.memo(`pim|${vault}|${principalId.toLowerCase()}`, () =>
+      inner.listTimeBoundAssignments!(vault, principalId),
+    );
+    return all.filter((a) => relevantTo(a.scope, vault, scope));
+  }
+
   getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {
     const inner = this.inner;
     return inner.getKeyVersion ? inner.getKeyVersion(vaultId, keyName, version) : inner.getKey(vaultId, keyName);

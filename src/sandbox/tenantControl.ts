@@ -5,6 +5,7 @@ import { addMember, ensureGroup, removeMember, transitiveGroups } from './arm/gr
 import { addManagementGroup, placeSubscription, subscriptionAncestors } from './arm/managementGroups.js';
 import { ArmError, controlCaller } from './arm/common.js';
 import { patchVault, vaultBody } from './arm/keyvault.js';
+import { makeTimeBound } from './arm/schedules.js';
 import { atlasAddressesFor } from './atlas/addresses.js';
 import type { SandboxContext } from './contract.js';
 import type { Principal, SandboxState } from './state.js';
@@ -33,6 +34,8 @@ export interface TenantControl {
   managementGroups(): string[];
   setVaultNetwork(p: VaultNetworkInput): Record<string, unknown>;
   atlasAddresses(p?: { projectId?: string }): { controlPlane: string[]; project: string[] };
+  /** Makes an existing role assignment time-bound (a PIM schedule instance ending at `end`, ISO). */
+  makeTimeBound(p: { assignmentId: string; end: string }): void;
 }
 
 function networkProperties(p: VaultNetworkInput, current: Record<string, unknown>): Record<string, unknown> {
@@ -80,5 +83,6 @@ export function createTenantControl(ctx: SandboxContext, state: SandboxState): T
       return vaultBody(patchVault(ctx, state, caller, vault.resourceGroup, vault.name, { properties }));
     },
     atlasAddresses: (p = {}) => atlasAddressesFor(p.projectId),
+    makeTimeBound: (p) => makeTimeBound(state, p.assignmentId, p.end),
   };
 }

@@ -552,6 +552,38 @@ describe('more judgements', () => {
     expect(String(alerts[0].reason)).toMatch(/key version [0-9a-f]{32}, which Atlas pins, expires/);
   });
 
+  it('a grant resting only on a time-bound (PIM) assignment ending within the window is warned of; events do not read PIM', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const crypto = assignmentsOf(p).find((a) => guidOf(props(a).roleDefinitionId) === ROLE_IDS.keyVaultCryptoUser)!;
+    const end = new Date(Date.now() + 4 * 24 * 3600_000).toISOString();
+    w.sandbox.control.tenant.makeTimeBound({ assignmentId: String(crypto.id), end });
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.verdict?.verdict).toBe('granted');
+    expect(o.flags).toContain('assignment-time-bound');
+    expect(o.kind).toBe('alerted');
+    expect(w.sandbox.control.counts().byOperation['roleAssignmentScheduleInstances.list']).toBe(1);
+    const alerts = () => w.webhookAlerts.filter((a) => a.projectId === p.projectId);
+    expect(alerts().map((a) => a.type)).toEqual(['AtlasEarGuard.CheckFailing']);
+    expect(String(alerts()[0].reason)).toContain(`${String(crypto.id)} ends ${end}`);
+    // The event path keeps its budget (no PIM read) and carries the finding: no second alert.
+    w.sandbox.control.resetCounts();
+    const e = await w.engine.reconcile(p.projectId, { kind: 'event', eventId: 'ev-pim' });
+    expect(w.sandbox.control.counts().byOperation['roleAssignmentScheduleInstances.list']).toBeUndefined();
+    expect(e.flags).toContain('assignment-time-bound');
+    expect(alerts()).toHaveLength(1);
+    // A permanent grant of the same role elsewhere (at the resource group) means nothing is lost when it ends.
+    w.sandbox.control.assignRole({
+      scope: `/subscriptions/${w.sandbox.control.subscriptionId}/resourceGroups/${p.resourceGroup}`,
+      role: 'Key Vault Crypto User',
+      principalId: p.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    const later = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(later.flags).not.toContain('assignment-time-bound');
+    expect(later.kind).toBe('converged');
+  });
+
   it('static credentials without a configured principal are skipped with the reason, never judged healthy', async () => {
     const p = await w.addProject({ model: 'rbac' });
     w.atlas.setEncryptionAtRest(p.projectId, {

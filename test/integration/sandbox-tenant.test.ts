@@ -156,3 +156,40 @@ describe("Atlas's published addresses", () => {
     }
   });
 });
+
+describe('PIM role-assignment schedule instances', () => {
+  it('a time-bound assignment is listed with its end under assignedTo(), in the published shape', async () => {
+    const atlas = sb.control.atlasPrincipalId;
+    const a = sb.control.assignRole({
+      scope: vaultId,
+      role: 'Key Vault Crypto Officer',
+      principalId: atlas,
+      principalType: 'ServicePrincipal',
+    });
+    const end = '2030-01-02T03:04:05.000Z';
+    sb.control.tenant.makeTimeBound({ assignmentId: String(a.id), end });
+    const out = [];
+    for await (const i of c.auth.roleAssignmentScheduleInstances.listForScope(vaultId.slice(1), {
+      filter: `assignedTo('${atlas}')`,
+    }))
+      out.push(i);
+    expect(out.map((i) => [i.originRoleAssignmentId, i.endDateTime?.toISOString()])).toEqual([[a.id, end]]);
+    const wire = await rawFetch(sb)(
+      `${vaultId}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances?api-version=2020-10-01`,
+      { headers: { authorization: 'Bearer actor:admin' } },
+    );
+    const example = fixture('arm-authorization-2020-10-01-GetRoleAssignmentScheduleInstancesByScope.json').responses[
+      '200'
+    ].body;
+    // The published instance carries an ABAC condition and links to an eligibility; this one has neither.
+    const first = (example as { value: { properties: Record<string, unknown> }[] }).value[0].properties;
+    for (const k of [
+      'condition',
+      'conditionVersion',
+      'linkedRoleEligibilityScheduleId',
+      'linkedRoleEligibilityScheduleInstanceId',
+    ])
+      delete first[k];
+    expect(shapeDiff(example, wire.json)).toEqual([]);
+  });
+});
