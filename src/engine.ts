@@ -109,6 +109,7 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
     flapWindowMs: s.EAR_GUARD_FLAP_WINDOW_MINUTES * 60_000,
     dryRun: s.EAR_GUARD_DRY_RUN,
     checkFailingAfter: s.EAR_GUARD_CHECK_FAILING_AFTER,
+    nearExpiryMs: (s.EAR_GUARD_WARN_DAYS ?? 30) * 24 * 3600_000,
     atlasPrincipals: parseAtlasPrincipals(s.EAR_GUARD_ATLAS_PRINCIPALS ?? []),
     ...extra,
   };

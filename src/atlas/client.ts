@@ -13,6 +13,31 @@ import { recordApiRequest } from '../observability/telemetry.js';
 
 export const ATLAS_ACCEPT = 'application/vnd.atlas.2023-01-01+json';
 
+/** The control-plane addresses endpoint exists only in this version. */
+export const ATLAS_ACCEPT_2023_11_15 = 'application/vnd.atlas.2023-11-15+json';
+
+type AddressesByRegion = Record<string, string[]>;
+
+/** `ControlPlaneIPAddresses` (Atlas OpenAPI): per cloud provider, region -> addresses. */
+export interface AtlasControlPlaneIpAddresses {
+  inbound?: { aws?: AddressesByRegion; azure?: AddressesByRegion; gcp?: AddressesByRegion };
+  outbound?: { aws?: AddressesByRegion; azure?: AddressesByRegion; gcp?: AddressesByRegion };
+}
+
+/** `GroupIPAddresses` (Atlas OpenAPI). */
+export interface AtlasGroupIpAddresses {
+  groupId?: string;
+  services?: {
+    clusters?: {
+      clusterName?: string;
+      inbound?: string[];
+      outbound?: string[];
+      futureInbound?: string[];
+      futureOutbound?: string[];
+    }[];
+  };
+}
+
 export interface AtlasClientOptions {
   baseUrl: string;
   /** Service account (preferred when both are set). */
@@ -266,6 +291,35 @@ export class AtlasClient {
 
   getEncryptionAtRest(groupId: string): Promise<AtlasEncryptionAtRest> {
     return this.request('GET', `/groups/${encodeURIComponent(groupId)}/encryptionAtRest`);
+  }
+
+  /**
+   * `GET /unauth/controlPlaneIPAddresses`: no authentication (the spec's `security: []`) and only version 2023-11-15;
+   * the addresses the Atlas control plane connects from (`outbound`), per cloud and region.
+   */
+  async getControlPlaneIpAddresses(): Promise<AtlasControlPlaneIpAddresses> {
+    const path = '/unauth/controlPlaneIPAddresses';
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        headers: { Accept: ATLAS_ACCEPT_2023_11_15 },
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 20_000),
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
+    } catch (err) {
+      throw classifyError(err, 'atlas');
+    }
+    const text = await res.text().catch(() => '');
+    if (!res.ok) {
+      const kind = isTransientStatus(res.status) ? 'transient' : 'terminal';
+      throw new ClassifiedError(kind, 'atlas', `GET ${path}: ${res.statusText || 'error'}`, res.status);
+    }
+    return JSON.parse(text) as AtlasControlPlaneIpAddresses;
+  }
+
+  /** `GET /groups/{groupId}/ipAddresses` (Project Read Only): the project's cluster addresses. */
+  getGroupIpAddresses(groupId: string): Promise<AtlasGroupIpAddresses> {
+    return this.request('GET', `/groups/${encodeURIComponent(groupId)}/ipAddresses`);
   }
 
   getCloudProviderAccess(groupId: string): Promise<AtlasCloudProviderAccess> {

@@ -1,7 +1,14 @@
 // Atlas's EAR configuration -> what must hold on Azure for one project. A project whose EAR is not on Azure Key
 // Vault, or that uses static credentials without a configured principal, is reported as such with the reason.
 import { parseKeyIdentifier } from '../core/documents.js';
-import type { AtlasClient, AtlasCloudProviderAccess, AtlasEncryptionAtRest } from './client.js';
+import type { AtlasAddresses } from '../core/network.js';
+import type {
+  AtlasClient,
+  AtlasCloudProviderAccess,
+  AtlasControlPlaneIpAddresses,
+  AtlasEncryptionAtRest,
+  AtlasGroupIpAddresses,
+} from './client.js';
 
 /** The Atlas-managed Azure application (one service principal per tenant): `atlasAzureAppId`. */
 export const ATLAS_AZURE_APP_ID = '9efedfcc-2eca-4b27-a613-0cad1e114cb7';
@@ -236,7 +243,23 @@ export function parseStaticPrincipals(entries: string[]): Record<string, string>
 export interface AtlasPort {
   loadTarget(projectId: string): Promise<TargetResult>;
   listProjectIds(): Promise<string[]>;
+  /** The addresses Atlas reaches the project's vault from; read only when the vault has a firewall. */
+  loadAddresses?(projectId: string): Promise<AtlasAddresses>;
 }
+
+/** Control-plane outbound addresses (every cloud and region: Atlas does not say which one validates KMS). */
+export function controlPlaneOutbound(r: AtlasControlPlaneIpAddresses): string[] {
+  const out = r.outbound ?? {};
+  return [out.aws, out.azure, out.gcp].flatMap((byRegion) => Object.values(byRegion ?? {}).flat());
+}
+
+/** The project's cluster outbound addresses (the clusters talk to the KMS too). */
+export function projectOutbound(r: AtlasGroupIpAddresses): string[] {
+  return (r.services?.clusters ?? []).flatMap((c) => c.outbound ?? []);
+}
+
+/** How long Atlas's published addresses are reused: they change rarely, and only firewalled vaults need them. */
+const ADDRESSES_TTL_MS = 10 * 60_000;
 
 export class AtlasAdapter implements AtlasPort {
   constructor(
@@ -254,5 +277,25 @@ export class AtlasAdapter implements AtlasPort {
 
   async listProjectIds(): Promise<string[]> {
     return (await this.client.listGroups()).map((g) => g.id);
+  }
+
+  private controlPlane?: { value: Promise<string[]>; until: number };
+  private readonly projectAddresses = new Map<string, { value: Promise<string[]>; until: number }>();
+
+  async loadAddresses(projectId: string): Promise<AtlasAddresses> {
+    const now = Date.now();
+    if (!this.controlPlane || this.controlPlane.until <= now) {
+      const value = this.client.getControlPlaneIpAddresses().then(controlPlaneOutbound);
+      this.controlPlane = { value, until: now + ADDRESSES_TTL_MS };
+      value.catch(() => (this.controlPlane = undefined));
+    }
+    let p = this.projectAddresses.get(projectId);
+    if (!p || p.until <= now) {
+      p = { value: this.client.getGroupIpAddresses(projectId).then(projectOutbound), until: now + ADDRESSES_TTL_MS };
+      this.projectAddresses.set(projectId, p);
+      p.value.catch(() => this.projectAddresses.delete(projectId));
+    }
+    const [controlPlane, project] = await Promise.all([this.controlPlane.value, p.value]);
+    return { controlPlane, project };
   }
 }

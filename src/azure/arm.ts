@@ -10,6 +10,7 @@ import {
   roleDefinitionGuid,
 } from '../core/documents.js';
 import { findBuiltinRole } from '../core/builtinRoles.js';
+import { vaultNetworkOf } from '../core/network.js';
 import { keyScope, parseVaultId } from '../core/scopes.js';
 import type { DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc, VaultDoc } from '../core/types.js';
 import { AzureClientFactory, type SubscriptionClients } from './clients.js';
@@ -52,20 +53,46 @@ export interface AccessPolicyAddRequest {
   keys: string[];
 }
 
+/** An active PIM role assignment that ends (RoleAssignmentScheduleInstances, 2020-10-01). */
+export interface TimeBoundAssignment {
+  /** The role assignment it is (`originRoleAssignmentId`), as the role assignment list names it. */
+  assignmentId: string;
+  scope: string;
+  roleDefinitionId: string;
+  principalId: string;
+  /** ISO end of the assignment. */
+  endDateTime: string;
+}
+
 /** What the loop needs from Azure. Implemented by ArmAdapter; nothing else talks to ARM. */
 export interface AzurePort {
   getVault(vaultId: string): Promise<VaultDoc>;
-  /** The principal's assignments at, above and below `scope` (`principalId eq` filter). */
+  /**
+   * The principal's assignments at, above and below `scope`, including those of the groups it is a (transitive)
+   * member of (`assignedTo('{objectId}')`, what `az role assignment list --include-groups` uses).
+   */
   listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]>;
   /** Definitions of the non-built-in roles referenced (built-ins resolve from shipped data); cached. */
   getRoleDefinitions(roleDefinitionIds: string[]): Promise<RoleDefinitionDoc[]>;
   listDenyAssignments(scope: string): Promise<DenyAssignmentDoc[]>;
+  /**
+   * Deny assignments that name the principal or a group it is a transitive member of (`assignedTo('{objectId}')`).
+   * Read only when a deny at the scope names a group whose membership is not otherwise known.
+   */
+  listDenyAssignmentsFor?(scope: string, principalId: string): Promise<DenyAssignmentDoc[]>;
   getKey(vaultId: string, keyName: string): Promise<KeyRecord>;
   /**
    * Every key of a vault in one paged read (Keys_List): enabled, expiry, not-before; the current version is not in
    * the list (`keyUriWithVersion` only comes from Keys_Get). Lets a sweep read a shared vault's keys once.
    */
   listKeys?(vaultId: string): Promise<KeyRecord[]>;
+  /** One version of a key (Keys_GetVersion): the version Atlas pins, when it is not the current one. */
+  getKeyVersion?(vaultId: string, keyName: string, version: string): Promise<KeyRecord>;
+  /**
+   * Active PIM assignment instances at, above and below `scope` for the principal and its groups that have an end
+   * (`assignedTo()`): read by periodic checks only, not on the event path.
+   */
+  listTimeBoundAssignments?(scope: string, principalId: string): Promise<TimeBoundAssignment[]>;
   createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult>;
   addAccessPolicy(req: AccessPolicyAddRequest): Promise<void>;
 }
@@ -114,7 +141,7 @@ export class ArmAdapter implements AzurePort {
   async getVault(vaultId: string): Promise<VaultDoc> {
     const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
     const raw = await this.call(subscriptionId, (c) => this.kv(c).vaults.get(resourceGroup, vaultName));
-    return parseVault(raw as never, `vault ${vaultId}`);
+    return { ...parseVault(raw as never, `vault ${vaultId}`), network: vaultNetworkOf(raw) };
   }
 
   async listPrincipalAssignments(scope: string, principalId: string): Promise<RoleAssignmentDoc[]> {
@@ -122,7 +149,8 @@ export class ArmAdapter implements AzurePort {
     const raw = await this.call(sub, async (c) => {
       const out: unknown[] = [];
       for await (const a of c.authorization.roleAssignments.listForScope(sdkScope(scope), {
-        filter: `principalId eq '${principalId}'`,
+        // assignedTo() includes the assignments of the principal's groups (transitively); principalId eq does not.
+        filter: `assignedTo('${principalId}')`,
       })) {
         out.push(a);
       }
@@ -173,6 +201,51 @@ export class ArmAdapter implements AzurePort {
       return out;
     });
     return raw.length ? parseDenyAssignments(raw as never, `deny assignments at ${scope}`) : [];
+  }
+
+  async listDenyAssignmentsFor(scope: string, principalId: string): Promise<DenyAssignmentDoc[]> {
+    const raw = await this.call(subscriptionOf(scope), async (c) => {
+      const out: unknown[] = [];
+      const filter = `assignedTo('${principalId}')`;
+      for await (const d of c.authorization.denyAssignments.listForScope(sdkScope(scope), { filter })) out.push(d);
+      return out;
+    });
+    return raw.length ? parseDenyAssignments(raw as never, `deny assignments for ${principalId} at ${scope}`) : [];
+  }
+
+  async listTimeBoundAssignments(scope: string, principalId: string): Promise<TimeBoundAssignment[]> {
+    return this.call(subscriptionOf(scope), async (c) => {
+      const out: TimeBoundAssignment[] = [];
+      const filter = `assignedTo('${principalId}')`;
+      for await (const i of c.authorization.roleAssignmentScheduleInstances.listForScope(sdkScope(scope), { filter })) {
+        const end = i.endDateTime ? new Date(i.endDateTime).toISOString() : undefined;
+        if (!end || !i.originRoleAssignmentId) continue;
+        out.push({
+          assignmentId: i.originRoleAssignmentId,
+          scope: i.scope ?? '',
+          roleDefinitionId: i.roleDefinitionId ?? '',
+          principalId: i.principalId ?? '',
+          endDateTime: end,
+        });
+      }
+      return out;
+    });
+  }
+
+  async getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
+    const k = await this.call(subscriptionId, (c) =>
+      this.kv(c).keys.getVersion(resourceGroup, vaultName, keyName, version),
+    );
+    const attrs = k.attributes ?? {};
+    return {
+      name: k.name ?? keyName,
+      enabled: attrs.enabled !== false,
+      expires: isoTime(attrs.expires),
+      notBefore: isoTime(attrs.notBefore),
+      keyUriWithVersion: k.keyUriWithVersion,
+      currentVersion: version,
+    };
   }
 
   async listKeys(vaultId: string): Promise<KeyRecord[]> {

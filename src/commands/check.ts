@@ -6,6 +6,7 @@ import { checkAtlasPrincipal, type AtlasTarget, type TargetResult } from '../atl
 import type { KeyRecord } from '../azure/arm.js';
 import { fixCommands } from '../core/fix.js';
 import type { Requirement, Verdict } from '../core/types.js';
+import { BLOCKING_FLAGS } from '../loop/judge.js';
 import { inspectTarget, type ActionRecord, type Inspection } from '../reconcile.js';
 import type { ProjectRecord } from '../state/store.js';
 import { renderHuman } from './explain.js';
@@ -85,7 +86,7 @@ export interface ProjectCheck {
   reconcile?: { outcome: string; status: string; reason?: string; actions: ActionRecord[] };
 }
 
-const BLOCKING = ['key-not-found', 'key-disabled', 'key-expired', 'atlas-invalid-while-azure-granted'];
+const BLOCKING: readonly string[] = BLOCKING_FLAGS;
 
 export function keyState(t: AtlasTarget, key: KeyRecord | undefined): KeyState {
   if (!key) return { name: t.keyName, exists: false, atlasVersion: t.keyVersion };
@@ -197,7 +198,7 @@ function judged(projectId: string, t: AtlasTarget, ins: Inspection): ProjectChec
 
 async function checkTarget(conn: Connected, t: AtlasTarget, row: ProjectRecord | undefined): Promise<ProjectCheck> {
   try {
-    const ins = await inspectTarget(t, { azure: conn.azure!, policy: conn.policy }, row?.model);
+    const ins = await inspectTarget(t, { azure: conn.azure!, atlas: conn.atlas, policy: conn.policy }, row?.model);
     return judged(t.projectId, t, ins);
   } catch (e) {
     const x = explainServiceError(e, 'arm');

@@ -41,6 +41,10 @@ Actions (act): each takes --project <atlasProjectId> or --vault <name>; the prin
   disable-key | enable-key | rotate-key | expire-key [--in <seconds>]   (data plane: no ARM event)
   deny               add a deny assignment on the key's data actions for the principal
   grant-role --role <name>        assign a role to the principal at the vault
+  grant-role --role <name> --group <name>   assign a role to a group at the vault
+  grant-role --role <name> --scope <scope>  assign a role to the principal at any scope (a management group:
+                     /providers/Microsoft.Management/managementGroups/<id>; the tenant root group's ID is the tenant ID)
+  add-to-group --group <name>     the principal joins the group (created if absent); no ARM event, as in Azure
   counts             print request counts per operation and caller
   fault --route <operation|path> --status <code> [--times <n>] [--retry-after <s>]   |   clear-faults
 `;
@@ -234,6 +238,8 @@ export async function runSandboxAct(argv: string[], io: SandboxIo = defaultIo())
         key: { type: 'string' },
         principal: { type: 'string' },
         role: { type: 'string' },
+        group: { type: 'string' },
+        scope: { type: 'string' },
         id: { type: 'string' },
         permissions: { type: 'string' },
         in: { type: 'string' },
@@ -319,7 +325,8 @@ const vaultActions = new Map<string, VaultAction>([
   ['strip-policy', stripPolicy],
   ['set-model', setModel],
   ['downgrade-role', downgradeRole],
-  ['grant-role', grantRole],
+  ['grant-role', grantRoleAction],
+  ['add-to-group', addToGroup],
   ['disable-key', setKeyEnabled],
   ['enable-key', setKeyEnabled],
   ['rotate-key', ({ arm, vaultRef, needKey }) => arm('rotateKey', { ...vaultRef, key: needKey() })],
@@ -452,15 +459,19 @@ async function downgradeRole({ arm, as, t, vaultId, assignmentsOnVault }: VaultA
   return { deleted: strong.map((a) => a.id), assigned: weak };
 }
 
-async function grantRole({ arm, as, v, t, vaultId }: VaultActContext): Promise<unknown> {
-  if (typeof v.role !== 'string') throw new ActError('grant-role needs --role <name or GUID>');
-  return arm('assignRole', {
-    as,
-    scope: vaultId,
-    role: v.role,
+/** grant-role: a role for the principal at the vault or at --scope, or for --group (created if absent) at the vault. */
+async function grantRoleAction({ conn, as, v, t, vaultId }: VaultActContext): Promise<unknown> {
+  return grantRole(conn, as, vaultId, t.principalId, v);
+}
+
+/** add-to-group: the principal joins --group (created if absent); Azure emits no event for it. */
+async function addToGroup({ conn, v, t }: VaultActContext): Promise<unknown> {
+  if (typeof v.group !== 'string') throw new ActError('add-to-group needs --group <name>');
+  const g = await conn.call<{ objectId: string }>('tenant', 'addToGroup', {
+    group: v.group,
     principalId: t.principalId,
-    principalType: 'ServicePrincipal',
   });
+  return { group: v.group, groupId: g.objectId, member: t.principalId };
 }
 
 /** disable-key and enable-key. */
@@ -484,6 +495,32 @@ async function addDenyAssignment({ arm, as, t, vaultId, needKey }: VaultActConte
     principals: [{ id: t.principalId, type: 'ServicePrincipal' }],
     dataActions: ['Microsoft.KeyVault/vaults/keys/*'],
   });
+}
+
+/** `grant-role`: to the principal at the vault, to a group at the vault (--group), or to the principal at --scope. */
+async function grantRole(
+  conn: SandboxConnection,
+  as: string,
+  vaultId: string,
+  principalId: string,
+  v: Record<string, string | boolean | undefined>,
+): Promise<unknown> {
+  if (typeof v.role !== 'string') throw new ActError('grant-role needs --role <name or GUID>');
+  if (typeof v.group === 'string' && typeof v.scope === 'string') {
+    throw new ActError('grant-role takes --group or --scope, not both');
+  }
+  if (typeof v.group === 'string') {
+    const g = await conn.call<{ objectId: string }>('tenant', 'ensureGroup', { group: v.group });
+    return conn.call('arm', 'assignRole', {
+      as,
+      scope: vaultId,
+      role: v.role,
+      principalId: g.objectId,
+      principalType: 'Group',
+    });
+  }
+  const scope = typeof v.scope === 'string' ? v.scope : vaultId;
+  return conn.call('arm', 'assignRole', { as, scope, role: v.role, principalId, principalType: 'ServicePrincipal' });
 }
 
 async function roleGuid(conn: SandboxConnection, role: string): Promise<string> {

@@ -1,6 +1,7 @@
 // Domain types shared by the evaluator, the adapters and the reconcile loop.
 // Documents here are *normalized*: the parsers in core/documents.ts turn ARM REST and Azure CLI
 // shapes into these, so the evaluator never sees `properties`-nesting or CLI flattening.
+import type { VaultNetwork } from './network.js';
 
 /** A Key Vault key permission name as access policies spell it (compared case-insensitively). */
 export type KeyPermission = string;
@@ -39,6 +40,8 @@ export interface VaultDoc {
   /** true: Azure RBAC decides; false/undefined: access policies decide. */
   enableRbacAuthorization?: boolean;
   accessPolicies: AccessPolicyEntry[];
+  /** Network rules (live path only: read from Vaults_Get); absent = not read. */
+  network?: VaultNetwork;
 }
 
 export interface RoleAssignmentDoc {

@@ -61,12 +61,20 @@ export function statusOf(d: Decision): ProjectStatus {
   }
 }
 
+/** The reasons the judgement gave for its flags (firewall, pinned version), appended to an alert's reason. */
+function why(j: Judgement, flags: readonly string[]): string {
+  const r = flags.map((f) => j.reasons?.[f]).filter(Boolean);
+  return r.length ? ` (${r.join('; ')})` : '';
+}
+
 function decideGranted(j: Judgement, mode: Mode): Decision {
-  const status = j.blocking.length || j.nearExpiry ? 'degraded' : 'healthy';
+  const warnings = j.warnings ?? [];
+  const status = j.blocking.length || j.nearExpiry || warnings.length ? 'degraded' : 'healthy';
   if (status === 'healthy' || mode === 'observe') return { kind: 'converged', status };
+  const soon = [...(j.nearExpiry ? ['the key is near expiry'] : []), ...warnings];
   const reason = j.blocking.length
-    ? `permissions are intact but ${j.blocking.join(', ')}: Atlas will fail its next KMS validation`
-    : 'the key is near expiry';
+    ? `permissions are intact but ${j.blocking.join(', ')}: Atlas will fail its next KMS validation${why(j, j.blocking)}`
+    : `${soon.join(', ')}: Atlas will fail when it does${why(j, warnings)}`;
   return { kind: 'alert-only', status: 'degraded', reason, critical: j.blocking.length > 0 };
 }
 

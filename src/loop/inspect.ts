@@ -1,6 +1,6 @@
 // The loop's own steps for callers without a project row or a lease (the CLI's check, preflight and migrate):
 // observe + judge for one target, and act on a plan, with the same guards.
-import type { AtlasTarget } from '../atlas/target.js';
+import type { AtlasPort, AtlasTarget } from '../atlas/target.js';
 import type { AzurePort, KeyRecord } from '../azure/arm.js';
 import type { ObservedDocuments, Verdict } from '../core/types.js';
 import type { StateStore } from '../state/store.js';
@@ -22,10 +22,10 @@ export interface Inspection {
 /** The loop's observe + judge for one target (no lease, no state, no alert). */
 export async function inspectTarget(
   t: AtlasTarget,
-  deps: { azure: AzurePort; policy?: Pick<ReconcilePolicy, 'nearExpiryMs'>; now?: () => number },
+  deps: { azure: AzurePort; atlas?: AtlasPort; policy?: Pick<ReconcilePolicy, 'nearExpiryMs'>; now?: () => number },
   lastModel?: string,
 ): Promise<Inspection> {
-  const obs = await observe(deps.azure, t);
+  const obs = await observe(deps.azure, t, deps.atlas, { periodic: true });
   const policy = { ...DEFAULT_POLICY, ...deps.policy };
   const j = judge(t, obs, { model: lastModel }, policy, (deps.now ?? Date.now)());
   return {

@@ -2,7 +2,8 @@
 // Atlas's own view and the permission model, and what (if anything) drifted. No I/O.
 import { READER_ON_VAULT } from '../core/evaluate.js';
 import type { ObservedDocuments, Verdict } from '../core/types.js';
-import type { KeyRecord } from '../azure/arm.js';
+import type { NetworkJudgement } from '../core/network.js';
+import type { KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
 import type { AtlasTarget } from '../atlas/target.js';
 import type { ProjectRecord } from '../state/store.js';
 import { RESTORABLE_ROLES, type ReconcilePolicy } from './types.js';
@@ -14,10 +15,37 @@ export interface Observation {
   /** The key GET answered 404. */
   keyMissing: boolean;
   verdict: Verdict;
+  /** The key version Atlas pins (its keyIdentifier's version), when one is pinned and was read. */
+  pinnedKey?: KeyRecord;
+  /** Whether Atlas can reach the vault (undefined: not judged). */
+  network?: NetworkJudgement;
+  /** The principal's active assignments that end (PIM); undefined: not read in this pass. */
+  timeBound?: TimeBoundAssignment[];
 }
 
 /** Findings that break encryption at rest even when the permissions are right. */
-export type BlockingFlag = 'key-not-found' | 'key-disabled' | 'key-expired' | 'atlas-invalid-while-azure-granted';
+export type BlockingFlag =
+  | 'key-not-found'
+  | 'key-disabled'
+  | 'key-expired'
+  | 'key-version-disabled'
+  | 'key-version-expired'
+  | 'network-denies-atlas'
+  | 'atlas-invalid-while-azure-granted';
+
+/** Every blocking flag, in the order the row shows them (the CLI's check reads it too). */
+export const BLOCKING_FLAGS: readonly BlockingFlag[] = [
+  'key-not-found',
+  'key-disabled',
+  'key-expired',
+  'key-version-disabled',
+  'key-version-expired',
+  'network-denies-atlas',
+  'atlas-invalid-while-azure-granted',
+];
+
+/** Findings that will break EAR within the warning window (EAR_GUARD_WARN_DAYS): alerted, nothing to restore. */
+export type WarningFlag = 'key-version-near-expiry' | 'assignment-time-bound';
 
 export interface ModelFlip {
   from: string;
@@ -28,6 +56,10 @@ export interface Judgement {
   verdict: Verdict;
   blocking: BlockingFlag[];
   nearExpiry: boolean;
+  /** Findings that will break EAR within the warning window; each also a flag. */
+  warnings?: WarningFlag[];
+  /** Why each blocking or warning flag was raised (flag -> reason), for the alert. */
+  reasons?: Record<string, string>;
   keyVersionDiffers: boolean;
   modelFlip?: ModelFlip;
   /**
@@ -56,16 +88,90 @@ function keyFindings(t: AtlasTarget, obs: Observation, nearExpiryMs: number, now
   return { blocking, nearExpiry, keyVersionDiffers };
 }
 
+/** The pinned version (when it is not the current one) and the network: blocking flags, warnings and reasons. */
+const PINNED_FLAGS = ['key-version-disabled', 'key-version-expired', 'key-version-near-expiry'] as const;
+
+/** The pinned version was not read this pass (a sweep's shared key list has no versions): keep the last finding. */
+function carriedPinned(t: AtlasTarget, obs: Observation, lastFlags: string[] | undefined) {
+  const notRead = Boolean(t.keyVersion && obs.key && !obs.key.currentVersion && !obs.pinnedKey);
+  const carried: string[] = notRead ? PINNED_FLAGS.filter((f) => (lastFlags ?? []).includes(f)) : [];
+  const blocking: BlockingFlag[] = BLOCKING_FLAGS.filter((f) => carried.includes(f));
+  const warnings: WarningFlag[] = carried.includes('key-version-near-expiry') ? ['key-version-near-expiry'] : [];
+  return { blocking, warnings };
+}
+
+function liveFindings(
+  t: AtlasTarget,
+  obs: Observation,
+  lastFlags: string[] | undefined,
+  nearExpiryMs: number,
+  now: number,
+) {
+  const { blocking, warnings } = carriedPinned(t, obs, lastFlags);
+  const reasons: Record<string, string> = {};
+  const pinned = obs.pinnedKey;
+  if (pinned && pinned !== obs.key) {
+    const exp = pinned.expires ? Date.parse(pinned.expires) : NaN;
+    const version = pinned.currentVersion ?? 'pinned';
+    if (!pinned.enabled) blocking.push('key-version-disabled');
+    if (exp <= now) blocking.push('key-version-expired');
+    else if (exp - now <= nearExpiryMs) {
+      warnings.push('key-version-near-expiry');
+      reasons['key-version-near-expiry'] = `key version ${version}, which Atlas pins, expires ${pinned.expires}`;
+    }
+  }
+  const ending = timeBoundFinding(obs, lastFlags, nearExpiryMs, now);
+  if (ending) {
+    warnings.push('assignment-time-bound');
+    if (ending !== 'carried') reasons['assignment-time-bound'] = ending;
+  }
+  if (obs.network?.kind === 'denies-atlas') {
+    blocking.push('network-denies-atlas');
+    reasons['network-denies-atlas'] = obs.network.reason;
+  }
+  return { blocking, warnings, reasons };
+}
+
+/**
+ * A required permission whose every unconditional grant is an assignment that ends within the window: Atlas loses
+ * it then. Undefined when nothing ends soon; when the instances were not read, the last finding is carried over.
+ */
+function timeBoundFinding(
+  obs: Observation,
+  lastFlags: string[] | undefined,
+  nearExpiryMs: number,
+  now: number,
+): string | undefined {
+  if (!obs.timeBound) return (lastFlags ?? []).includes('assignment-time-bound') ? 'carried' : undefined;
+  const v = obs.verdict;
+  const ending = new Map<string, string>();
+  for (const a of obs.timeBound) {
+    if (Date.parse(a.endDateTime) - now <= nearExpiryMs) ending.set(a.assignmentId.toLowerCase(), a.endDateTime);
+  }
+  if (v.model !== 'rbac' || ending.size === 0) return undefined;
+  const lost = (v.requiredPermissions ?? []).filter((p) => {
+    const via = v.permissions[p]?.via ?? [];
+    return via.length > 0 && via.every((g) => g.kind === 'roleAssignment' && ending.has(g.assignmentId.toLowerCase()));
+  });
+  if (lost.length === 0) return undefined;
+  const ends = [
+    ...new Set(
+      lost.flatMap((p) => v.permissions[p].via.map((g) => (g.kind === 'roleAssignment' ? g.assignmentId : ''))),
+    ),
+  ];
+  const when = ends.map((id) => `${id} ends ${ending.get(id.toLowerCase())}`).join('; ');
+  return `${lost.join(', ')} rest only on time-bound (PIM) assignment(s): ${when}`;
+}
+
 function flagStrings(j: Omit<Judgement, 'flags'>): string[] {
   // The order is the order users have always seen: key findings, then Atlas, then the model.
   const flags: string[] = [];
   const b = new Set(j.blocking);
-  if (b.has('key-not-found')) flags.push('key-not-found');
-  if (b.has('key-disabled')) flags.push('key-disabled');
-  if (b.has('key-expired')) flags.push('key-expired');
+  for (const f of BLOCKING_FLAGS.slice(0, 3)) if (b.has(f)) flags.push(f);
   if (j.nearExpiry) flags.push('key-near-expiry');
   if (j.keyVersionDiffers) flags.push('key-version-differs');
-  if (b.has('atlas-invalid-while-azure-granted')) flags.push('atlas-invalid-while-azure-granted');
+  for (const f of BLOCKING_FLAGS.slice(3)) if (b.has(f)) flags.push(f);
+  flags.push(...(j.warnings ?? []));
   if (j.modelFlip) flags.push(`model-flipped:${j.modelFlip.from}->${j.modelFlip.to}`);
   return flags;
 }
@@ -83,12 +189,14 @@ function isReaderDrift(v: Verdict, roles: string[]): boolean {
 export function judge(
   t: AtlasTarget,
   obs: Observation,
-  row: Pick<ProjectRecord, 'model' | 'roles'>,
+  row: Pick<ProjectRecord, 'model' | 'roles'> & { flags?: string[] },
   policy: Pick<ReconcilePolicy, 'nearExpiryMs' | 'roles'>,
   now: number,
 ): Judgement {
   const v = obs.verdict;
   const { blocking, nearExpiry, keyVersionDiffers } = keyFindings(t, obs, policy.nearExpiryMs, now);
+  const live = liveFindings(t, obs, row.flags, policy.nearExpiryMs, now);
+  blocking.push(...live.blocking);
   if (t.atlasValid === false && v.verdict === 'granted') blocking.push('atlas-invalid-while-azure-granted');
   const modelFlip = row.model && row.model !== v.model ? { from: row.model, to: v.model } : undefined;
   const readerDrift = isReaderDrift(v, row.roles ?? policy.roles);
@@ -96,6 +204,8 @@ export function judge(
     verdict: v,
     blocking,
     nearExpiry,
+    warnings: live.warnings,
+    reasons: live.reasons,
     keyVersionDiffers,
     modelFlip,
     readerDrift,

@@ -6,9 +6,10 @@ import { keyScope } from '../core/scopes.js';
 import type { ObservedDocuments, Requirement } from '../core/types.js';
 import type { AzurePort, KeyRecord } from '../azure/arm.js';
 import { classifyError } from '../azure/errors.js';
-import type { AtlasTarget, TargetResult } from '../atlas/target.js';
+import type { AtlasPort, AtlasTarget, TargetResult } from '../atlas/target.js';
 import type { PassContext } from './context.js';
 import type { Observation } from './judge.js';
+import { judgeVaultNetwork, liveGroups, readPinnedVersion, readTimeBound } from './observeLive.js';
 
 export async function loadTarget(ctx: PassContext): Promise<TargetResult> {
   const { deps } = ctx;
@@ -41,7 +42,12 @@ async function readKey(azure: AzurePort, t: AtlasTarget): Promise<KeyRecord | un
 }
 
 /** Reads everything the verdict needs, in parallel. */
-export async function observe(azure: AzurePort, t: AtlasTarget): Promise<Observation> {
+export async function observe(
+  azure: AzurePort,
+  t: AtlasTarget,
+  atlas?: AtlasPort,
+  opts: { periodic?: boolean } = {},
+): Promise<Observation> {
   const kScope = keyScope(t.vaultId, t.keyName);
   const [vault, roleAssignments, denyAssignments, key] = await Promise.all([
     azure.getVault(t.vaultId),
@@ -49,7 +55,23 @@ export async function observe(azure: AzurePort, t: AtlasTarget): Promise<Observa
     azure.listDenyAssignments(kScope),
     readKey(azure, t),
   ]);
-  const roleDefinitions = await azure.getRoleDefinitions(roleAssignments.map((a) => a.roleDefinitionId));
-  const docs: ObservedDocuments = { vault, roleAssignments, roleDefinitions, denyAssignments };
-  return { docs, key, keyMissing: key === undefined, verdict: evaluate(requirementOf(t), docs) };
+  // Live-path knowledge (observeLive.ts): groups, the pinned key version, the network; each read only when needed.
+  const [roleDefinitions, principalGroups, pinnedKey, network, timeBound] = await Promise.all([
+    azure.getRoleDefinitions(roleAssignments.map((a) => a.roleDefinitionId)),
+    liveGroups(azure, kScope, t.principalObjectId, roleAssignments, denyAssignments),
+    readPinnedVersion(azure, t, key),
+    judgeVaultNetwork(atlas, t, vault),
+    readTimeBound(azure, kScope, t.principalObjectId, opts.periodic === true),
+  ]);
+  const docs: ObservedDocuments = {
+    vault,
+    roleAssignments,
+    roleDefinitions,
+    denyAssignments,
+    principalGroups,
+    // ARM listed the assignments for the key's scope: those at and above it, management groups included.
+    ancestry: { listedByArmForKeyScope: true },
+  };
+  const verdict = evaluate(requirementOf(t), docs);
+  return { docs, key, keyMissing: key === undefined, verdict, pinnedKey, network, timeBound };
 }

@@ -63,7 +63,9 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
 
 async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): Promise<Observation> {
   const obs = await withSpan(span, { project: ctx.projectId }, async (s) => {
-    const o = await observe(ctx.deps.azure, t);
+    // The event path keeps its read budget; periodic checks also read PIM schedule instances.
+    const periodic = !['event', 'queue'].includes(ctx.trigger.kind);
+    const o = await observe(ctx.deps.azure, t, ctx.deps.atlas, { periodic });
     s.setAttribute('ear_guard.verdict', o.verdict.verdict);
     return o;
   });

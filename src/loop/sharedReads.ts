@@ -75,6 +75,33 @@ export class SharedVaultReads implements AzurePort {
     return all.filter((d) => relevantTo(d.scope, vault, scope));
   }
 
+  async listDenyAssignmentsFor(scope: string, principalId: string): Promise<DenyAssignmentDoc[]> {
+    const inner = this.inner;
+    if (!inner.listDenyAssignmentsFor) return [];
+    const vault = vaultOf(scope);
+    if (!vault) return inner.listDenyAssignmentsFor(scope, principalId);
+    const all = await this.memo(`denyfor|${vault}|${principalId.toLowerCase()}`, () =>
+      inner.listDenyAssignmentsFor!(vault, principalId),
+    );
+    return all.filter((d) => relevantTo(d.scope, vault, scope));
+  }
+
+  async listTimeBoundAssignments(scope: string, principalId: string) {
+    const inner = this.inner;
+    if (!inner.listTimeBoundAssignments) return [];
+    const vault = vaultOf(scope);
+    if (!vault) return inner.listTimeBoundAssignments(scope, principalId);
+    const all = await this.memo(`pim|${vault}|${principalId.toLowerCase()}`, () =>
+      inner.listTimeBoundAssignments!(vault, principalId),
+    );
+    return all.filter((a) => relevantTo(a.scope, vault, scope));
+  }
+
+  getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {
+    const inner = this.inner;
+    return inner.getKeyVersion ? inner.getKeyVersion(vaultId, keyName, version) : inner.getKey(vaultId, keyName);
+  }
+
   /**
    * A vault's keys are listed once per sweep and shared (one paged read per vault instead of one GET per project).
    * The list has no current version, so the version-vs-Atlas check is left to the event path (KeyNewVersionCreated

@@ -9,6 +9,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { KeyAccessAnswer, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
+import { groupIpAddresses } from './atlas/addresses.js';
 import { DigestAuthority } from './atlas/digest.js';
 import { ServiceAccountAuthority, type TokenPolicy } from './atlas/oauth.js';
 import { ORGANIZATION_OWNER, PROJECT_READ_ONLY, REQUIRED_ROLE, RoleBook, satisfies } from './atlas/roles.js';
@@ -293,6 +294,8 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       resourceGroupName: akv.resourceGroupName,
       keyVaultName: akv.keyVaultName,
       keyIdentifier: akv.keyIdentifier,
+      projectId: p.id,
+      privateNetworking: akv.requirePrivateNetworking === true,
     });
   };
 
@@ -666,6 +669,12 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       /^\/groups\/([^/]+)$/,
       'atlas.groups.get',
       (_r, m) => ({ status: 200, body: groupView(findProject(m[1])) }),
+    ],
+    [
+      'GET',
+      /^\/groups\/([^/]+)\/ipAddresses$/,
+      'atlas.groups.ipAddresses',
+      (_r, m) => ({ status: 200, body: groupIpAddresses(findProject(m[1]).id) }),
     ],
     [
       'GET',

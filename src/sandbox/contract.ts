@@ -61,6 +61,10 @@ export interface KeyAccessQuery {
   keyVaultName: string;
   /** `https://{vault}.vault.azure.net/keys/{name}/{version}` */
   keyIdentifier: string;
+  /** The Atlas project asking (its cluster addresses reach the vault too); absent: control-plane addresses only. */
+  projectId?: string;
+  /** Atlas's `requirePrivateNetworking`: the vault is reached through a private endpoint. */
+  privateNetworking?: boolean;
 }
 
 export interface KeyAccessAnswer {

@@ -8,6 +8,8 @@ import type { ServerResponse } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import { actorTokenCredential, type EndpointsFile } from '../endpoints.js';
 import { armRoutes, classifyArm } from './arm/router.js';
+import { controlPlaneAddressRoute } from './atlas/addresses.js';
+import { createTenantControl, type TenantControl } from './tenantControl.js';
 import { checkKeyAccess } from './arm/keyvault.js';
 import type { ChangeNotice, KeyVaultNotice, RouteHandler, SandboxContext, SandboxRequest } from './contract.js';
 import {
@@ -106,6 +108,8 @@ export interface Sandbox {
 
 /** The ARM control API plus the other halves' controls and the in-process notice log. */
 export interface SandboxControl extends ArmControl {
+  /** Groups, management groups, vault network rules, Atlas addresses (tenantControl.ts). */
+  tenant: TenantControl;
   eventGrid?: EventGridControl;
   /** The Atlas half's control (projects, EAR, principals, digest nonces). */
   atlas: AtlasControl;
@@ -154,14 +158,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   });
 
   const armControl = createArmControl(ctx, state, faults, accounting, projectResolver(state, halves, atlas));
+  const tenant = createTenantControl(ctx, state);
   const control: SandboxControl = Object.assign(armControl, {
+    tenant,
     eventGrid: eventGrid.control,
     atlas: atlas.control,
     notices: () => notices.map((n) => structuredClone(n)),
     clearNotices: () => void notices.splice(0),
   });
 
-  const families = routeFamilies(ctx, state, faults, controlToken, { arm: armControl, eventGrid, atlas });
+  const families = routeFamilies(ctx, state, faults, controlToken, { arm: armControl, tenant, eventGrid, atlas });
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
 
@@ -266,12 +272,18 @@ function routeFamilies(
   state: SandboxState,
   faults: Faults,
   controlToken: string,
-  halves: { arm: ArmControl; eventGrid: ReturnType<typeof createEventGrid>; atlas: ReturnType<typeof createAtlas> },
+  halves: {
+    arm: ArmControl;
+    tenant: TenantControl;
+    eventGrid: ReturnType<typeof createEventGrid>;
+    atlas: ReturnType<typeof createAtlas>;
+  },
 ): RouteHandler[] {
-  const { eventGrid, atlas } = halves;
+  const { eventGrid, atlas, tenant } = halves;
   const armControl = halves.arm;
   const surfaces = (): Record<string, ControlSurface> => ({
     arm: armControl as unknown as ControlSurface,
+    tenant: tenant as unknown as ControlSurface,
     ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
     atlas: atlas.control as unknown as ControlSurface,
   });
@@ -287,6 +299,7 @@ function routeFamilies(
     frontFaults,
     armRoutes(ctx, state, faults),
     eventGrid.routes,
+    controlPlaneAddressRoute((op, who) => ctx.count(op, who)),
     atlas.routes,
   ];
   return families;

@@ -13,6 +13,7 @@ import { runIntent } from '../../src/commands/intent.js';
 import { runMigrate } from '../../src/commands/migrate.js';
 import { runPreflight } from '../../src/commands/preflight.js';
 import { runStatus } from '../../src/commands/status.js';
+import { runSandbox } from '../../src/commands/sandbox.js';
 import { runSweepCommand } from '../../src/commands/sweep.js';
 import { runTriage } from '../../src/commands/triage.js';
 import type { CliIo } from '../../src/commands/cli/io.js';
@@ -283,6 +284,110 @@ describe('ear-guard check', () => {
     const missingSandbox = await run(runCheck, ['--project', 'a'.repeat(24)], { sandbox: join(dir, 'missing.json') });
     expect(missingSandbox.code).toBe(2);
     expect(missingSandbox.err).toMatch(/cannot read sandbox file/);
+  });
+});
+
+describe('ear-guard check: grants that do not name the principal (groups, the tenant root group)', () => {
+  const act = (argv: string[]) => run(runSandbox, ['act', ...argv]);
+
+  function writesIn(ops: Record<string, number>): string[] {
+    return Object.keys(ops).filter((o) => /create|update|accessPolicies|delete/i.test(o));
+  }
+
+  it('a grant only through a group: exit 0, the path names the group, --fix writes nothing', async () => {
+    const p = await world.addProject({ model: 'rbac', grants: 'none' });
+    const group = `atlas-kms-${p.projectId.slice(-6)}`;
+    expect((await act(['add-to-group', '--project', p.projectId, '--group', group])).code).toBe(0);
+    for (const role of ['Key Vault Crypto User', 'Reader']) {
+      const g = await act(['grant-role', '--project', p.projectId, '--role', role, '--group', group]);
+      expect(g.err).toBe('');
+      expect(g.code).toBe(0);
+    }
+    const groupId = world.sandbox.control.tenant.ensureGroup({ group }).objectId;
+    // Nothing names the principal directly: only the group holds the roles.
+    expect(atlasAssignments(p)).toEqual([]);
+    const r = await run(runCheck, ['--project', p.projectId, '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const c = r.json().projects[0];
+    expect(c.result).toBe('granted');
+    expect(c.atlasValid).toBe(true);
+    expect(c.verdict.permissions.encrypt.via[0]).toMatchObject({ kind: 'roleAssignment', group: groupId });
+    expect(c.verdict.missingRecommended).toEqual([]);
+    const human = await run(runCheck, ['--project', p.projectId]);
+    expect(human.out).toContain(`through group ${groupId}`);
+
+    world.sandbox.control.resetCounts();
+    const f = await run(runCheck, ['--project', p.projectId, '--fix', '--json'], { state: true });
+    expect(f.code).toBe(0);
+    expect(f.json().projects[0].reconcile.outcome).toBe('converged');
+    expect(writesIn(world.sandbox.control.counts().byOperation)).toEqual([]);
+  });
+
+  it('a grant only at the tenant root management group: exit 0, the path names it, --fix writes nothing', async () => {
+    const p = await world.addProject({ model: 'rbac', grants: 'none' });
+    const root = `/providers/Microsoft.Management/managementGroups/${world.sandbox.control.tenantId}`;
+    const ids: string[] = [];
+    try {
+      for (const role of ['Key Vault Crypto User', 'Reader']) {
+        const g = await act(['grant-role', '--project', p.projectId, '--role', role, '--scope', root]);
+        expect(g.code).toBe(0);
+        ids.push(g.json().result.id);
+      }
+      const r = await run(runCheck, ['--project', p.projectId, '--json']);
+      expect(r.code).toBe(0);
+      const c = r.json().projects[0];
+      expect(c.result).toBe('granted');
+      expect(c.atlasValid).toBe(true);
+      expect(c.verdict.permissions.decrypt.via[0]).toMatchObject({ kind: 'roleAssignment', scope: root });
+      expect(c.verdict.permissions.decrypt.via[0].uncertain).toBeUndefined();
+
+      world.sandbox.control.resetCounts();
+      const f = await run(runCheck, ['--project', p.projectId, '--fix', '--json'], { state: true });
+      expect(f.code).toBe(0);
+      expect(f.json().projects[0].reconcile.outcome).toBe('converged');
+      expect(writesIn(world.sandbox.control.counts().byOperation)).toEqual([]);
+    } finally {
+      // The root group covers every vault of the subscription: leave the other scenarios as they were.
+      for (const id of ids) world.sandbox.control.deleteAssignment({ id });
+    }
+  });
+
+  it('a deny assigned to a group the principal is in takes the grant away (exit 1)', async () => {
+    const p = await world.addProject({ model: 'rbac' });
+    const group = `deny-${p.projectId.slice(-6)}`;
+    expect((await act(['add-to-group', '--project', p.projectId, '--group', group])).code).toBe(0);
+    const groupId = world.sandbox.control.tenant.ensureGroup({ group }).objectId;
+    world.sandbox.control.addDenyAssignment({
+      scope: p.vaultId,
+      principals: [{ id: groupId, type: 'Group' }],
+      dataActions: ['Microsoft.KeyVault/vaults/keys/*'],
+    });
+    const r = await run(runCheck, ['--project', p.projectId, '--json']);
+    expect(r.code).toBe(1);
+    const c = r.json().projects[0];
+    expect(c.result).toBe('missing');
+    expect(c.verdict.permissions.encrypt.deniedBy?.length).toBe(1);
+  });
+
+  it('sandbox act: grant-role takes --group or --scope, not both; add-to-group needs --group', async () => {
+    const p = await world.addProject({ model: 'rbac', grants: 'none' });
+    const both = await act([
+      'grant-role',
+      '--project',
+      p.projectId,
+      '--role',
+      'Reader',
+      '--group',
+      'g',
+      '--scope',
+      '/x',
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/--group or --scope/);
+    const none = await act(['add-to-group', '--project', p.projectId]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/--group/);
   });
 });
 

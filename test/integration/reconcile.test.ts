@@ -485,6 +485,105 @@ describe('more judgements', () => {
     ]);
   });
 
+  it('a vault firewall that keeps Atlas out is flagged and alerted (never changed); letting Atlas in clears it', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const tenant = w.sandbox.control.tenant;
+    const atlas = tenant.atlasAddresses({ projectId: p.projectId });
+    // The firewall lets in the control plane but not the project's cluster address.
+    tenant.setVaultNetwork({ vault: p.vaultName, defaultAction: 'Deny', ipRules: atlas.controlPlane });
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.kind).toBe('alerted');
+    expect(o.status).toBe('degraded');
+    expect(o.verdict?.verdict).toBe('granted');
+    expect(o.flags).toContain('network-denies-atlas');
+    // Atlas (emulated) cannot reach the vault either.
+    expect(o.flags).toContain('atlas-invalid-while-azure-granted');
+    expect(writes()).toBe(0);
+    const alerts = () => w.webhookAlerts.filter((a) => a.projectId === p.projectId);
+    expect(alerts().map((a) => a.type)).toEqual(['AtlasEarGuard.CheckFailing']);
+    expect(alerts()[0]).toMatchObject({ severity: 'critical' });
+    expect(String(alerts()[0].reason)).toContain(atlas.project[0]);
+    // Nothing about the firewall was written.
+    const rules = (props(w.sandbox.control.getVault({ vault: p.vaultName }) as Rec).networkAcls as Rec).ipRules;
+    expect(rules).toEqual(atlas.controlPlane.map((value) => ({ value })));
+
+    tenant.setVaultNetwork({ vault: p.vaultName, ipRules: [...atlas.controlPlane, `${atlas.project[0]}/32`] });
+    const ok = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(ok.kind).toBe('converged');
+    expect(ok.flags).not.toContain('network-denies-atlas');
+    expect(valid(p)).toBe(true);
+  });
+
+  it('public network access disabled without private networking keeps Atlas out; an approved private endpoint with requirePrivateNetworking lets it in', async () => {
+    const p = await w.addProject({ model: 'accessPolicy' });
+    const tenant = w.sandbox.control.tenant;
+    tenant.setVaultNetwork({ vault: p.vaultName, publicNetworkAccess: 'Disabled', privateEndpoints: ['Approved'] });
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.flags).toContain('network-denies-atlas');
+    expect(o.status).toBe('degraded');
+    const ear = w.atlas.getProject(p.projectId)!.encryptionAtRest.azureKeyVault as Parameters<
+      typeof w.atlas.setEncryptionAtRest
+    >[1] &
+      object;
+    w.atlas.setEncryptionAtRest(p.projectId, { ...ear, requirePrivateNetworking: true });
+    const ok = await w.newEngine().then((e) => e.reconcile(p.projectId, { kind: 'timer' }));
+    expect(ok.flags).not.toContain('network-denies-atlas');
+    expect(ok.kind).toBe('converged');
+  });
+
+  it('the key version Atlas pins expiring within the window is flagged and alerted once, though the current version is fine', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const exp = Math.floor(Date.now() / 1000) + 5 * 24 * 3600;
+    w.sandbox.control.setKeyExpiry({ vault: p.vaultName, key: p.keyName, exp });
+    w.sandbox.control.rotateKey({ vault: p.vaultName, key: p.keyName });
+    w.sandbox.control.setKeyExpiry({ vault: p.vaultName, key: p.keyName, exp: null });
+    const o = await w.engine.reconcile(p.projectId, { kind: 'cli' });
+    expect(o.verdict?.verdict).toBe('granted');
+    expect(o.flags).toEqual(expect.arrayContaining(['key-version-differs', 'key-version-near-expiry']));
+    expect(o.flags).not.toContain('key-near-expiry');
+    expect(o.kind).toBe('alerted');
+    expect(o.status).toBe('degraded');
+    // A sweep reads the vault's keys once (no versions): the finding is carried, not dropped, and not re-alerted.
+    const sweep = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(sweep.flags).toContain('key-version-near-expiry');
+    const alerts = w.webhookAlerts.filter((a) => a.projectId === p.projectId);
+    expect(alerts.map((a) => a.type)).toEqual(['AtlasEarGuard.CheckFailing']);
+    expect(String(alerts[0].reason)).toMatch(/key version [0-9a-f]{32}, which Atlas pins, expires/);
+  });
+
+  it('a grant resting only on a time-bound (PIM) assignment ending within the window is warned of; events do not read PIM', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const crypto = assignmentsOf(p).find((a) => guidOf(props(a).roleDefinitionId) === ROLE_IDS.keyVaultCryptoUser)!;
+    const end = new Date(Date.now() + 4 * 24 * 3600_000).toISOString();
+    w.sandbox.control.tenant.makeTimeBound({ assignmentId: String(crypto.id), end });
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(o.verdict?.verdict).toBe('granted');
+    expect(o.flags).toContain('assignment-time-bound');
+    expect(o.kind).toBe('alerted');
+    expect(w.sandbox.control.counts().byOperation['roleAssignmentScheduleInstances.list']).toBe(1);
+    const alerts = () => w.webhookAlerts.filter((a) => a.projectId === p.projectId);
+    expect(alerts().map((a) => a.type)).toEqual(['AtlasEarGuard.CheckFailing']);
+    expect(String(alerts()[0].reason)).toContain(`${String(crypto.id)} ends ${end}`);
+    // The event path keeps its budget (no PIM read) and carries the finding: no second alert.
+    w.sandbox.control.resetCounts();
+    const e = await w.engine.reconcile(p.projectId, { kind: 'event', eventId: 'ev-pim' });
+    expect(w.sandbox.control.counts().byOperation['roleAssignmentScheduleInstances.list']).toBeUndefined();
+    expect(e.flags).toContain('assignment-time-bound');
+    expect(alerts()).toHaveLength(1);
+    // A permanent grant of the same role elsewhere (at the resource group) means nothing is lost when it ends.
+    w.sandbox.control.assignRole({
+      scope: `/subscriptions/${w.sandbox.control.subscriptionId}/resourceGroups/${p.resourceGroup}`,
+      role: 'Key Vault Crypto User',
+      principalId: p.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    const later = await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    expect(later.flags).not.toContain('assignment-time-bound');
+    expect(later.kind).toBe('converged');
+  });
+
   it('static credentials without a configured principal are skipped with the reason, never judged healthy', async () => {
     const p = await w.addProject({ model: 'rbac' });
     w.atlas.setEncryptionAtRest(p.projectId, {

@@ -268,6 +268,9 @@ describe('cloud provider access and encryption at rest', () => {
       resourceGroupName: 'rg-ear',
       keyVaultName: 'kv-ear',
       keyIdentifier: KEY_ID,
+      // Where Atlas connects from: the project's addresses (and the control plane's), or a private endpoint.
+      projectId: groupId,
+      privateNetworking: false,
     });
     const unchanged = await call('GET', `/groups/${groupId}/encryptionAtRest`);
     expect(unchanged.json.azureKeyVault).toEqual({ enabled: false, requirePrivateNetworking: false, valid: false });

@@ -236,3 +236,73 @@ describe('decide: the guard table over every combination', () => {
     }
   });
 });
+
+describe('live findings: network, the pinned key version, time-bound grants', () => {
+  const d = ACCESS.granted;
+  const verdict = evaluate({ principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true }, d);
+  const pinnedTarget = { ...target, keyVersion: 'a'.repeat(32) };
+  const current = { name: 'k', enabled: true, currentVersion: 'b'.repeat(32) };
+  const inDays = (n: number) => new Date(NOW + n * 24 * 3600_000).toISOString();
+  const decideFor = (obs: Partial<Observation>, row: { flags?: string[] } = {}, t: AtlasTarget = target) => {
+    const j = judge(
+      t,
+      { docs: d, key: current, keyMissing: false, verdict, ...obs },
+      { model: 'rbac', ...row },
+      DEFAULT_POLICY,
+      NOW,
+    );
+    const dec = decide({
+      judgement: j,
+      row: { intent: 'granted', restoreTimes: [] },
+      mode: 'alert',
+      policy: DEFAULT_POLICY,
+      target: t,
+      vaultTenantId: tenant,
+      now: NOW,
+    });
+    return { j, dec };
+  };
+
+  it('a firewall that keeps Atlas out is blocking: critical alert-only with the reason, nothing to restore', () => {
+    const { j, dec } = decideFor({ network: { kind: 'denies-atlas', reason: 'IP rules leave out 198.51.100.7' } });
+    expect(j.flags).toContain('network-denies-atlas');
+    expect(dec).toMatchObject({ kind: 'alert-only', status: 'degraded', critical: true });
+    expect(dec.kind === 'alert-only' && dec.reason).toContain('198.51.100.7');
+  });
+
+  it('the pinned version: near expiry warns, expired or disabled blocks; the current version is not it', () => {
+    const pinned = (x: object) => ({ pinnedKey: { name: 'k', enabled: true, currentVersion: 'a'.repeat(32), ...x } });
+    const near = decideFor(pinned({ expires: inDays(5) }), {}, pinnedTarget);
+    expect(near.j.flags).toEqual(expect.arrayContaining(['key-version-differs', 'key-version-near-expiry']));
+    expect(near.dec).toMatchObject({ kind: 'alert-only', critical: false });
+    expect(decideFor(pinned({ expires: inDays(-1) }), {}, pinnedTarget).j.blocking).toEqual(['key-version-expired']);
+    expect(decideFor(pinned({ enabled: false }), {}, pinnedTarget).j.blocking).toEqual(['key-version-disabled']);
+    expect(decideFor(pinned({ expires: inDays(90) }), {}, pinnedTarget).dec).toEqual({
+      kind: 'converged',
+      status: 'healthy',
+    });
+  });
+
+  it('not read in this pass (a sweep key list has no versions, an event does not read PIM): the last finding is kept', () => {
+    const listed = { key: { name: 'k', enabled: true } };
+    const carried = decideFor(listed, { flags: ['key-version-near-expiry', 'assignment-time-bound'] }, pinnedTarget);
+    expect(carried.j.flags).toEqual(expect.arrayContaining(['key-version-near-expiry', 'assignment-time-bound']));
+    expect(decideFor(listed, {}, pinnedTarget).dec).toEqual({ kind: 'converged', status: 'healthy' });
+  });
+
+  it('time-bound: warned only when every grant of a required permission ends within the window', () => {
+    const crypto = verdict.permissions.encrypt.via[0];
+    const id = crypto.kind === 'roleAssignment' ? crypto.assignmentId : '';
+    const tb = (end: string) => ({
+      timeBound: [{ assignmentId: id, scope: vaultId, roleDefinitionId: '', principalId: principal, endDateTime: end }],
+    });
+    const soon = decideFor(tb(inDays(3)));
+    expect(soon.j.flags).toContain('assignment-time-bound');
+    expect(soon.dec.kind === 'alert-only' && soon.dec.reason).toContain(`${id} ends`);
+    expect(decideFor(tb(inDays(300))).j.flags).not.toContain('assignment-time-bound');
+    // Read and nothing ends: a carried flag is dropped.
+    expect(decideFor({ timeBound: [] }, { flags: ['assignment-time-bound'] }).j.flags).not.toContain(
+      'assignment-time-bound',
+    );
+  });
+});

@@ -26,6 +26,8 @@ import {
   sendPage,
   stringField,
 } from './common.js';
+import { assignedTo } from './groups.js';
+import { coversInTenant } from './managementGroups.js';
 import { authorizeAction, roleAssignmentAttributes } from './rbac.js';
 import { requireScopeExists } from './resources.js';
 import { allRoleDefinitions, builtinStates, findRoleDefinition, roleGuidOf } from './roleDefinitions.js';
@@ -359,6 +361,8 @@ interface ScopedFilter {
   /** at and above only */
   atScope: boolean;
   principalId?: string;
+  /** `assignedTo('{id}')`: the object and the groups it is a transitive member of (groups.ts). */
+  assignedTo?: string;
 }
 
 function parseAssignmentFilter(filter: string | null): ScopedFilter {
@@ -369,14 +373,14 @@ function parseAssignmentFilter(filter: string | null): ScopedFilter {
     let m: RegExpExecArray | null;
     if (/^atScope\(\)$/i.test(c)) out.atScope = true;
     else if ((m = /^principalId\s+eq\s+'([^']+)'$/i.exec(c))) out.principalId = m[1];
-    else if ((m = /^assignedTo\('([^']+)'\)$/i.exec(c))) out.principalId = m[1];
+    else if ((m = /^assignedTo\('([^']+)'\)$/i.exec(c))) out.assignedTo = m[1];
     else throw new ArmError(400, 'UnsupportedQuery', `The filter '${filter}' is not supported.`);
   }
   return out;
 }
 
-function inView(itemScope: string, scope: string, f: ScopedFilter): boolean {
-  const above = scopeCovers(itemScope, scope);
+function inView(state: SandboxState, itemScope: string, scope: string, f: ScopedFilter): boolean {
+  const above = coversInTenant(state, itemScope, scope);
   if (f.atScope) return above;
   return above || scopeCovers(scope, itemScope);
 }
@@ -384,7 +388,10 @@ function inView(itemScope: string, scope: string, f: ScopedFilter): boolean {
 export function listRoleAssignments(state: SandboxState, scope: string, filter: string | null): RoleAssignmentState[] {
   const f = parseAssignmentFilter(filter);
   return [...state.roleAssignments.values()].filter(
-    (a) => inView(a.scope, scope, f) && (!f.principalId || a.principalId.toLowerCase() === f.principalId.toLowerCase()),
+    (a) =>
+      inView(state, a.scope, scope, f) &&
+      (!f.principalId || a.principalId.toLowerCase() === f.principalId.toLowerCase()) &&
+      (!f.assignedTo || assignedTo(state, f.assignedTo, a.principalId)),
   );
 }
 
@@ -465,11 +472,12 @@ function listDenyAssignments(state: SandboxState, scope: string, filter: string 
   const f = parseAssignmentFilter(filter);
   return [...state.denyAssignments.values()].filter(
     (d) =>
-      inView(d.scope, scope, f) &&
+      inView(state, d.scope, scope, f) &&
       (!f.principalId ||
         d.principals.some(
           (p) => p.id.toLowerCase() === f.principalId!.toLowerCase() || p.id === '00000000-0000-0000-0000-000000000000',
-        )),
+        )) &&
+      (!f.assignedTo || d.principals.some((p) => assignedTo(state, f.assignedTo!, p.id))),
   );
 }
 

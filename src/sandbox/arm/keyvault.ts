@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { KEY_PERMISSIONS } from '../../core/actions.js';
 import { evaluate } from '../../core/evaluate.js';
-import { keyScope, scopeCovers } from '../../core/scopes.js';
+import { keyScope } from '../../core/scopes.js';
 import type { AccessPolicyEntry, DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc } from '../../core/types.js';
 import type { KeyAccessAnswer, KeyAccessQuery, SandboxContext, SandboxRequest } from '../contract.js';
 import { sendJson } from '../server.js';
@@ -32,6 +32,9 @@ import {
   sendPage,
   unixNow,
 } from './common.js';
+import { transitiveGroups } from './groups.js';
+import { coversInTenant, subscriptionAncestors } from './managementGroups.js';
+import { atlasNetworkBlock } from './network.js';
 import { authorizeAction } from './rbac.js';
 import { requireResourceGroup, requireSubscription } from './resources.js';
 
@@ -663,7 +666,7 @@ function accessDocuments(
   denyAssignments: DenyAssignmentDoc[];
 } {
   const roleAssignments: RoleAssignmentDoc[] = [...state.roleAssignments.values()]
-    .filter((a) => scopeCovers(a.scope, target))
+    .filter((a) => coversInTenant(state, a.scope, target))
     .map((a) => ({
       id: a.id,
       name: a.name,
@@ -688,7 +691,7 @@ function accessDocuments(
     assignableScopes: d.assignableScopes,
   }));
   const denyAssignments: DenyAssignmentDoc[] = [...state.denyAssignments.values()]
-    .filter((d) => scopeCovers(d.scope, target))
+    .filter((d) => coversInTenant(state, d.scope, target))
     .map((d) => ({
       id: d.id,
       name: d.name,
@@ -712,6 +715,8 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
   const { vault, key, ver } = found;
   const unusable = unusableBecause(ver);
   if (unusable) return { valid: false, reason: unusable };
+  const blocked = atlasNetworkBlock(vault, q);
+  if (blocked) return { valid: false, reason: blocked };
   const verdict = evaluate(
     { principalId: q.principalId, key: { vaultId: vault.id, keyName: key.name } },
     {
@@ -723,6 +728,9 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
         accessPolicies: vault.properties.accessPolicies,
       },
       ...accessDocuments(state, keyScope(vault.id, key.name)),
+      // The emulator knows every membership and the whole hierarchy (groups.ts, managementGroups.ts).
+      principalGroups: { groupIds: [...transitiveGroups(state, q.principalId)], complete: true },
+      ancestry: { managementGroupIds: subscriptionAncestors(state) },
     },
   );
   if (verdict.verdict === 'granted') return { valid: true };

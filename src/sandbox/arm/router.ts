@@ -19,6 +19,7 @@ import {
 } from './common.js';
 import { classifyKeyVault, handleKeyVault } from './keyvault.js';
 import { authorizeAction } from './rbac.js';
+import { classifySchedules, handleSchedules } from './schedules.js';
 import { putResourceGroup, requireResourceGroup, requireSubscription, resourceGroupBody } from './resources.js';
 
 const RG_RE = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/?$/i;
@@ -29,7 +30,8 @@ export function classifyArm(method: string, pathname: string): string | undefine
     return ({ GET: 'resourceGroups.get', PUT: 'resourceGroups.createOrUpdate' } as Record<string, string>)[method];
   // The last provider namespace owns the request (`.../vaults/kv/providers/Microsoft.Authorization/...`).
   const ns = [...pathname.matchAll(/\/providers\/([^/]+)/gi)].pop()?.[1].toLowerCase();
-  if (ns === 'microsoft.authorization') return classifyAuthorization(method, pathname);
+  if (ns === 'microsoft.authorization')
+    return classifySchedules(method, pathname) ?? classifyAuthorization(method, pathname);
   if (ns === 'microsoft.keyvault') return classifyKeyVault(method, pathname);
   return undefined;
 }
@@ -96,6 +98,8 @@ export function armRoutes(ctx: SandboxContext, state: SandboxState, faults: Faul
           });
           sendJson(res, r.status, resourceGroupBody(r.rg));
         }
+      } else if (operation.startsWith('roleAssignmentScheduleInstances.')) {
+        handleSchedules(ctx, state, req, res);
       } else if (/^(vaults|keys)\./.test(operation)) {
         await handleKeyVault(ctx, state, req, res, caller, operation);
       } else {
