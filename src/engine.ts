@@ -21,7 +21,7 @@ import {
   type ReconcileDeps,
   type ReconcilePolicy,
   type Trigger,
-} from './reconcile.js';
+} from './loop/index.js';
 import type { CloudEndpoints } from './endpoints.js';
 import { atlasCredential, type Settings } from './settings.js';
 import { StateStore } from './state/store.js';

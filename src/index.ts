@@ -47,7 +47,7 @@ export {
   DEFAULT_POLICY,
   RESTORABLE_ROLES,
   TargetCache,
-} from './reconcile.js';
+} from './loop/index.js';
 export type {
   Outcome,
   OutcomeKind,
@@ -57,7 +57,7 @@ export type {
   ActionRecord,
   ReconcileDeps,
   ReconcilePolicy,
-} from './reconcile.js';
+} from './loop/index.js';
 export { createEngine, policyFromSettings, EngineConfigError } from './engine.js';
 export type { Engine, EngineOptions, SandboxConnection } from './engine.js';
 export { ClassifiedError, classifyError } from './azure/errors.js';

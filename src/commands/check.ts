@@ -7,7 +7,7 @@ import type { KeyRecord } from '../azure/arm.js';
 import { fixCommands } from '../core/fix.js';
 import type { Requirement, Verdict } from '../core/types.js';
 import { BLOCKING_FLAGS } from '../loop/judge.js';
-import { inspectTarget, type ActionRecord, type Inspection } from '../reconcile.js';
+import { inspectTarget, type ActionRecord, type Inspection } from '../loop/index.js';
 import type { ProjectRecord } from '../state/store.js';
 import { renderHuman } from './explain.js';
 import { connect, type Connected } from './cli/connect.js';

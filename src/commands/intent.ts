@@ -1,7 +1,7 @@
 // `ear-guard intent <groupId> revoked|granted --reason "..."`: records a deliberate revocation (the app then never
 // restores the project's access) or lifts it. Uses the loop's setIntent: the project row and a history row.
 import { userInfo } from 'node:os';
-import { setIntent } from '../reconcile.js';
+import { setIntent } from '../loop/index.js';
 import { connect } from './cli/connect.js';
 import { EXIT, runGuarded, usageError } from './cli/errors.js';
 import { defaultIo, type CliIo } from './cli/io.js';

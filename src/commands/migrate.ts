@@ -6,7 +6,7 @@
 import { ATLAS_ACCEPT, type AtlasClient, type AtlasEncryptionAtRest } from '../atlas/client.js';
 import { ATLAS_AZURE_APP_ID } from '../atlas/target.js';
 import { roleAssignmentName } from '../azure/guid.js';
-import { planRestore, type ActionRecord, type PlannedAction } from '../reconcile.js';
+import { planRestore, type ActionRecord, type PlannedAction } from '../loop/index.js';
 import { connect, type Connected } from './cli/connect.js';
 import { EXIT, explainServiceError, runGuarded, usageError } from './cli/errors.js';
 import { defaultIo, type CliIo } from './cli/io.js';

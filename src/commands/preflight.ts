@@ -15,7 +15,7 @@ import {
   type ActionRecord,
   type Inspection,
   type PlannedAction,
-} from '../reconcile.js';
+} from '../loop/index.js';
 import { keyFixCommands, keyState, type KeyState } from './check.js';
 import { connect, type Connected } from './cli/connect.js';
 import { EXIT, runGuarded, usageError } from './cli/errors.js';

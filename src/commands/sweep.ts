@@ -2,7 +2,7 @@
 // runner and reconcile loop (same engine, same mode), with a progress bar on a TTY (plain lines otherwise) and a
 // summary table. Exit 1 if any project is missing access.
 import { runSweep, needsAttention, type SweepItem } from '../loop/sweep.js';
-import { isTransientOutcome, type Outcome } from '../reconcile.js';
+import { isTransientOutcome, type Outcome } from '../loop/index.js';
 import { connect } from './cli/connect.js';
 import { EXIT, runGuarded, usageError, worstExit } from './cli/errors.js';
 import { defaultIo, type CliIo } from './cli/io.js';

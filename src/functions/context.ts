@@ -5,7 +5,7 @@ import { QueueClient } from '@azure/storage-queue';
 import contract from '../../infra/guard-contract.json' with { type: 'json' };
 import { defaultCredential } from '../azure/clients.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine.js';
-import type { Outcome } from '../reconcile.js';
+import type { Outcome } from '../loop/index.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { setObservabilityDeps } from '../observability/deps.js';
 import { registerSecrets } from '../observability/redact.js';

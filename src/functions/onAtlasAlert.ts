@@ -6,7 +6,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { ClassifiedError } from '../azure/errors.js';
-import { isTransientOutcome } from '../reconcile.js';
+import { isTransientOutcome } from '../loop/index.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 

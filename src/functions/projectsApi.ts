@@ -7,7 +7,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { ClassifiedError } from '../azure/errors.js';
-import { isTransientOutcome, setIntent, type Outcome } from '../reconcile.js';
+import { isTransientOutcome, setIntent, type Outcome } from '../loop/index.js';
 import type { ProjectRecord } from '../state/store.js';
 import { readHeartbeat } from '../state/heartbeat.js';
 import { firstSweepState } from '../dashboard/model.js';

@@ -1,7 +1,7 @@
 // Queue trigger for the sweep fan-out: one message = one project. A transient failure throws, so the platform
 // retries the message; after `maxDequeueCount` (host.json) it lands in the poison queue `earguard-reconcile-poison`.
 import type { InvocationContext } from '@azure/functions';
-import { isTransientOutcome, type Outcome } from '../reconcile.js';
+import { isTransientOutcome, type Outcome } from '../loop/index.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 

@@ -2,7 +2,7 @@
 // webhook. Each scenario owns its vault, key and Atlas project.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
-import { setIntent, type Trigger } from '../../src/reconcile.js';
+import { setIntent, type Trigger } from '../../src/loop/index.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let w: World;

@@ -3,7 +3,7 @@
 // the sandbox (faults injected there), state in Azurite.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
-import { applyRestorePlan, planRestore, type Outcome } from '../../src/reconcile.js';
+import { applyRestorePlan, planRestore, type Outcome } from '../../src/loop/index.js';
 import { AtlasAdapter } from '../../src/atlas/target.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
@@ -178,7 +178,7 @@ describe('crash between write and record', () => {
     }));
     const target = await (w.engine.deps.atlas as AtlasAdapter).loadTarget(p.projectId);
     if (target.kind !== 'target') throw new Error(target.kind);
-    const inspectBefore = await import('../../src/reconcile.js').then((m) =>
+    const inspectBefore = await import('../../src/loop/index.js').then((m) =>
       m.inspectTarget(target.target, { azure: w.engine.deps.azure }),
     );
     expect(inspectBefore.verdict.verdict).toBe('missing');

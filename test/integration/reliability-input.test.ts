@@ -17,7 +17,7 @@ import {
   parseVault,
 } from '../../src/core/documents.js';
 import { EventInputError, parseEvents, triageEvent } from '../../src/core/triage.js';
-import { setIntent } from '../../src/reconcile.js';
+import { setIntent } from '../../src/loop/index.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { loadSettings, SettingsError } from '../../src/settings.js';
 import { startAppWorld, type AppWorld } from '../helpers/app.js';

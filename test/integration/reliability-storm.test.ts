@@ -8,7 +8,7 @@ import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
 import type { AppContext } from '../../src/functions/context.js';
 import { handleAzureEvent } from '../../src/functions/onAzureEvent.js';
 import { handleProjectsApi } from '../../src/functions/projectsApi.js';
-import type { Outcome } from '../../src/reconcile.js';
+import type { Outcome } from '../../src/loop/index.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent, toCloudEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';

@@ -8,7 +8,7 @@ import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
 import type { AppContext } from '../../src/functions/context.js';
 import { handleAzureEvent } from '../../src/functions/onAzureEvent.js';
 import type { Engine } from '../../src/engine.js';
-import type { Outcome } from '../../src/reconcile.js';
+import type { Outcome } from '../../src/loop/index.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';

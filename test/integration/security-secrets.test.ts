@@ -10,7 +10,7 @@ import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
 import { handleAzureEvent } from '../../src/functions/onAzureEvent.js';
 import { startLocalApp, type LocalApp } from '../../src/local/app.js';
 import { createLogger } from '../../src/observability/logger.js';
-import type { Outcome } from '../../src/reconcile.js';
+import type { Outcome } from '../../src/loop/index.js';
 import { loadSettings } from '../../src/settings.js';
 import { startWorld, type World } from '../helpers/world.js';
 

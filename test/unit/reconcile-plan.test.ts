@@ -4,7 +4,7 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { evaluate } from '../../src/core/evaluate.js';
 import type { ObservedDocuments } from '../../src/core/types.js';
 import { roleAssignmentName, uuidV5 } from '../../src/azure/guid.js';
-import { DEFAULT_POLICY, planRestore } from '../../src/reconcile.js';
+import { DEFAULT_POLICY, planRestore } from '../../src/loop/index.js';
 import type { AtlasTarget } from '../../src/atlas/target.js';
 
 const sub = '/subscriptions/00000000-0000-0000-0000-0000000000aa';

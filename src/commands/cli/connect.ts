@@ -16,7 +16,7 @@ import {
   type CloudAdapters,
   type Engine,
 } from '../../engine.js';
-import type { ReconcilePolicy } from '../../reconcile.js';
+import type { ReconcilePolicy } from '../../loop/index.js';
 import {
   connectEndpoints as connectSandbox,
   endpointsStateSettings as sandboxStateSettings,
