@@ -80,7 +80,7 @@ export async function eventToRestored(changes = 200, latencyMs = 50, projects = 
     }
     sb.control.clearFaults();
     const s = [...samples].sort((a, b) => a - b);
-    // On the path from event to grant: observe (vault, assignments, deny assignments, key: one parallel round
+    // On the path from event to grant: observe (vault, assignments, key; deny assignments are held: one parallel round
     // trip) then the role-assignment PUT. Atlas's target is cached (30 s); verification runs after the grant exists.
     const criticalPathRoundTrips = 2;
     const floor = criticalPathRoundTrips * latencyMs;

@@ -37,7 +37,7 @@ export interface SweepScaleResult {
 export async function sweepAtScale(
   projects: number,
   vaults: number,
-  opts: { timeScale: number; shareVaultReads: boolean },
+  opts: { timeScale: number; shareVaultReads: boolean; nodeArgs?: string[] },
 ): Promise<SweepScaleResult> {
   const sb = await startSandbox({ timeScale: opts.timeScale });
   const storage = await startLocalStorage();
@@ -57,13 +57,17 @@ export async function sweepAtScale(
       peakRss: number;
       rssBefore: number;
       maxRss: number;
-    }>('sweep-child.ts', {
-      sandbox: connectionOf(sb),
-      storage: storage.connectionString,
-      projectIds: seeded.map((p) => p.projectId),
-      shareVaultReads: opts.shareVaultReads,
-      prefix: `s${projects}${opts.shareVaultReads ? 'y' : 'n'}`,
-    });
+    }>(
+      'sweep-child.ts',
+      {
+        sandbox: connectionOf(sb),
+        storage: storage.connectionString,
+        projectIds: seeded.map((p) => p.projectId),
+        shareVaultReads: opts.shareVaultReads,
+        prefix: `s${projects}${opts.shareVaultReads ? 'y' : 'n'}`,
+      },
+      opts.nodeArgs,
+    );
     const counts = sb.control.counts().byCallerOperation['ear-guard'] ?? {};
     const armReadOps = Object.entries(counts).filter(([op]) => /\.(get|list)/i.test(op));
     const attempts = armReadOps.reduce((s, [, n]) => s + n, 0);

@@ -1,8 +1,10 @@
 // Builds dist/ with esbuild. Run by `npm ci` (prepare), `npm start` and `npm run build`.
-// The CLI/library keep node_modules external; the Functions app is one bundle because a bundled
-// app imports several times faster on a cold start (measured in bench/).
+// The CLI/library keep node_modules external; the Functions app is bundled because a bundled app imports several
+// times faster on a cold start (measured in bench/). It is split: what the handlers load only on demand (the
+// OpenTelemetry SDK and Azure Monitor exporter, started only when a connection string or exporter is set) lives in
+// chunks next to the entry, so a cold start parses about 2 MB instead of 5 MB. Deploy the whole dist/functions/.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { BUNDLE_EXTERNALS } from './build-externals.mjs';
 
 const quiet = process.argv.includes('--quiet');
@@ -22,13 +24,19 @@ await build({ ...common, entryPoints: libEntries, outdir: 'dist', packages: 'ext
 
 // The deployable Functions bundle takes seconds (OpenTelemetry + Azure SDKs): only on `npm run build`.
 if (process.argv.includes('--functions') && existsSync('src/functions/index.ts')) {
-  await build({
+  rmSync('dist/functions', { recursive: true, force: true });
+  const r = await build({
     ...common,
-    entryPoints: { 'functions/index': 'src/functions/index.ts' },
-    outdir: 'dist',
+    entryPoints: { index: 'src/functions/index.ts' },
+    outdir: 'dist/functions',
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
+    metafile: process.argv.includes('--metafile'),
     banner,
     minify: true,
     // The host's own module, and optional imports never taken on Node 22 (see build-externals.mjs).
     external: BUNDLE_EXTERNALS,
   });
+  // `--metafile`: what the bundle holds (esbuild.github.io/analyze reads it).
+  if (r.metafile) writeFileSync('dist/functions/meta.json', JSON.stringify(r.metafile));
 }

@@ -1,8 +1,9 @@
-// Makes deploy/api: the Functions app as azd zips and deploys it. The app is one esbuild bundle
-// (dist/functions/index.js, built by scripts/build.mjs), so the package needs no node_modules: host.json,
-// the bundle and a package.json whose `main` names it (the Node v4 model loads functions from `main`).
+// Makes deploy/api: the Functions app as azd zips and deploys it. The app is an esbuild bundle
+// (dist/functions/index.js and its on-demand chunks, built by scripts/build.mjs), so the package needs no
+// node_modules: host.json, the bundle and a package.json whose `main` names it (the Node v4 model loads functions
+// from `main`).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,8 +16,9 @@ export function writeDeployPackage(outDir, bundleDir, hostJson = join(root, 'hos
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   rmSync(join(outDir, 'dist'), { recursive: true, force: true });
   mkdirSync(join(outDir, 'dist', 'functions'), { recursive: true });
-  for (const f of ['index.js', 'index.js.map']) {
-    if (existsSync(join(bundleDir, f))) copyFileSync(join(bundleDir, f), join(outDir, 'dist', 'functions', f));
+  for (const f of ['index.js', 'index.js.map', 'chunks']) {
+    if (existsSync(join(bundleDir, f)))
+      cpSync(join(bundleDir, f), join(outDir, 'dist', 'functions', f), { recursive: true });
   }
   copyFileSync(hostJson, join(outDir, 'host.json'));
   const pkg = {

@@ -25,6 +25,7 @@ import {
 import type { CloudEndpoints } from './endpoints.js';
 import { atlasCredential, type Settings } from './settings.js';
 import { StateStore } from './state/store.js';
+import { DenyAssignmentCache } from './loop/denyCache.js';
 
 /** Where the clouds are when not public (an emulator is one such set); the old name stays for callers. */
 export type SandboxConnection = CloudEndpoints;
@@ -170,7 +171,8 @@ export function buildCloudAdapters(opts: AdapterOptions): CloudAdapters {
   return {
     policy,
     factory,
-    azure: new ArmAdapter(factory),
+    // Deny assignments change only through their owners' writes: held between checks (see loop/denyCache.ts).
+    azure: new DenyAssignmentCache(new ArmAdapter(factory)),
     atlasClient,
     atlas: new AtlasAdapter(atlasClient, { staticPrincipals }),
     ...(ca ? { ca } : {}),

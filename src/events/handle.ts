@@ -9,6 +9,7 @@ import { isTransientOutcome, recordRevocationClaims, type Outcome, type Trigger 
 import type { ReconcileDeps } from '../loop/index.js';
 import { Semaphore, withSlots } from '../shared/concurrency.js';
 import { SharedVaultReads } from '../loop/sharedReads.js';
+import { forgetDenyAssignments } from '../loop/denyCache.js';
 import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
 import { projectsForEvent } from './route.js';
 
@@ -149,6 +150,7 @@ export function groupByProject(routed: Routed[]): Map<string, { trigger: Trigger
 
 export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promise<EventBatchResult> {
   const { results, fresh } = screen(events, d.handled);
+  forgetDenyAssignments(d.deps.azure, events);
   await route(d, fresh);
   const transient: string[] = [];
   const failed = new Set<string>();

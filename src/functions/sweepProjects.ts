@@ -1,6 +1,7 @@
 // Timer trigger (NCRONTAB from settings, default every 5 minutes: well inside Atlas's 15-minute validation):
 // refresh the project list and reconcile each. Beyond EAR_GUARD_FANOUT_THRESHOLD projects, fan out through the
-// Storage Queue (one message per project) so the platform scales the work out; the queue function reconciles.
+// Storage Queue so the platform scales the work out: one message per vault (the vault from each project's last
+// check), so one execution shares the vault's reads among its projects; the queue function reconciles.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { runSweep, recordSweep, type SweepSummary } from '../loop/sweep.js';
@@ -8,9 +9,35 @@ import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 
 export interface QueueMessage {
-  projectId: string;
+  /** The projects whose key lives in one vault (a project not checked yet travels alone). */
+  projectIds: string[];
+  vaultId?: string;
   sweepId: string;
   enqueuedAt: string;
+}
+
+/** Projects per message at most: a queue message holds 64 KiB, base64-encoded. */
+const MAX_PER_MESSAGE = 500;
+
+/** Groups the projects by the vault of their last check; unknown vaults go one project per group. */
+export async function groupByVault(
+  app: AppContext,
+  ids: string[],
+): Promise<{ vaultId?: string; projectIds: string[] }[]> {
+  const vaultOf = new Map((await app.engine.deps.state.listProjects()).map((r) => [r.projectId, r.vaultId]));
+  const byVault = new Map<string, string[]>();
+  const groups: { vaultId?: string; projectIds: string[] }[] = [];
+  for (const id of ids) {
+    const v = vaultOf.get(id)?.toLowerCase();
+    if (!v) groups.push({ projectIds: [id] });
+    else byVault.set(v, [...(byVault.get(v) ?? []), id]);
+  }
+  for (const [vaultId, all] of byVault) {
+    for (let i = 0; i < all.length; i += MAX_PER_MESSAGE) {
+      groups.push({ vaultId, projectIds: all.slice(i, i + MAX_PER_MESSAGE) });
+    }
+  }
+  return groups;
 }
 
 export interface SweepResult {
@@ -28,8 +55,8 @@ export async function handleSweep(app: AppContext, ctx: InvocationContext): Prom
     await app.queue.createIfNotExists();
     const now = new Date().toISOString();
     // Messages are base64 JSON, the encoding the Functions queue trigger expects by default.
-    const messages = ids.map((projectId) =>
-      Buffer.from(JSON.stringify({ projectId, sweepId, enqueuedAt: now } satisfies QueueMessage)).toString('base64'),
+    const messages = (await groupByVault(app, ids)).map((g) =>
+      Buffer.from(JSON.stringify({ ...g, sweepId, enqueuedAt: now } satisfies QueueMessage)).toString('base64'),
     );
     for (let i = 0; i < messages.length; i += 32) {
       await Promise.all(messages.slice(i, i + 32).map((m) => app.queue!.sendMessage(m)));
@@ -47,8 +74,8 @@ export async function handleSweep(app: AppContext, ctx: InvocationContext): Prom
     };
     // The summary row, the heartbeat and the sweep metric (recordSweep is the one place that counts sweeps).
     await recordSweep(app.engine, summary, { kind: 'timer' });
-    log.info('sweep fanned out', { sweepId, projects: ids.length });
-    return { mode: 'fanout', summary, enqueued: ids.length };
+    log.info('sweep fanned out', { sweepId, projects: ids.length, messages: messages.length });
+    return { mode: 'fanout', summary, enqueued: messages.length };
   }
   const summary = await runSweep(app.engine, {
     projectIds: ids,

@@ -1,8 +1,11 @@
-// One reconcile per project at a time, through the project row's ETag: the lease holder runs the passes; a
-// reconcile that finds the lease taken bumps `requested`, and the holder re-checks before it lets go.
+// One reconcile per project at a time, through the project row's ETag. A check that finds nothing to do writes
+// nothing: it reads the row once and, only before a side effect (a grant, an alert) or a row change, writes the row
+// under the ETag it read. That write is the lease when there is a side effect to come; a 412 means someone else
+// wrote since the read, and the check starts over. A reconcile that finds the lease taken bumps `requested`, and
+// the holder re-checks before it lets go.
 import { randomUUID } from 'node:crypto';
 import { classifyError } from '../azure/errors.js';
-import type { ProjectRecord, StateStore } from '../state/store.js';
+import { rowChanged, type ProjectRecord, type StateStore } from '../state/store.js';
 import { ALERTABLE, alertSignature, type AlertDecision } from './alerting.js';
 import type { PassResult } from './context.js';
 import { isCheckFailure, type ReconcileDeps } from './types.js';
@@ -13,7 +16,7 @@ export type LeaseResult =
   | { kind: 'busy'; row: ProjectRecord; until: number }
   | { kind: 'error'; reason: string; transient: boolean; code?: string };
 
-function leaseTaken(cur: ProjectRecord, now: number, owner: string): boolean {
+export function leaseTaken(cur: ProjectRecord, now: number, owner = ''): boolean {
   return Boolean(cur.leaseOwner && cur.leaseUntil && Date.parse(cur.leaseUntil) > now && cur.leaseOwner !== owner);
 }
 
@@ -34,6 +37,53 @@ export async function acquireLease(deps: ReconcileDeps, projectId: string, now: 
     const c = classifyError(err, 'state');
     return { kind: 'error', reason: `state: ${c.describe()}`, transient: c.transient, code: c.code };
   }
+}
+
+/** Thrown to abandon a pass that has not acted yet: the row changed since it was read, so the check starts over. */
+export class RowMoved extends Error {
+  constructor(projectId: string) {
+    super(`project ${projectId}: the row changed since it was read`);
+    this.name = 'RowMoved';
+  }
+}
+
+export interface HeldLease {
+  owner: string;
+  /** The `requested` count when the lease was taken. */
+  seen: number;
+}
+
+/**
+ * Takes the lease on the row exactly as it was read (one conditional write: no re-read). Nobody wrote the row since
+ * the read, so nobody acted on the project since the check's observation started. Throws RowMoved otherwise.
+ */
+export async function leaseRowAsRead(
+  state: StateStore,
+  row: ProjectRecord,
+  leaseMs: number,
+  now: () => number,
+): Promise<HeldLease> {
+  const owner = randomUUID();
+  const leaseUntil = new Date(now() + leaseMs).toISOString();
+  const written = await state.writeProjectIfUnchanged({ ...row, leaseOwner: owner, leaseUntil });
+  if (!written) throw new RowMoved(row.projectId);
+  return { owner, seen: row.requested };
+}
+
+/**
+ * Records a pass that ran without the lease: nothing when the row would not change (a healthy check costs no
+ * write), else one write under the ETag read at the start. Returns whether it wrote; throws RowMoved on a 412.
+ */
+export async function commitUnleased(
+  state: StateStore,
+  row: ProjectRecord,
+  res: PassResult,
+  alerted: AlertDecision,
+): Promise<boolean> {
+  const next = nextRow(row, res, alerted, false);
+  if (!rowChanged(row, next)) return false;
+  if (!(await state.writeProjectIfUnchanged(next))) throw new RowMoved(row.projectId);
+  return true;
 }
 
 /** The row after a pass: its update, the failure count, the alert signature, and the lease let go unless re-checking. */

@@ -4,20 +4,31 @@
 //   desired (Atlas) -> observe (ARM) -> judge (pure) -> decide (pure) -> [act -> verify] -> record -> alert
 //
 // Errors are classified at the adapters and never become "healthy". The orchestrator owns the lease and every
-// state write: history the steps noted, the row the pass computed, the alert when it is news.
+// state write: history the steps noted, the row the pass computed, the alert when it is news. Level-based: a check
+// that changes nothing (the usual case) reads the row once and writes nothing; the lease is taken only before a
+// side effect, by one write under the ETag read at the start (see lease.ts).
 import { SpanStatusCode } from '@opentelemetry/api';
 import { checkAtlasPrincipal, type AtlasTarget } from '../atlas/target.js';
 import { ClassifiedError, classifyError } from '../azure/errors.js';
 import { redactText } from '../observability/redact.js';
 import { SPANS, annotateSpan, recordRestoreLatency, withSpan } from '../observability/telemetry.js';
-import type { Mode, ProjectRecord } from '../state/store.js';
+import { newProjectRecord, type Mode, type ProjectRecord } from '../state/store.js';
 import { act } from './act.js';
-import { maybeAlert } from './alerting.js';
+import { alertToSend, maybeAlert } from './alerting.js';
 import { clearStaleClaim } from './claims.js';
 import { flushHistory, isoNow, newContext, note, outcomeBase, type PassContext, type PassResult } from './context.js';
 import { decide, type Decision } from './decide.js';
 import { judge, type Observation } from './judge.js';
-import { acquireLease, commitPass, releaseLease } from './lease.js';
+import {
+  acquireLease,
+  commitPass,
+  commitUnleased,
+  leaseRowAsRead,
+  leaseTaken,
+  releaseLease,
+  RowMoved,
+  type HeldLease,
+} from './lease.js';
 import { mergeOutcomes, recordOutcome } from './metrics.js';
 import { loadTarget, observe } from './observe.js';
 import {
@@ -35,6 +46,9 @@ import {
 import type { Outcome, ReconcileDeps, Trigger } from './types.js';
 
 type Desired = { target: AtlasTarget } | { result: PassResult };
+
+/** Called before the first side effect of a pass: takes the lease, or throws RowMoved (nothing was done yet). */
+type Gate = () => Promise<void>;
 
 /** Desired state from Atlas, and the trust gate: only the pinned (or first-seen) Atlas principal is ever judged. */
 async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): Promise<Desired> {
@@ -83,9 +97,11 @@ async function restore(
   c: Judged,
   row: ProjectRecord,
   d: Decision & { kind: 'restore' },
+  gate: Gate,
 ): Promise<PassResult> {
   const { t } = c;
   const detectedAt = isoNow(ctx);
+  await gate();
   notePlan(c, d.plan, false);
   // The intent to act is on record before the first write: a crash mid-restore still leaves the plan in history.
   await flushHistory(ctx, ctx.deps.state);
@@ -116,7 +132,7 @@ async function restore(
 }
 
 /** One pass: desired -> observe -> judge -> decide -> (act -> verify) -> the result to record. */
-async function pass(ctx: PassContext, row: ProjectRecord): Promise<PassResult> {
+async function pass(ctx: PassContext, row: ProjectRecord, gate: Gate): Promise<PassResult> {
   const { policy } = ctx.deps;
   const mode: Mode = row.mode ?? policy.mode;
   const desired = await desiredState(ctx, row, mode);
@@ -141,53 +157,147 @@ async function pass(ctx: PassContext, row: ProjectRecord): Promise<PassResult> {
     now: ctx.now(),
   });
   noteJudgement(c, d);
-  if (d.kind === 'restore') return restore(ctx, c, row, d);
+  if (d.kind === 'restore') return restore(ctx, c, row, d, gate);
   const res = decisionResult(c, d);
   return c.j.verdict.verdict === 'granted' ? clearStaleClaim(res, observedAt) : res;
 }
 
-/** Runs passes under the lease until nobody asked for a re-check (at most maxPasses). */
-async function passes(ctx: PassContext, first: ProjectRecord, seen0: number): Promise<Outcome> {
-  const { deps } = ctx;
-  let row = first;
-  let seen = seen0;
-  let result: Outcome | undefined;
-  for (let i = 0; i < Math.max(1, deps.policy.maxPasses); i++) {
-    const res = await pass(ctx, row);
-    const alerted = await maybeAlert(ctx, row, res, row.mode ?? deps.policy.mode);
-    res.outcome.alerts.push(...alerted.sent);
-    result = result ? mergeOutcomes(result, res.outcome) : res.outcome;
-    const committed = await commitPass(deps.state, ctx.projectId, res, alerted, seen, i + 1 < deps.policy.maxPasses);
-    ({ row, seen } = committed);
-    await flushHistory(ctx, deps.state);
-    if (!committed.again) break;
-    deps.targetCache?.delete(ctx.projectId);
-  }
-  return result!;
+const HELD: Gate = async () => undefined;
+
+type Committed = { outcome: Outcome; committed: { row: ProjectRecord; seen: number; again: boolean } };
+
+function merge(prev: Committed | undefined, next: Committed): Committed {
+  return prev ? { outcome: mergeOutcomes(prev.outcome, next.outcome), committed: next.committed } : next;
 }
 
-async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
-  const ctx = newContext(projectId, trigger, deps);
+/** Under the lease: alert, record the row (letting the lease go unless re-checking) and the history. */
+async function commitHeld(
+  ctx: PassContext,
+  row: ProjectRecord,
+  res: PassResult,
+  seen: number,
+  i: number,
+): Promise<Committed> {
+  const { deps } = ctx;
+  const alerted = await maybeAlert(ctx, row, res, row.mode ?? deps.policy.mode);
+  res.outcome.alerts.push(...alerted.sent);
+  const committed = await commitPass(deps.state, ctx.projectId, res, alerted, seen, i + 1 < deps.policy.maxPasses);
+  await flushHistory(ctx, deps.state);
+  if (committed.again) deps.targetCache?.delete(ctx.projectId);
+  return { outcome: res.outcome, committed };
+}
+
+/** Runs passes under the lease until nobody asked for a re-check (at most maxPasses). */
+async function passes(ctx: PassContext, first: ProjectRecord, seen0: number, done = 0): Promise<Outcome | undefined> {
+  let row = first;
+  let seen = seen0;
+  let result: Committed | undefined;
+  for (let i = done; i < Math.max(1, ctx.deps.policy.maxPasses); i++) {
+    const res = await pass(ctx, row, HELD);
+    result = merge(result, await commitHeld(ctx, row, res, seen, i));
+    ({ row, seen } = result.committed);
+    if (!result.committed.again) break;
+  }
+  return result?.outcome;
+}
+
+/** A failure after the lease was taken: the owner travels with the error so the run lets the lease go. */
+class HeldFailure extends Error {
+  constructor(
+    readonly inner: unknown,
+    readonly owner: string,
+  ) {
+    super(String(inner));
+  }
+}
+
+/**
+ * The first pass, without the lease: it takes the lease (one write under the ETag read) only before a side effect,
+ * and records the row only when it changes. Returns undefined when the row moved before anything was done.
+ */
+async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Outcome | undefined> {
+  const { deps } = ctx;
+  const mode = row.mode ?? deps.policy.mode;
+  let held: HeldLease | undefined;
+  const gate: Gate = async () => {
+    held ??= await leaseRowAsRead(deps.state, row, deps.policy.leaseMs, ctx.now);
+  };
+  try {
+    const res = await pass(ctx, row, gate);
+    if (alertToSend(row, res, mode, deps.policy.checkFailingAfter ?? 2).send) await gate();
+    if (held) {
+      const first = await commitHeld(ctx, row, res, held.seen, 0);
+      if (!first.committed.again) return first.outcome;
+      const rest = await passes(ctx, first.committed.row, first.committed.seen, 1);
+      return rest ? mergeOutcomes(first.outcome, rest) : first.outcome;
+    }
+    const alerted = await maybeAlert(ctx, row, res, mode);
+    if (await commitUnleased(deps.state, row, res, alerted)) await flushHistory(ctx, deps.state);
+    else ctx.history.splice(0); // nothing changed: a healthy check leaves no trace but the sweep's heartbeat
+    return res.outcome;
+  } catch (err) {
+    if (held) throw new HeldFailure(err, held.owner);
+    if (!(err instanceof RowMoved)) throw err;
+    ctx.history.splice(0);
+    return undefined;
+  }
+}
+
+function busyOutcome(ctx: PassContext, row: ProjectRecord, until: number): Outcome {
+  // A reason to retry, not to skip: the holder re-checks if it is alive, and a crashed holder's lease expires.
+  const afterMs = Math.max(1000, until - ctx.now());
+  const reason = `another reconcile of this project holds the lease until ${new Date(until).toISOString()}; retry`;
+  return { ...outcomeBase(ctx, row.status), kind: 'retry', afterMs, reason };
+}
+
+async function failedRun(ctx: PassContext, err: unknown, owner?: string): Promise<Outcome> {
+  const c = classifyError(err, 'state');
+  await flushHistory(ctx, ctx.deps.state).catch(() => undefined);
+  if (owner) await releaseLease(ctx.deps.state, ctx.projectId, owner);
+  const reason = `reconcile: ${c.describe()}`;
+  return { ...outcomeBase(ctx, 'failing'), kind: 'failed', reason, transient: c.transient, code: c.code };
+}
+
+/** The lease taken up front (the row shows a live lease, or optimistic checks kept losing): bump or hold. */
+async function leasedUpFront(ctx: PassContext): Promise<Outcome> {
+  const { deps, projectId } = ctx;
   const lease = await acquireLease(deps, projectId, ctx.now);
   if (lease.kind === 'error') {
     const { reason, transient, code } = lease;
     return { ...outcomeBase(ctx, 'unknown'), kind: 'failed', reason, transient, code };
   }
-  if (lease.kind === 'busy') {
-    // A reason to retry, not to skip: the holder re-checks if it is alive, and a crashed holder's lease expires.
-    const afterMs = Math.max(1000, lease.until - ctx.now());
-    const reason = `another reconcile of this project holds the lease until ${new Date(lease.until).toISOString()}; retry`;
-    return { ...outcomeBase(ctx, lease.row.status), kind: 'retry', afterMs, reason };
-  }
+  if (lease.kind === 'busy') return busyOutcome(ctx, lease.row, lease.until);
   try {
-    return await passes(ctx, lease.row, lease.seen);
+    return (await passes(ctx, lease.row, lease.seen))!;
   } catch (err) {
-    const c = classifyError(err, 'state');
-    await flushHistory(ctx, deps.state).catch(() => undefined);
-    await releaseLease(deps.state, projectId, lease.owner);
-    const reason = `reconcile: ${c.describe()}`;
-    return { ...outcomeBase(ctx, 'failing'), kind: 'failed', reason, transient: c.transient, code: c.code };
+    return failedRun(ctx, err, lease.owner);
   }
+}
+
+/** Optimistic checks that lose to another writer start over; after this many, the lease is taken up front. */
+const OPTIMISTIC_ATTEMPTS = 3;
+
+async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
+  const ctx = newContext(projectId, trigger, deps);
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+    let row: ProjectRecord;
+    try {
+      row = (await deps.state.getProject(projectId)) ?? newProjectRecord(projectId);
+    } catch (err) {
+      const c = classifyError(err, 'state');
+      const reason = `state: ${c.describe()}`;
+      return { ...outcomeBase(ctx, 'unknown'), kind: 'failed', reason, transient: c.transient, code: c.code };
+    }
+    if (leaseTaken(row, ctx.now())) break;
+    try {
+      const outcome = await optimisticPass(ctx, row);
+      if (outcome) return outcome;
+    } catch (err) {
+      if (err instanceof HeldFailure) return failedRun(ctx, err.inner, err.owner);
+      return failedRun(ctx, err);
+    }
+  }
+  return leasedUpFront(ctx);
 }
 
 /**

@@ -5,14 +5,14 @@ import type { AzurePort, KeyRecord } from '../azure/arm.js';
 import { scopeCovers } from '../core/scopes.js';
 import type { DenyAssignmentDoc, RoleAssignmentDoc, VaultDoc } from '../core/types.js';
 
-function vaultOf(scope: string): string | undefined {
+export function vaultOf(scope: string): string | undefined {
   return /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+)/i
     .exec(scope)?.[1]
     ?.toLowerCase();
 }
 
 /** What a listing at `scope` returns out of a listing at its vault: everything above the vault, and below it only what covers `scope`. */
-function relevantTo(itemScope: string, vault: string, scope: string): boolean {
+export function relevantTo(itemScope: string, vault: string, scope: string): boolean {
   return !scopeCovers(vault, itemScope) || scopeCovers(itemScope, scope);
 }
 

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { Semaphore } from '../shared/concurrency.js';
 import { SharedVaultReads } from './sharedReads.js';
+import { sweepReads } from './denyCache.js';
 import type { Engine } from '../engine.js';
 import type { Outcome, Trigger } from './types.js';
 import { writeHeartbeat } from '../state/heartbeat.js';
@@ -83,7 +84,7 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const overrides =
     opts.shareVaultReads === false
       ? undefined
-      : { azure: new SharedVaultReads(engine.deps.azure, opts.sharedReadTtlMs) };
+      : { azure: new SharedVaultReads(sweepReads(engine.deps.azure), opts.sharedReadTtlMs) };
 
   await Promise.all(
     ids.map(async (projectId) => {

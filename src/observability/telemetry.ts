@@ -22,7 +22,6 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import * as coreTracing from '@azure/core-tracing';
-import { AzureSdkInstrumentation } from '@azure/opentelemetry-instrumentation-azure-sdk';
 import { redactText } from './redact.js';
 
 export const SERVICE_NAME = 'atlas-ear-guard';
@@ -355,7 +354,9 @@ export function parseAuthenticationString(value: string | undefined): { aad: boo
  * bundled app (the Functions bundle inlines core-tracing), so its patch is applied to the module we import here:
  * core-tracing keeps its instrumenter in state shared across its ESM and CJS builds.
  */
-function bridgeAzureSdkTracing(): void {
+async function bridgeAzureSdkTracing(): Promise<void> {
+  // Loaded only with an exporter: it pulls in @opentelemetry/instrumentation, which a cold start without one skips.
+  const { AzureSdkInstrumentation } = await import('@azure/opentelemetry-instrumentation-azure-sdk');
   const instrumentation = new AzureSdkInstrumentation({ enabled: false });
   for (const def of instrumentation.getModuleDefinitions()) {
     def.patch?.(coreTracing as unknown as Record<string, unknown>, '1.3.1');
@@ -392,7 +393,7 @@ async function startAzureMonitor(
       ? { metricReaders: opts.metricReaders as import('@opentelemetry/sdk-metrics').MetricReader[] }
       : {}),
   });
-  bridgeAzureSdkTracing();
+  await bridgeAzureSdkTracing();
   return {
     mode: 'azure-monitor',
     flush: () =>
@@ -463,7 +464,7 @@ async function startOpenTelemetry(
   tracerProvider.register(); // global tracer provider + AsyncLocalStorage context manager + W3C propagator
   const meterProvider = new sdkMetrics.MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
-  bridgeAzureSdkTracing();
+  await bridgeAzureSdkTracing();
   const mode: TelemetryMode = local === 'console' ? 'console' : local === 'otlp' ? 'otlp' : 'custom';
   return {
     mode,

@@ -218,6 +218,16 @@ function toEntity(r: ProjectRecord): Entity {
   };
 }
 
+/** Fields that change on every check and are not worth a write by themselves (the heartbeat says when sweeps ran). */
+const VOLATILE = new Set(['checks', 'lastCheck']);
+
+/** Whether writing `next` over `cur` would record anything but the check's own time and count. */
+export function rowChanged(cur: ProjectRecord, next: ProjectRecord): boolean {
+  const a = toEntity(cur);
+  const b = toEntity(next);
+  return Object.keys(b).some((k) => !VOLATILE.has(k) && a[k] !== b[k]);
+}
+
 export function newProjectRecord(projectId: string): ProjectRecord {
   return {
     projectId,
@@ -341,6 +351,24 @@ export class StateStore {
       }
     }
     throw new ConflictError(projectId, this.maxConflictRetries);
+  }
+
+  /**
+   * One conditional write of a row read earlier: replace under its ETag, or create when it had none. Returns the
+   * written row, or undefined when someone else wrote (or created) it since it was read (412/409).
+   */
+  async writeProjectIfUnchanged(next: ProjectRecord): Promise<ProjectRecord | undefined> {
+    const entity = toEntity(next);
+    try {
+      const res = next.etag
+        ? await this.projects.updateEntity(entity, 'Replace', { etag: next.etag })
+        : await this.projects.createEntity(entity);
+      return { ...next, etag: res.etag };
+    } catch (err) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 412 || status === 409) return undefined;
+      throw classifyError(err, 'state');
+    }
   }
 
   /** Appends one history row. Row keys never collide: inverted time + process-unique sequence + random. */

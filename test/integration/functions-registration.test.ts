@@ -3,7 +3,7 @@
 // seam the real worker provides. The bundle is built once here, as `npm run build` builds it.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import contract from '../../infra/guard-contract.json' with { type: 'json' };
@@ -31,7 +31,8 @@ beforeAll(() => {
   execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', '--functions']);
   const dir = mkdtempSync(join(tmpdir(), 'earguard-reg-'));
   mkdirSync(join(dir, 'dist'), { recursive: true });
-  copyFileSync('dist/functions/index.js', join(dir, 'dist', 'index.js'));
+  // The entry and its on-demand chunks (scripts/build.mjs splits the bundle).
+  cpSync('dist/functions', join(dir, 'dist'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   const core = join(dir, 'node_modules', '@azure', 'functions-core');
   mkdirSync(core, { recursive: true });
