@@ -13,6 +13,7 @@ import { SPANS, annotateSpan, recordRestoreLatency, withSpan } from '../observab
 import type { Mode, ProjectRecord } from '../state/store.js';
 import { act } from './act.js';
 import { maybeAlert } from './alerting.js';
+import { applyAtlasStage, scheduleAtlasRecheck } from './atlasConfirm.js';
 import { clearStaleClaim } from './claims.js';
 import { flushHistory, isoNow, newContext, note, outcomeBase, type PassContext, type PassResult } from './context.js';
 import { decide, type Decision } from './decide.js';
@@ -55,6 +56,7 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
   const t = target.target;
   const trusted = checkAtlasPrincipal(t, ctx.deps.policy.atlasPrincipals ?? {}, row.principalId);
   if (!trusted.ok) return { result: principalMismatchResult(ctx, row, mode, trusted.reason, t) };
+  ctx.atlasView = { valid: t.atlasValid, at: ctx.now() };
   await ctx.deps.state
     .indexVault(t.vaultId, ctx.projectId)
     .catch((e) => ctx.deps.log?.warn('index vault failed', { error: String(e) }));
@@ -119,6 +121,7 @@ async function restore(
 async function pass(ctx: PassContext, row: ProjectRecord): Promise<PassResult> {
   const { policy } = ctx.deps;
   const mode: Mode = row.mode ?? policy.mode;
+  ctx.atlasView = undefined;
   const desired = await desiredState(ctx, row, mode);
   if ('result' in desired) return desired.result;
   const t = desired.target;
@@ -153,7 +156,7 @@ async function passes(ctx: PassContext, first: ProjectRecord, seen0: number): Pr
   let seen = seen0;
   let result: Outcome | undefined;
   for (let i = 0; i < Math.max(1, deps.policy.maxPasses); i++) {
-    const res = await pass(ctx, row);
+    const res = applyAtlasStage(ctx, row, await pass(ctx, row));
     const alerted = await maybeAlert(ctx, row, res, row.mode ?? deps.policy.mode);
     res.outcome.alerts.push(...alerted.sent);
     result = result ? mergeOutcomes(result, res.outcome) : res.outcome;
@@ -163,6 +166,7 @@ async function passes(ctx: PassContext, first: ProjectRecord, seen0: number): Pr
     if (!committed.again) break;
     deps.targetCache?.delete(ctx.projectId);
   }
+  await scheduleAtlasRecheck(ctx, row);
   return result!;
 }
 
