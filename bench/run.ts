@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { armRequests } from './arm-requests.js';
+import { atlasOutcomeFigure } from './atlas-outcome.js';
 import { coldStart } from './coldstart.js';
 import { costModel, FORMULA, PRICING } from './cost.js';
 import { eventToRestored } from './latency.js';
@@ -220,6 +221,7 @@ say(
 say(FORMULA.map((f) => `  ${f}`).join('\n'));
 say(`  pricing assumptions: ${JSON.stringify(PRICING)}`);
 
+out.atlasOutcome = await atlasOutcomeFigure(quick ? 8 : 20, say);
 out.finishedAt = new Date().toISOString();
 out.durationS = round((performance.now() - t0) / 1000);
 const resultsFile = arg('out') ?? 'bench/results.json';

@@ -2,13 +2,14 @@
 // Key Vault's data plane, and only Atlas's own verdict (`azureKeyVault.valid`) says the project is safe from the
 // next KMS validation. After a restore, or whenever Atlas says `valid: false` while Azure access is intact, the
 // project is *pending*: later passes ask Atlas again on a bounded backoff (first re-check after `firstMs`, then
-// doubling with the time since the change, at most every `maxMs`) until Atlas says valid (history `atlas-confirmed`,
+// half the time since the change, so each gap is 1.5x the last, at most every `maxMs`) until Atlas says valid (history `atlas-confirmed`,
 // with the time from the change) or the window runs out (AtlasEarGuard.AtlasStillInvalid).
 //
 // Nothing waits inside an invocation: the re-check is a request for a later pass (deps.recheck: a queue message
 // with a visibility delay in Azure, a timer in a long-running process), and the row carries `atlasPendingSince`,
 // so a sweep or any other trigger also confirms. Atlas rate-limits per project and endpoint set (token buckets):
-// the schedule asks at most ~20 times across a 15-minute window, about one request a minute once backed off.
+// the schedule asks about 25 times across a 15-minute window, one request a minute once backed off (each pass
+// reads the EAR configuration once).
 import { ALERT_TYPES } from '../alerts/index.js';
 import type { ProjectRecord, ProjectStatus } from '../state/store.js';
 import { isoNow, note, type PassContext, type PassResult } from './context.js';
@@ -23,7 +24,7 @@ export interface AtlasConfirmPolicy {
   windowMs: number;
 }
 
-export const DEFAULT_ATLAS_CONFIRM: AtlasConfirmPolicy = { firstMs: 2_000, maxMs: 60_000, windowMs: 15 * 60_000 };
+export const DEFAULT_ATLAS_CONFIRM: AtlasConfirmPolicy = { firstMs: 1_000, maxMs: 60_000, windowMs: 15 * 60_000 };
 
 /** Atlas's verdict as this pass read it, and when (set by the orchestrator from the desired state). */
 export interface AtlasView {
@@ -45,12 +46,16 @@ export function onlyAtlasInvalid(res: PassResult): boolean {
   );
 }
 
-/** When to ask Atlas again (ms from now): the time since the change, bounded; undefined when done. */
-export function nextRecheckMs(pendingSince: string | undefined, now: number, p: AtlasConfirmPolicy): number | undefined {
+/** When to ask Atlas again (ms from now): half the time since the change, bounded; undefined when done. */
+export function nextRecheckMs(
+  pendingSince: string | undefined,
+  now: number,
+  p: AtlasConfirmPolicy,
+): number | undefined {
   if (!pendingSince) return undefined;
   const elapsed = now - Date.parse(pendingSince);
   if (!Number.isFinite(elapsed) || elapsed > p.windowMs) return undefined;
-  return Math.min(p.maxMs, Math.max(p.firstMs, elapsed));
+  return Math.min(p.maxMs, Math.max(p.firstMs, elapsed / 2));
 }
 
 type Stage =
@@ -82,7 +87,11 @@ export function atlasStage(
   return { kind: 'still-invalid', since: start };
 }
 
-function withAtlasFields(res: PassResult, fields: Partial<ProjectRecord>, status?: ProjectStatus): PassResult['update'] {
+function withAtlasFields(
+  res: PassResult,
+  fields: Partial<ProjectRecord>,
+  status?: ProjectStatus,
+): PassResult['update'] {
   return (r) => ({ ...res.update(r), ...(status ? { status } : {}), ...fields });
 }
 

@@ -160,6 +160,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   let baseUrl = '';
   const halves: Halves = {};
   const propagation = new Propagation(state, timeScale);
+  const delays = delayControl(propagation);
   const ctx = sandboxContext(state, accounting, notices, halves, () => baseUrl, timeScale, propagation);
 
   const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
@@ -176,8 +177,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     tenant,
     eventGrid: eventGrid.control,
     atlas: atlas.control,
-    setPropagationDelay: (p: { ms?: number; duration?: string }) => propagation.setDelay(delayArg(p)),
-    propagationDelay: () => propagation.delay(),
+    setPropagationDelay: delays.setDelay,
+    propagationDelay: delays.delay,
     notices: () => notices.map((n) => structuredClone(n)),
     clearNotices: () => void notices.splice(0),
   });
@@ -187,10 +188,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     tenant,
     eventGrid,
     atlas,
-    propagation: {
-      setDelay: (p: unknown) => propagation.setDelay(delayArg((p ?? {}) as { ms?: number; duration?: string })),
-      delay: () => propagation.delay(),
-    },
+    propagation: delays,
   });
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
@@ -234,11 +232,20 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   return sandbox;
 }
 
+/** The propagation delay's control surface (`/_sandbox/control/propagation/{setDelay,delay}`). */
+function delayControl(propagation: Propagation) {
+  return {
+    setDelay: (p: { ms?: number; duration?: string }) => propagation.setDelay(delayArg(p ?? {})),
+    delay: () => propagation.delay(),
+  };
+}
+
 /** `{ms}` or `{duration: '4s'}`: the delay in sandbox ms, or a clear error naming the field. */
 function delayArg(p: { ms?: number; duration?: string }): number {
   if (typeof p.duration === 'string') {
     const ms = parseDuration(p.duration);
-    if (ms === undefined) throw new Error(`duration: expected a duration such as 4s, 10m or 250ms, got '${p.duration}'`);
+    if (ms === undefined)
+      throw new Error(`duration: expected a duration such as 4s, 10m or 250ms, got '${p.duration}'`);
     return ms;
   }
   if (typeof p.ms !== 'number' || !Number.isFinite(p.ms) || p.ms < 0) {

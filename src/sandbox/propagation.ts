@@ -49,7 +49,8 @@ export class Propagation implements DataPlaneView {
     this.visibleAt.clear();
     this.snapshots.clear();
     for (const id of this.state.roleAssignments.keys()) this.visibleAt.set(id, 0);
-    for (const [id, v] of this.state.vaults) this.snapshots.set(id, [{ at: 0, policies: clone(v.properties.accessPolicies) }]);
+    for (const [id, v] of this.state.vaults)
+      this.snapshots.set(id, [{ at: 0, policies: clone(v.properties.accessPolicies) }]);
     return this.delayMs;
   }
 

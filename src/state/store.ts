@@ -78,15 +78,7 @@ export interface ProjectRecord {
 }
 
 export type HistoryKind =
-  | 'detection'
-  | 'plan'
-  | 'action'
-  | 'verification'
-  | 'alert'
-  | 'error'
-  | 'intent'
-  | 'check'
-  | 'atlas-confirmed';
+  'detection' | 'plan' | 'action' | 'verification' | 'alert' | 'error' | 'intent' | 'check' | 'atlas-confirmed';
 
 export interface HistoryEntry {
   projectId: string;

@@ -112,7 +112,7 @@ describe('AtlasStillInvalid', () => {
     await slow?.close();
   });
 
-  it('fires once when Atlas is not valid within the window, and the row keeps Atlas\'s view', async () => {
+  it("fires once when Atlas is not valid within the window, and the row keeps Atlas's view", async () => {
     const p = await slow.addProject({ model: 'rbac' });
     slow.sandbox.control.setPropagationDelay({ duration: '1h' });
     const a = slow.sandbox.control

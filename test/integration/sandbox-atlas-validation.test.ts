@@ -114,7 +114,9 @@ describe("Atlas's periodic validation", () => {
     await w.engine.cloud.atlasClient.createAlertConfig(p.projectId, {
       eventTypeName: 'ENCRYPTION_AT_REST_CONFIG_NO_LONGER_VALID',
       enabled: true,
-      notifications: [{ typeName: 'WEBHOOK', webhookUrl: hookUrl, webhookSecret: 's3cret', delayMin: 0, intervalMin: 5 }],
+      notifications: [
+        { typeName: 'WEBHOOK', webhookUrl: hookUrl, webhookSecret: 's3cret', delayMin: 0, intervalMin: 5 },
+      ],
     } as never);
     const a = cryptoUser(p)!;
     w.sandbox.control.deleteAssignment({ as: 'alice', id: String(a.id) });

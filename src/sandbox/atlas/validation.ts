@@ -123,7 +123,9 @@ export class AtlasValidator {
 
   /** Sends the open alert to every enabled webhook of a matching alert configuration. */
   private async deliver(groupId: string, r: ValidationRecord): Promise<void> {
-    const configs = this.deps.alertConfigs(groupId).filter((c) => c.enabled && c.eventTypeName === CONFIG_NO_LONGER_VALID);
+    const configs = this.deps
+      .alertConfigs(groupId)
+      .filter((c) => c.enabled && c.eventTypeName === CONFIG_NO_LONGER_VALID);
     for (const c of configs) {
       for (const n of c.notifications) {
         if (n.typeName !== 'WEBHOOK' || typeof n.webhookUrl !== 'string') continue;
