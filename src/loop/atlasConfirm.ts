@@ -34,7 +34,14 @@ export interface AtlasView {
 
 const ATLAS_INVALID = 'atlas-invalid-while-azure-granted';
 /** Findings that do not make Atlas's `valid: false` anything but propagation. */
-const BENIGN = [/^key-near-expiry$/, /^key-version-differs$/, /^model-flipped:/, new RegExp(`^${ATLAS_INVALID}$`)];
+const BENIGN = [
+  /^key-near-expiry$/,
+  /^key-version-near-expiry$/,
+  /^assignment-time-bound$/,
+  /^key-version-differs$/,
+  /^model-flipped:/,
+  new RegExp(`^${ATLAS_INVALID}$`),
+];
 
 /** Azure access is intact and Atlas's `false` is the only finding: what propagation looks like. */
 export function onlyAtlasInvalid(res: PassResult): boolean {
