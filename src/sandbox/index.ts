@@ -20,7 +20,7 @@ import {
   type ControlSurface,
   type ProjectTarget,
 } from './control.js';
-import { createAtlas, type AtlasControl } from './atlas.js';
+import { createAtlas, type AtlasControl, type AtlasOptions } from './atlas.js';
 import { createEventGrid, type EventGridControl, type EventGridOptions } from './eventgrid.js';
 import { atlasErrorBody, Faults, familyOf, type RateLimitConfig } from './faults.js';
 import { makeCertificate, sendArmError, sendJson, startHttpsServer } from './server.js';
@@ -165,11 +165,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
   halves.eventGrid = eventGrid;
-  const atlas = createAtlas(ctx, {
-    ...(opts.atlasValidationIntervalMs !== undefined ? { validationIntervalMs: opts.atlasValidationIntervalMs } : {}),
-    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
-    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
-  });
+  const atlas = createAtlas(ctx, atlasOptions(opts));
 
   const armControl = createArmControl(ctx, state, faults, accounting, projectResolver(state, halves, atlas));
   const tenant = createTenantControl(ctx, state);
@@ -183,13 +179,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     clearNotices: () => void notices.splice(0),
   });
 
-  const families = routeFamilies(ctx, state, faults, controlToken, {
-    arm: armControl,
-    tenant,
-    eventGrid,
-    atlas,
-    propagation: delays,
-  });
+  const halvesForRoutes = { arm: armControl, tenant, eventGrid, atlas, propagation: delays };
+  const families = routeFamilies(ctx, state, faults, controlToken, halvesForRoutes);
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
 
@@ -230,6 +221,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
   if (opts.propagationDelayMs) propagation.setDelay(opts.propagationDelayMs);
   return sandbox;
+}
+
+/** The Atlas half's options from the sandbox's (key pair, validation interval). */
+function atlasOptions(opts: SandboxOptions): AtlasOptions {
+  return {
+    ...(opts.atlasValidationIntervalMs !== undefined ? { validationIntervalMs: opts.atlasValidationIntervalMs } : {}),
+    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
+    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
+  };
 }
 
 /** The propagation delay's control surface (`/_sandbox/control/propagation/{setDelay,delay}`). */
