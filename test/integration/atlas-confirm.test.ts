@@ -3,7 +3,7 @@
 // Azurite. The sandbox runs at timeScale 0.001: a 10-minute delay is 600 ms of real time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
-import type { Trigger } from '../../src/reconcile.js';
+import type { Trigger } from '../../src/loop/index.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let w: World;
