@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { armRequests } from './arm-requests.js';
+import { atlasOutcomeFigure } from './atlas-outcome.js';
 import { coldStart } from './coldstart.js';
 import { costModel, FORMULA, goalRows, PRICING } from './cost.js';
 import { eventToRestored } from './latency.js';
@@ -222,6 +223,7 @@ say(
 say(FORMULA.map((f) => `  ${f}`).join('\n'));
 say(`  pricing assumptions: ${JSON.stringify(PRICING)}`);
 
+out.atlasOutcome = await atlasOutcomeFigure(quick ? 8 : 20, say);
 out.finishedAt = new Date().toISOString();
 out.durationS = round((performance.now() - t0) / 1000);
 const largest = sweeps.filter((s) => s.shareVaultReads).at(-1)!;

@@ -87,6 +87,11 @@ param flapWindowMinutes int = 60
 @maxValue(100)
 param checkFailingAfter int = 2
 
+@description('Minutes Atlas may take to report the key valid after a restore (RBAC propagation) before AtlasStillInvalid.')
+@minValue(1)
+@maxValue(1440)
+param atlasConfirmMinutes int = 15
+
 param dryRun bool = false
 
 @minValue(1)
@@ -152,6 +157,7 @@ module app 'app/app.bicep' = {
       EAR_GUARD_MAX_RESTORES: string(maxRestores)
       EAR_GUARD_FLAP_WINDOW_MINUTES: string(flapWindowMinutes)
       EAR_GUARD_CHECK_FAILING_AFTER: string(checkFailingAfter)
+      EAR_GUARD_ATLAS_CONFIRM_MINUTES: string(atlasConfirmMinutes)
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals

@@ -24,6 +24,7 @@ import {
 } from './loop/index.js';
 import type { CloudEndpoints } from './endpoints.js';
 import { atlasCredential, type Settings } from './settings.js';
+import { DEFAULT_ATLAS_CONFIRM } from './loop/atlasConfirm.js';
 import { StateStore } from './state/store.js';
 import { DenyAssignmentCache } from './loop/denyCache.js';
 
@@ -63,6 +64,11 @@ export interface EngineOptions extends AdapterOptions {
   alertSinks?: AlertSink[];
   log?: Logger;
   now?: () => number;
+  /**
+   * How a pass asks for a later re-check (Atlas confirmation): the Functions app sends a delayed queue message;
+   * default, a timer in this process (unref'd: a one-shot CLI command leaves the re-check to the sweep); false: none.
+   */
+  recheck?: ReconcileDeps['recheck'] | false;
 }
 
 /** The cloud side of the product, built once per entry point by buildCloudAdapters. */
@@ -111,6 +117,7 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
     dryRun: s.EAR_GUARD_DRY_RUN,
     checkFailingAfter: s.EAR_GUARD_CHECK_FAILING_AFTER,
     nearExpiryMs: (s.EAR_GUARD_WARN_DAYS ?? 30) * 24 * 3600_000,
+    atlasConfirm: { ...DEFAULT_ATLAS_CONFIRM, windowMs: s.EAR_GUARD_ATLAS_CONFIRM_MINUTES * 60_000 },
     atlasPrincipals: parseAtlasPrincipals(s.EAR_GUARD_ATLAS_PRINCIPALS ?? []),
     ...extra,
   };
@@ -246,12 +253,37 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     now: opts.now,
     log: opts.log,
   };
+  const timers = new TimerRechecks((id) => reconcileProject(id, { kind: 'atlas-recheck' }, deps));
+  if (opts.recheck !== false) deps.recheck = opts.recheck ?? ((id, ms) => timers.schedule(id, ms));
   return {
     deps,
     cloud,
     reconcile: (projectId, trigger = { kind: 'manual' }, overrides) =>
       reconcileProject(projectId, trigger, overrides ? { ...deps, ...overrides } : deps),
     listProjectIds: async () => (s.ATLAS_PROJECT_IDS.length ? [...s.ATLAS_PROJECT_IDS] : cloud.atlas.listProjectIds()),
-    close: () => cloud.close(),
+    close: async () => {
+      timers.clear();
+      await cloud.close();
+    },
   };
+}
+
+/** In-process re-checks: one pending timer per project (a later request replaces it), unref'd, cleared on close. */
+class TimerRechecks {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  constructor(private readonly run: (projectId: string) => Promise<unknown>) {}
+  schedule(projectId: string, afterMs: number): void {
+    clearTimeout(this.timers.get(projectId));
+    const t = setTimeout(() => {
+      this.timers.delete(projectId);
+      // A failed re-check is not lost: the row stays pending and the sweep confirms.
+      this.run(projectId).catch(() => undefined);
+    }, afterMs);
+    t.unref();
+    this.timers.set(projectId, t);
+  }
+  clear(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
 }

@@ -47,6 +47,8 @@ export const settingsSchema = z.object({
   EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
   /** Days ahead a warning goes out for something that will break EAR (key or pinned version expiry, time-bound grants). */
   EAR_GUARD_WARN_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** How long Atlas may take to report the key valid after a restore before AtlasStillInvalid (RBAC: up to 10 min). */
+  EAR_GUARD_ATLAS_CONFIRM_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
   EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
   EAR_GUARD_DRY_RUN: z
     .enum(['true', 'false', '1', '0', ''])

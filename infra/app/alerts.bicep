@@ -6,7 +6,7 @@
 // Rules:
 // - no completed sweep for `sweepStaleMinutes` (default 15): neither an `ear_guard.sweeps` completion metric
 //   nor a successful timer-function invocation in the window;
-// - any RestoreFailed / CheckFailing / PrincipalMismatch alert raised by the app (`ear_guard.alerts` by type);
+// - any RestoreFailed / CheckFailing / PrincipalMismatch / AtlasStillInvalid alert raised by the app (`ear_guard.alerts` by type);
 // - Function invocation failures.
 
 @description('Region of the rules (action groups are global).')
@@ -91,7 +91,7 @@ resource restoreFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'Atlas EAR guard: RestoreFailed, CheckFailing or PrincipalMismatch'
+    displayName: 'Atlas EAR guard: RestoreFailed, CheckFailing, PrincipalMismatch or AtlasStillInvalid'
     description: 'A restore did not verify, or a project could not be checked: the Atlas principal may be without key access. Open the status page (/api/dashboard) or the project history.'
     severity: 0
     enabled: true
@@ -101,7 +101,7 @@ resource restoreFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     criteria: {
       allOf: [
         {
-          query: 'customMetrics | where name == "ear_guard.alerts" | extend alertType = tostring(customDimensions["ear_guard.alert.type"]) | where alertType in ("AtlasEarGuard.RestoreFailed", "AtlasEarGuard.CheckFailing", "AtlasEarGuard.PrincipalMismatch")'
+          query: 'customMetrics | where name == "ear_guard.alerts" | extend alertType = tostring(customDimensions["ear_guard.alert.type"]) | where alertType in ("AtlasEarGuard.RestoreFailed", "AtlasEarGuard.CheckFailing", "AtlasEarGuard.PrincipalMismatch", "AtlasEarGuard.AtlasStillInvalid")'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

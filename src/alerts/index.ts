@@ -15,6 +15,8 @@ export const ALERT_TYPES = {
   CheckFailing: 'AtlasEarGuard.CheckFailing',
   /** Atlas names a principal other than the pinned (or first-seen) Atlas service principal: nothing was granted. */
   PrincipalMismatch: 'AtlasEarGuard.PrincipalMismatch',
+  /** Azure access is intact but Atlas has not reported the key valid within EAR_GUARD_ATLAS_CONFIRM_MINUTES. */
+  AtlasStillInvalid: 'AtlasEarGuard.AtlasStillInvalid',
 } as const;
 export type AlertType = (typeof ALERT_TYPES)[keyof typeof ALERT_TYPES];
 

@@ -9,8 +9,9 @@ import { startLocalStack, sweepNow, type LocalStack } from '../local/stack.js';
 import { seedVaultProject, type DemoVault } from '../sandbox/seed.js';
 import { subscribeWebhook } from '../local/subscribe.js';
 import type { Sandbox } from '../sandbox/index.js';
+import { parseDuration } from '../sandbox/propagation.js';
 
-export const DEMO_HELP = `Usage: ear-guard demo [--json]
+export const DEMO_HELP = `Usage: ear-guard demo [--json] [--propagation-delay <duration>] [--validation-interval <duration>]
 
 Runs a scripted drift scenario against a fresh built-in sandbox and prints a timeline:
   1. alice deletes the Atlas principal's role assignment              -> restored
@@ -19,6 +20,11 @@ Runs a scripted drift scenario against a fresh built-in sandbox and prints a tim
   4. mallory downgrades Crypto User to Crypto Service Encryption User    -> Crypto User restored
   5. secops (allow-listed) revokes on purpose                            -> not restored, intent revoked
   6. the key is disabled on the data plane (no event)                    -> sweep alerts; nothing to restore
+Each restore prints two times from the change: grants restored (ARM), and Atlas confirmed (Atlas's own
+azureKeyVault.valid, after the propagation delay), then how many of Atlas's periodic validations failed.
+
+  --propagation-delay <d>    how long a new grant takes to reach Key Vault's data plane (default 3s)
+  --validation-interval <d>  Atlas's periodic KMS validation in the sandbox (default 15m, as Atlas)
 Exit status 0 when every expectation holds, 1 otherwise.
 `;
 
@@ -28,6 +34,10 @@ interface Step {
   actor: string;
   expect: 'restored' | 'not-restored' | 'alert-only';
   ms?: number;
+  /** From the change to Atlas reporting the key valid again (history `atlas-confirmed`). */
+  atlasMs?: number;
+  /** Atlas's periodic validations of this project that failed during the step. */
+  failedValidations?: number;
   ok: boolean;
   detail: string;
 }
@@ -46,12 +56,36 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number):
 type DemoIo = { stdout: (s: string) => void; stderr: (s: string) => void };
 
 /** What the command line asks for: help, a usage error (exit 2), or a run. */
-type DemoRequest = { kind: 'help' } | { kind: 'usage'; message: string } | { kind: 'run'; json: boolean };
+type DemoRequest =
+  | { kind: 'help' }
+  | { kind: 'usage'; message: string }
+  | { kind: 'run'; json: boolean; propagationDelayMs: number; validationIntervalMs: number };
+
+function durationOption(name: string, text: string | undefined, dflt: number): number {
+  if (text === undefined) return dflt;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`--${name}: expected a duration such as 4s, 10m or 250ms, got '${text}'`);
+  return ms;
+}
 
 function parseDemoArgs(argv: string[]): DemoRequest {
   try {
-    const a = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    return a.values.help ? { kind: 'help' } : { kind: 'run', json: !!a.values.json };
+    const a = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        'propagation-delay': { type: 'string' },
+        'validation-interval': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (a.values.help) return { kind: 'help' };
+    return {
+      kind: 'run',
+      json: !!a.values.json,
+      propagationDelayMs: durationOption('propagation-delay', a.values['propagation-delay'], 3_000),
+      validationIntervalMs: durationOption('validation-interval', a.values['validation-interval'], 15 * 60_000),
+    };
   } catch (e) {
     return { kind: 'usage', message: (e as Error).message };
   }
@@ -86,14 +120,20 @@ export async function runDemo(
       sweepSchedule: '0 0 0 1 1 *',
       overrides: { EAR_GUARD_MODE: 'remediate', EAR_GUARD_ALLOWED_REVOKERS: 'secops@contoso.example' },
       engine: { policy: { targetCacheMs: 0 } },
+      sandboxOptions: {
+        propagationDelayMs: request.propagationDelayMs,
+        atlasValidationIntervalMs: request.validationIntervalMs,
+      },
     });
-    const world = await seedDemo(stack, say);
+    const world = { ...(await seedDemo(stack, say)), propagationDelayMs: request.propagationDelayMs };
     await runRestoreSteps(world);
     const rev = await deliberateRevocationStep(world);
     await keyDisabledStep(world);
     const result = await demoResult(world, rev);
-    if (json) io.stdout(JSON.stringify({ ok: result.ok, steps: world.steps, projects: result.table }) + '\n');
-    else printReport(say, world.steps, result);
+    const validations = validationSummary(world, request);
+    if (json) {
+      io.stdout(JSON.stringify({ ok: result.ok, steps: world.steps, projects: result.table, validations }) + '\n');
+    } else printReport(say, world.steps, result, validations);
     await stack.close();
     return result.ok ? 0 : 1;
   } catch (err) {
@@ -112,6 +152,8 @@ interface DemoWorld {
   atlas: string;
   say: (s: string) => void;
   steps: Step[];
+  /** The sandbox's propagation delay (ms): how long Atlas's confirmation may lag the restore. */
+  propagationDelayMs?: number;
 }
 
 /** Adds the demo actors and four more watched vaults beside the demo seed's two, then runs a first sweep. */
@@ -165,20 +207,47 @@ function record(w: DemoWorld, step: Step): void {
   w.say(`    ${step.detail}`);
 }
 
-/** One drift the app must undo: make the change, then time until the key is usable again. */
+function failedValidations(w: DemoWorld, v: DemoVault): number {
+  return w.c.atlas.validations({ groupId: v.projectId!, failedOnly: true }).length;
+}
+
+/** Whether the loop recorded Atlas's confirmation (history `atlas-confirmed`) since `since`. */
+async function confirmedSince(w: DemoWorld, v: DemoVault, since: string): Promise<boolean> {
+  const h = await w.stack.local.app.engine.deps.state.listHistory(v.projectId!, { limit: 30 });
+  return h.some((e) => e.kind === 'atlas-confirmed' && e.at >= since);
+}
+
+function restoreDetail(ms: number | undefined, atlasMs: number | undefined, failed: number): string {
+  if (ms === undefined) return 'NOT restored within 20 s';
+  const atlas = atlasMs === undefined ? 'Atlas did NOT confirm' : `Atlas confirmed after ${atlasMs.toFixed(0)} ms`;
+  return `grants restored in ${ms.toFixed(0)} ms; ${atlas}; ${failed} failed Atlas validation(s)`;
+}
+
+/**
+ * One drift the app must undo: make the change, then time until the key is usable again (ARM, stage one) and
+ * until the loop records Atlas's confirmation (stage two).
+ */
 async function restoreStep(w: DemoWorld, name: string, v: DemoVault, actor: string, change: () => void) {
   w.say(`- ${name}`);
+  const since = new Date().toISOString();
+  const failedBefore = failedValidations(w, v);
+  const t0 = performance.now();
   change();
   const ms = await until(() => valid(w, v), 20_000);
+  const confirmed = await until(() => confirmedSince(w, v, since), 20_000 + 2 * (w.propagationDelayMs ?? 0));
+  const atlasMs = confirmed === undefined ? undefined : performance.now() - t0;
   await w.c.eventGrid?.waitForIdle();
+  const failed = failedValidations(w, v) - failedBefore;
   record(w, {
     name,
     project: v.projectId!,
     actor,
     expect: 'restored',
     ms,
-    ok: ms !== undefined,
-    detail: ms !== undefined ? `restored in ${ms.toFixed(0)} ms` : 'NOT restored within 20 s',
+    atlasMs,
+    failedValidations: failed,
+    ok: ms !== undefined && atlasMs !== undefined,
+    detail: restoreDetail(ms, atlasMs, failed),
   });
 }
 
@@ -311,14 +380,45 @@ async function demoResult(w: DemoWorld, rev: DemoVault): Promise<DemoResult> {
   return { ok: w.steps.every((s) => s.ok) && allValid, table, others, atlasValid };
 }
 
-function printReport(say: (s: string) => void, steps: Step[], result: DemoResult): void {
+interface ValidationSummary {
+  intervalMs: number;
+  propagationDelayMs: number;
+  /** Atlas's periodic validations that failed, all projects. */
+  failed: number;
+  /** Of those, the ones during a restore step (a drift the app undid). */
+  failedAfterDrifts: number;
+}
+
+function validationSummary(
+  w: DemoWorld,
+  r: { propagationDelayMs: number; validationIntervalMs: number },
+): ValidationSummary {
+  return {
+    intervalMs: r.validationIntervalMs,
+    propagationDelayMs: r.propagationDelayMs,
+    failed: w.c.atlas.validations({ failedOnly: true }).length,
+    failedAfterDrifts: w.steps.reduce((n, s) => n + (s.failedValidations ?? 0), 0),
+  };
+}
+
+function msCell(ms: number | undefined): string {
+  return ms !== undefined ? `${ms.toFixed(0).padStart(5)} ms` : '        ';
+}
+
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
+}
+
+function printReport(say: (s: string) => void, steps: Step[], result: DemoResult, v: ValidationSummary): void {
   const { ok, table, others, atlasValid } = result;
   say('\nTimeline');
   const nw = Math.max(...steps.map((s) => s.name.length));
+  say(`  ${''.padEnd(4)} ${''.padEnd(nw)} restored  Atlas ok`);
   for (const s of steps)
-    say(
-      `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name.padEnd(nw)} ${s.ms !== undefined ? `${s.ms.toFixed(0).padStart(5)} ms` : '       '}  ${s.detail}`,
-    );
+    say(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name.padEnd(nw)} ${msCell(s.ms)}  ${msCell(s.atlasMs)}  ${s.detail}`);
+  say(
+    `\nAtlas validations failed: ${v.failed} in all, ${v.failedAfterDrifts} after a restored drift (periodic check every ${formatMs(v.intervalMs)}, propagation delay ${formatMs(v.propagationDelayMs)}; the revoked project and the disabled key fail on purpose).`,
+  );
   say('\nProjects');
   const cols = ['project', 'vault', 'model', 'status', 'intent', 'restores', 'atlasValid'] as const;
   const w = cols.map((k) => Math.max(k.length, ...table.map((r) => String(r[k]).length)));

@@ -12,10 +12,12 @@ import {
   type SandboxFileContents,
 } from '../sandbox/connect.js';
 import { startLocalStorage, type LocalStorage } from '../local/azurite.js';
+import { parseDuration } from '../sandbox/propagation.js';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
 import type { ProjectTarget } from '../sandbox/control.js';
 
 export const SANDBOX_HELP = `Usage: ear-guard sandbox [--seed demo] [--json] [--out <file>] [--time-scale <n>] [--no-rate-limit]
+                         [--propagation-delay <duration>] [--validation-interval <duration>]
        ear-guard sandbox act --sandbox <file> --as <actor> <action> [options]
 
 Runs the Azure (ARM, Event Grid) + Atlas Admin API emulator on https://localhost:<free port> until
@@ -31,6 +33,9 @@ temporary folder removed on exit.
                     status, history, intent and check --fix use its state table)
   --time-scale <n>  real seconds per sandbox second for delays (Retry-After, event retries); default 1
   --no-rate-limit   turn off ARM's per-subscription token bucket
+  --propagation-delay <duration>   how long a new grant takes to reach Key Vault's data plane and Atlas's
+                    \`valid\` (e.g. 4s, 10m; sandbox time); a removal is seen at once. Default 0
+  --validation-interval <duration>   Atlas's periodic KMS validation (sandbox time); default 15m
 
 Actions (act): each takes --project <atlasProjectId> or --vault <name>; the principal defaults to the Atlas one.
   delete-assignment  delete the principal's role assignments on the vault (all but Reader; --role <name> for one;
@@ -77,6 +82,8 @@ function parseSandboxArgs(argv: string[]): SandboxRequest {
         out: { type: 'string' },
         'time-scale': { type: 'string' },
         'no-rate-limit': { type: 'boolean' },
+        'propagation-delay': { type: 'string' },
+        'validation-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -98,7 +105,28 @@ function parseSandboxArgs(argv: string[]): SandboxRequest {
     opts.timeScale = n;
   }
   if (values['no-rate-limit']) opts.rateLimit = false;
+  const durations = durationOptions(values);
+  if (typeof durations === 'string') return { kind: 'usage', text: durations };
+  Object.assign(opts, durations);
   return { kind: 'run', opts, json: !!values.json, out: typeof values.out === 'string' ? values.out : undefined };
+}
+
+/** --propagation-delay and --validation-interval as sandbox options, or the usage text naming the flag. */
+function durationOptions(
+  values: Record<string, string | boolean | undefined>,
+): Pick<SandboxOptions, 'propagationDelayMs' | 'atlasValidationIntervalMs'> | string {
+  const out: Pick<SandboxOptions, 'propagationDelayMs' | 'atlasValidationIntervalMs'> = {};
+  for (const [flag, key] of [
+    ['propagation-delay', 'propagationDelayMs'],
+    ['validation-interval', 'atlasValidationIntervalMs'],
+  ] as const) {
+    const text = values[flag];
+    if (typeof text !== 'string') continue;
+    const ms = parseDuration(text);
+    if (ms === undefined) return `--${flag}: expected a duration such as 4s, 10m or 250ms, got '${text}'\n`;
+    out[key] = ms;
+  }
+  return out;
 }
 
 export async function runSandbox(argv: string[], io: SandboxIo = defaultIo()): Promise<number> {

@@ -6,9 +6,11 @@ import { parseArgs } from 'node:util';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SettingsError } from '../settings.js';
+import { parseDuration } from '../sandbox/propagation.js';
 import { stackSandboxFile, startLocalStack, sweepNow, type LocalStack } from '../local/stack.js';
 
 export const START_HELP = `Usage: ear-guard start [--port <n>] [--sandbox <file>] [--schedule "<ncrontab>"] [--json]
+                       [--propagation-delay <duration>]
 
 Runs the remediator locally: the Event Grid webhook, the sweep timer, the HTTP API and the status page,
 the same handlers the Azure Functions app registers.
@@ -22,6 +24,9 @@ Options:
   --sandbox <file>    use a running sandbox ('ear-guard sandbox --out <file>'); also EAR_GUARD_SANDBOX
   --schedule <cron>   sweep schedule, NCRONTAB with seconds (default EAR_GUARD_SWEEP_SCHEDULE, 0 */5 * * * *)
   --json              print one JSON line when ready (for scripts)
+  --propagation-delay <duration>   built-in sandbox: a new grant reaches Key Vault's data plane (and Atlas's
+                      \`valid\`) only after this long, e.g. 4s (a removal at once); for a running sandbox, start it
+                      with 'ear-guard sandbox --propagation-delay' or POST /_sandbox/control/propagation/setDelay
 
 Settings: LOCAL_FUNCTION_KEY (generated and printed when unset), EAR_GUARD_STORAGE (default: in-process Azurite).
 `;
@@ -71,6 +76,8 @@ interface StartArgs {
   sandbox?: string;
   schedule?: string;
   json: boolean;
+  /** Built-in sandbox only: the propagation delay (ms, sandbox time). */
+  propagationDelayMs?: number;
 }
 
 /** What the command line asks for: help, a usage error (exit 2), or a start. */
@@ -86,6 +93,7 @@ function parseStartArgs(argv: string[], env: StartIo['env']): StartRequest {
         sandbox: { type: 'string' },
         schedule: { type: 'string' },
         json: { type: 'boolean', default: false },
+        'propagation-delay': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -99,9 +107,23 @@ function parseStartArgs(argv: string[], env: StartIo['env']): StartRequest {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     return { kind: 'usage', message: `--port/PORT: expected a port number 0-65535, got '${portText}'` };
   }
+  const delayText = values['propagation-delay'];
+  const propagationDelayMs = delayText === undefined ? undefined : parseDuration(delayText);
+  if (delayText !== undefined && propagationDelayMs === undefined) {
+    return {
+      kind: 'usage',
+      message: `--propagation-delay: expected a duration such as 4s, 10m or 250ms, got '${delayText}'`,
+    };
+  }
   return {
     kind: 'start',
-    args: { port, sandbox: values.sandbox ?? env.EAR_GUARD_SANDBOX, schedule: values.schedule, json: values.json },
+    args: {
+      port,
+      sandbox: values.sandbox ?? env.EAR_GUARD_SANDBOX,
+      schedule: values.schedule,
+      json: values.json,
+      ...(propagationDelayMs !== undefined ? { propagationDelayMs } : {}),
+    },
   };
 }
 
@@ -119,6 +141,9 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
   let stack: LocalStack | undefined;
   try {
     stack = await startLocalStack({
+      ...(args.propagationDelayMs !== undefined
+        ? { sandboxOptions: { propagationDelayMs: args.propagationDelayMs } }
+        : {}),
       env: io.env,
       sandboxFile: args.sandbox ? resolve(io.cwd, args.sandbox) : undefined,
       port: args.port,

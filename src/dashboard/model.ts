@@ -30,8 +30,10 @@ export interface ProjectSummary {
   lastDrift?: HistoryRow;
   /** Who changed it: the actor of the last drift, else who recorded a deliberate revocation. */
   changedBy?: string;
-  /** Latest completed restore. */
+  /** Latest completed restore (stage one: the grants are back). */
   lastRestore?: RestoreEpisode;
+  /** Stage two: Atlas reported the key valid again (the latest `atlas-confirmed` row), or still pending. */
+  atlas?: AtlasStage;
   /** Newest first. */
   history: HistoryRow[];
 }
@@ -82,6 +84,23 @@ export function restoreEpisodes(projectId: string, rowsNewestFirst: HistoryRow[]
   return out;
 }
 
+export type AtlasStage =
+  | { kind: 'confirmed'; at: string; seconds: number }
+  | { kind: 'pending'; since: string }
+  | { kind: 'invalid'; at?: string };
+
+/** Atlas's side of the latest recovery: pending (row), confirmed (history), or Atlas's own `valid: false`. */
+export function atlasStage(record: ProjectRecord, historyNewestFirst: HistoryRow[]): AtlasStage | undefined {
+  if (record.atlasPendingSince) return { kind: 'pending', since: record.atlasPendingSince };
+  const c = historyNewestFirst.find((r) => r.kind === 'atlas-confirmed');
+  if (c) {
+    const ms = detailOf(c).afterMs;
+    return { kind: 'confirmed', at: c.at, seconds: typeof ms === 'number' ? ms / 1000 : NaN };
+  }
+  if (record.atlasValid === false) return { kind: 'invalid', at: record.atlasValidAt };
+  return undefined;
+}
+
 /** How long a healthy project that was restored still reads "Restored" on the page. */
 export const RECENTLY_RESTORED_MS = 60 * 60_000;
 
@@ -110,6 +129,7 @@ export function summarizeProject(
     lastDrift,
     changedBy: lastDrift?.actor ?? (record.intent === 'revoked' ? record.intentBy : undefined),
     lastRestore: episodes.at(-1),
+    atlas: atlasStage(record, history),
     history,
   };
 }

@@ -78,7 +78,20 @@ function projectRow(p: ProjectSummary, now: Date): SafeHtml {
     <td data-label="Time to restore">
       ${p.lastRestore ? markup`<span title="verified ${formatTime(p.lastRestore.verifiedAt)}">${formatDuration(p.lastRestore.seconds)}</span>` : markup`<span class="none">—</span>`}
     </td>
+    <td data-label="Atlas confirmed">${atlasCell(p)}</td>
   </tr>`;
+}
+
+/** Stage two of a recovery: Atlas's own verdict (grants restored is stage one, the column before). */
+function atlasCell(p: ProjectSummary): SafeHtml {
+  const a = p.atlas;
+  if (!a) return markup`<span class="none">—</span>`;
+  if (a.kind === 'pending') {
+    return markup`<span class="atlas-pending" data-atlas="pending" title="pending since ${formatTime(a.since)}">waiting for Atlas</span>`;
+  }
+  if (a.kind === 'invalid') return markup`<span class="atlas-invalid" data-atlas="invalid">Atlas: not valid</span>`;
+  const took = Number.isFinite(a.seconds) ? formatDuration(a.seconds) : formatTime(a.at);
+  return markup`<span data-atlas="confirmed" title="confirmed ${formatTime(a.at)}">${took}</span>`;
 }
 
 function timeline(p: ProjectSummary, limit: number, now: Date): SafeHtml {
@@ -329,6 +342,7 @@ function projectsTable(summaries: ProjectSummary[], now: Date, firstSweep: First
             <th scope="col">Last drift</th>
             <th scope="col">Changed by</th>
             <th scope="col">Time to restore</th>
+            <th scope="col" title="Atlas reported the key valid again, from the change">Atlas confirmed</th>
           </tr>
         </thead>
         <tbody>

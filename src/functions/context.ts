@@ -46,13 +46,25 @@ export async function buildAppContext(opts: AppContextOptions): Promise<AppConte
     s.ALERT_EVENTGRID_KEY,
     ...(secrets ?? []),
   );
-  const engine = await createEngine(engineOptions);
+  const engine = await createEngine({
+    ...engineOptions,
+    // Atlas confirmation re-checks ride the fan-out queue (a delayed message) so no invocation waits for them.
+    ...(queue && engineOptions.recheck === undefined ? { recheck: queueRecheck(queue) } : {}),
+  });
   return {
     settings: s,
     engine,
     ...(queue ? { queue } : {}),
     recentEvents: new RecentIds(),
     coalescer: new Coalescer<Outcome>(10_000, minReconcileIntervalMs ?? RECONCILE_MIN_INTERVAL_MS),
+  };
+}
+
+/** A re-check as a queue message that becomes visible after the delay (the queue trigger reconciles it). */
+export function queueRecheck(queue: QueueClient): (projectId: string, afterMs: number) => Promise<void> {
+  return async (projectId, afterMs) => {
+    const text = Buffer.from(JSON.stringify({ projectId, recheck: 'atlas' })).toString('base64');
+    await queue.sendMessage(text, { visibilityTimeout: Math.max(1, Math.ceil(afterMs / 1000)) });
   };
 }
 

@@ -17,6 +17,8 @@ export interface RecordContext {
 
 export interface PassContext extends RecordContext {
   deps: ReconcileDeps;
+  /** Atlas's `azureKeyVault.valid` as this pass read it (set with the desired state). */
+  atlasView?: { valid?: boolean; at: number };
 }
 
 export function newContext(projectId: string, trigger: Trigger, deps: ReconcileDeps): PassContext {

@@ -15,6 +15,7 @@ import { SPANS, annotateSpan, recordRestoreLatency, withSpan } from '../observab
 import { newProjectRecord, type Mode, type ProjectRecord } from '../state/store.js';
 import { act } from './act.js';
 import { alertToSend, maybeAlert } from './alerting.js';
+import { applyAtlasStage, scheduleAtlasRecheck } from './atlasConfirm.js';
 import { clearStaleClaim } from './claims.js';
 import { flushHistory, isoNow, newContext, note, outcomeBase, type PassContext, type PassResult } from './context.js';
 import { decide, type Decision } from './decide.js';
@@ -69,6 +70,7 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
   const t = target.target;
   const trusted = checkAtlasPrincipal(t, ctx.deps.policy.atlasPrincipals ?? {}, row.principalId);
   if (!trusted.ok) return { result: principalMismatchResult(ctx, row, mode, trusted.reason, t) };
+  ctx.atlasView = { valid: t.atlasValid, at: ctx.now() };
   await ctx.deps.state
     .indexVault(t.vaultId, ctx.projectId)
     .catch((e) => ctx.deps.log?.warn('index vault failed', { error: String(e) }));
@@ -135,6 +137,7 @@ async function restore(
 async function pass(ctx: PassContext, row: ProjectRecord, gate: Gate): Promise<PassResult> {
   const { policy } = ctx.deps;
   const mode: Mode = row.mode ?? policy.mode;
+  ctx.atlasView = undefined;
   const desired = await desiredState(ctx, row, mode);
   if ('result' in desired) return desired.result;
   const t = desired.target;
@@ -184,6 +187,7 @@ async function commitHeld(
   const committed = await commitPass(deps.state, ctx.projectId, res, alerted, seen, i + 1 < deps.policy.maxPasses);
   await flushHistory(ctx, deps.state);
   if (committed.again) deps.targetCache?.delete(ctx.projectId);
+  else await scheduleAtlasRecheck(ctx, committed.row);
   return { outcome: res.outcome, committed };
 }
 
@@ -193,7 +197,7 @@ async function passes(ctx: PassContext, first: ProjectRecord, seen0: number, don
   let seen = seen0;
   let result: Committed | undefined;
   for (let i = done; i < Math.max(1, ctx.deps.policy.maxPasses); i++) {
-    const res = await pass(ctx, row, HELD);
+    const res = applyAtlasStage(ctx, row, await pass(ctx, row, HELD));
     result = merge(result, await commitHeld(ctx, row, res, seen, i));
     ({ row, seen } = result.committed);
     if (!result.committed.again) break;
@@ -223,7 +227,7 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
     held ??= await leaseRowAsRead(deps.state, row, deps.policy.leaseMs, ctx.now);
   };
   try {
-    const res = await pass(ctx, row, gate);
+    const res = applyAtlasStage(ctx, row, await pass(ctx, row, gate));
     if (alertToSend(row, res, mode, deps.policy.checkFailingAfter ?? 2).send) await gate();
     if (held) {
       const first = await commitHeld(ctx, row, res, held.seen, 0);
@@ -234,6 +238,7 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
     const alerted = await maybeAlert(ctx, row, res, mode);
     if (await commitUnleased(deps.state, row, res, alerted)) await flushHistory(ctx, deps.state);
     else ctx.history.splice(0); // nothing changed: a healthy check leaves no trace but the sweep's heartbeat
+    await scheduleAtlasRecheck(ctx, res.update(row));
     return res.outcome;
   } catch (err) {
     if (held) throw new HeldFailure(err, held.owner);

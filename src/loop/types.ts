@@ -6,6 +6,7 @@ import type { Verdict } from '../core/types.js';
 import type { AlertPublisher, AlertType } from '../alerts/index.js';
 import type { AzurePort } from '../azure/arm.js';
 import type { AtlasPort, TargetResult } from '../atlas/target.js';
+import type { AtlasConfirmPolicy } from './atlasConfirm.js';
 import type { Mode, ProjectStatus, RestoreScope, StateStore } from '../state/store.js';
 
 /** Who an event says made a change (from its `claims`). */
@@ -17,7 +18,7 @@ export type TriggerActor = Actor;
  * event adapter before the request (see recordRevocationClaims), so the order of coalesced events cannot matter.
  */
 export interface Trigger {
-  kind: 'event' | 'timer' | 'http' | 'cli' | 'queue' | 'manual' | 'atlas-alert';
+  kind: 'event' | 'timer' | 'http' | 'cli' | 'queue' | 'manual' | 'atlas-alert' | 'atlas-recheck';
   eventId?: string;
   correlationId?: string;
   /** Who the event says made the change (its `claims`): recorded as a claim, never trusted for a decision. */
@@ -111,6 +112,8 @@ export interface ReconcilePolicy {
   atlasPrincipals?: Record<string, string>;
   /** Failed checks in a row before CheckFailing goes out (one transient blip is not an incident). Default 2. */
   checkFailingAfter?: number;
+  /** Asking Atlas to confirm a recovery: backoff and the window before AtlasStillInvalid (see atlasConfirm.ts). */
+  atlasConfirm?: AtlasConfirmPolicy;
 }
 
 export const DEFAULT_POLICY: ReconcilePolicy = {
@@ -164,4 +167,6 @@ export interface ReconcileDeps {
   targetCache?: TargetCache;
   now?: () => number;
   log?: Logger;
+  /** Asks for another reconcile of a project in `afterMs` (Atlas confirmation); absent: the sweep confirms. */
+  recheck?: (projectId: string, afterMs: number) => void | Promise<void>;
 }

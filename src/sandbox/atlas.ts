@@ -12,6 +12,7 @@ import type { KeyAccessAnswer, RouteHandler, SandboxContext, SandboxRequest } fr
 import { groupIpAddresses } from './atlas/addresses.js';
 import { DigestAuthority } from './atlas/digest.js';
 import { ServiceAccountAuthority, type TokenPolicy } from './atlas/oauth.js';
+import { AtlasValidator, type ValidationRecord } from './atlas/validation.js';
 import { ORGANIZATION_OWNER, PROJECT_READ_ONLY, REQUIRED_ROLE, RoleBook, satisfies } from './atlas/roles.js';
 
 /** The Atlas-managed Azure application (BRIEF): atlasAzureAppId when a registration does not name one. */
@@ -36,7 +37,11 @@ export interface AtlasOptions {
   validationErrorCode?: string;
   /** Service-account token lifetime, mint rate limit and active-token cap. */
   tokenPolicy?: Partial<TokenPolicy>;
+  /** Atlas's periodic KMS validation interval (sandbox ms, scaled by ctx.timeScale). Default 15 minutes; 0 = off. */
+  validationIntervalMs?: number;
 }
+
+export type { ValidationRecord } from './atlas/validation.js';
 
 /** One stored alert configuration (GroupAlertsConfig); webhook secrets are kept but answered redacted. */
 interface AlertConfigState {
@@ -120,8 +125,18 @@ export interface AtlasControl {
   setEncryptionAtRest(groupId: string, azureKeyVault: AzureKeyVaultConfig | null): void;
   getProject(groupId: string): AtlasProjectSnapshot | undefined;
   projects(): AtlasProjectSnapshot[];
-  /** Atlas's periodic KMS check for one project, now. */
+  /** Atlas's periodic KMS check for one project, now (does not record: see runPeriodicValidation). */
   validate(groupId: string): KeyAccessAnswer;
+  /** Runs Atlas's periodic validation now, for one project or all: records failures, alerts, shuts clusters down. */
+  runPeriodicValidation(p?: { groupId?: string }): Promise<ValidationRecord[]>;
+  /** The validations Atlas ran (newest last); `failedOnly` keeps the periodic failures (the ones that shut down). */
+  validations(p?: { groupId?: string; failedOnly?: boolean }): ValidationRecord[];
+  /** Sets the periodic validation interval (sandbox ms; 0 stops it); returns it. */
+  setValidationInterval(p: { ms: number }): number;
+  /** Whether a project's clusters are shut down by a failed validation. */
+  clustersShutDown(groupId: string): boolean;
+  /** Signed alert deliveries to alert-config webhooks (newest last). */
+  alertDeliveries(): { groupId: string; url: string; eventTypeName: string; status: number | string }[];
   /** 429 RATE_LIMITED_TOKEN_BUCKET (with Retry-After) or 500/503 for the next `times` requests (all when absent). */
   setAtlasFault(fault: AtlasFault | null): void;
   /** Expire every digest nonce: the next request with an old nonce gets `stale=true`. */
@@ -161,6 +176,8 @@ export interface AtlasSandbox {
   /** The demo service account (Project Read Only on every seeded project; also `control.readOnlyServiceAccount()`). */
   clientId: string;
   clientSecret: string;
+  /** Stops the periodic validation. */
+  close(): void;
 }
 
 interface ProjectState {
@@ -257,6 +274,19 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
   const readOnly = oauth.create('ear-guard-read-only');
   const alertConfigs = new Map<string, AlertConfigState[]>();
   let fault: (AtlasFault & { remaining: number }) | null = null;
+  // Declared before use by the validator's callbacks (they only run after createAtlas returns).
+  const validator = new AtlasValidator(
+    {
+      groupIds: () => [...projects.values()].filter((p) => p.azureKeyVault?.enabled).map((p) => p.id),
+      check: (groupId) => {
+        const p = projects.get(groupId);
+        return p ? checkAccess(p, p.azureKeyVault) : { valid: false, reason: `no project ${groupId}` };
+      },
+      alertConfigs: (groupId) => alertConfigs.get(groupId) ?? [],
+      timeScale: ctx.timeScale,
+    },
+    opts.validationIntervalMs ?? 15 * 60_000,
+  );
 
   const findProject = (groupId: string): ProjectState => {
     if (!OBJECT_ID_RE.test(groupId)) {
@@ -680,7 +710,12 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       'GET',
       /^\/groups\/([^/]+)\/encryptionAtRest$/,
       'atlas.encryptionAtRest.get',
-      (_r, m) => ({ status: 200, body: earView(findProject(m[1])) }),
+      (_r, m) => {
+        // Asking for the configuration is Atlas's documented on-demand validation.
+        const p = findProject(m[1]);
+        if (p.azureKeyVault?.enabled) validator.onDemand(p.id);
+        return { status: 200, body: earView(p) };
+      },
     ],
     [
       'PATCH',
@@ -888,6 +923,11 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
       if (!p) throw new Error(`validate: no project ${groupId}.`);
       return checkAccess(p, p.azureKeyVault);
     },
+    runPeriodicValidation: (p) => validator.runPeriodic(p?.groupId),
+    validations: (p) => validator.list(p ?? {}),
+    setValidationInterval: ({ ms }) => validator.setInterval(ms),
+    clustersShutDown: (groupId) => validator.isShutDown(groupId),
+    alertDeliveries: () => validator.alertDeliveries(),
     setAtlasFault: (f) => {
       fault = f ? { ...f, remaining: f.times ?? Number.POSITIVE_INFINITY } : null;
     },
@@ -928,5 +968,13 @@ export function createAtlas(ctx: SandboxContext, opts: AtlasOptions = {}): Atlas
     },
   };
 
-  return { routes, control, publicKey, privateKey, clientId: readOnly.clientId, clientSecret: readOnly.clientSecret };
+  return {
+    routes,
+    control,
+    publicKey,
+    privateKey,
+    clientId: readOnly.clientId,
+    clientSecret: readOnly.clientSecret,
+    close: () => validator.stop(),
+  };
 }

@@ -20,11 +20,12 @@ import {
   type ControlSurface,
   type ProjectTarget,
 } from './control.js';
-import { createAtlas, type AtlasControl } from './atlas.js';
+import { createAtlas, type AtlasControl, type AtlasOptions } from './atlas.js';
 import { createEventGrid, type EventGridControl, type EventGridOptions } from './eventgrid.js';
 import { atlasErrorBody, Faults, familyOf, type RateLimitConfig } from './faults.js';
 import { makeCertificate, sendArmError, sendJson, startHttpsServer } from './server.js';
 import { SandboxState } from './state.js';
+import { Propagation, parseDuration } from './propagation.js';
 import { seedDemo, type DemoSeed } from './seed.js';
 
 export type { ArmControl, Counts, ProjectTarget, VaultRef, Acting } from './control.js';
@@ -51,6 +52,13 @@ export interface SandboxOptions {
   eventGrid?: EventGridOptions;
   /** Token the `/_sandbox/control` HTTP API requires. Default: generated. */
   controlToken?: string;
+  /**
+   * How long a new grant takes to reach Key Vault's data plane and so Atlas's `valid` (sandbox ms, scaled by
+   * timeScale); a removal is seen at once. Default 0. Applied after the seed (a seed is not a fresh grant).
+   */
+  propagationDelayMs?: number;
+  /** Atlas's periodic KMS validation interval (sandbox ms, scaled by timeScale). Default 15 minutes; 0 = off. */
+  atlasValidationIntervalMs?: number;
 }
 
 /**
@@ -113,6 +121,9 @@ export interface SandboxControl extends ArmControl {
   eventGrid?: EventGridControl;
   /** The Atlas half's control (projects, EAR, principals, digest nonces). */
   atlas: AtlasControl;
+  /** The propagation delay (sandbox ms) for new grants to reach the data plane; a removal is seen at once. */
+  setPropagationDelay(p: { ms?: number; duration?: string }): number;
+  propagationDelay(): number;
   /** Every change notice handed to the Event Grid half, in order. */
   notices(): (ChangeNotice | KeyVaultNotice)[];
   clearNotices(): void;
@@ -148,14 +159,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   let baseUrl = '';
   const halves: Halves = {};
-  const ctx = sandboxContext(state, accounting, notices, halves, () => baseUrl, timeScale);
+  const propagation = new Propagation(state, timeScale);
+  const delays = delayControl(propagation);
+  const ctx = sandboxContext(state, accounting, notices, halves, () => baseUrl, timeScale, propagation);
 
   const eventGrid = createEventGrid(ctx, opts.eventGrid ?? {});
   halves.eventGrid = eventGrid;
-  const atlas = createAtlas(ctx, {
-    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
-    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
-  });
+  const atlas = createAtlas(ctx, atlasOptions(opts));
 
   const armControl = createArmControl(ctx, state, faults, accounting, projectResolver(state, halves, atlas));
   const tenant = createTenantControl(ctx, state);
@@ -163,11 +173,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     tenant,
     eventGrid: eventGrid.control,
     atlas: atlas.control,
+    setPropagationDelay: delays.setDelay,
+    propagationDelay: delays.delay,
     notices: () => notices.map((n) => structuredClone(n)),
     clearNotices: () => void notices.splice(0),
   });
 
-  const families = routeFamilies(ctx, state, faults, controlToken, { arm: armControl, tenant, eventGrid, atlas });
+  const halvesForRoutes = { arm: armControl, tenant, eventGrid, atlas, propagation: delays };
+  const families = routeFamilies(ctx, state, faults, controlToken, halvesForRoutes);
   const server = await startHttpsServer(tls, () => families, onUnexpectedError);
   baseUrl = server.baseUrl;
 
@@ -198,6 +211,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     control,
     describe: () => describeSandbox(sandbox),
     close: async () => {
+      atlas.close();
       await server.close();
       await eventGrid?.close();
       await rm(tempDir, { recursive: true, force: true });
@@ -205,7 +219,39 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   };
   halves.sandbox = sandbox;
   if (opts.seed === 'demo') sandbox.demo = await seedDemo(sandbox);
+  if (opts.propagationDelayMs) propagation.setDelay(opts.propagationDelayMs);
   return sandbox;
+}
+
+/** The Atlas half's options from the sandbox's (key pair, validation interval). */
+function atlasOptions(opts: SandboxOptions): AtlasOptions {
+  return {
+    ...(opts.atlasValidationIntervalMs !== undefined ? { validationIntervalMs: opts.atlasValidationIntervalMs } : {}),
+    ...(opts.atlasPublicKey ? { publicKey: opts.atlasPublicKey } : {}),
+    ...(opts.atlasPrivateKey ? { privateKey: opts.atlasPrivateKey } : {}),
+  };
+}
+
+/** The propagation delay's control surface (`/_sandbox/control/propagation/{setDelay,delay}`). */
+function delayControl(propagation: Propagation) {
+  return {
+    setDelay: (p: { ms?: number; duration?: string }) => propagation.setDelay(delayArg(p ?? {})),
+    delay: () => propagation.delay(),
+  };
+}
+
+/** `{ms}` or `{duration: '4s'}`: the delay in sandbox ms, or a clear error naming the field. */
+function delayArg(p: { ms?: number; duration?: string }): number {
+  if (typeof p.duration === 'string') {
+    const ms = parseDuration(p.duration);
+    if (ms === undefined)
+      throw new Error(`duration: expected a duration such as 4s, 10m or 250ms, got '${p.duration}'`);
+    return ms;
+  }
+  if (typeof p.ms !== 'number' || !Number.isFinite(p.ms) || p.ms < 0) {
+    throw new Error('ms: expected a non-negative number of milliseconds (or duration: "4s")');
+  }
+  return p.ms;
 }
 
 type Halves = { eventGrid?: ReturnType<typeof createEventGrid>; sandbox?: Sandbox };
@@ -225,13 +271,16 @@ function sandboxContext(
   halves: Halves,
   baseUrl: () => string,
   timeScale: number,
+  propagation: Propagation,
 ): SandboxContext {
   return {
     tenantId: state.tenantId,
     subscriptionId: state.subscriptionId,
     baseUrl,
-    checkKeyAccess: (q) => checkKeyAccess(state, q),
+    // What Atlas sees: Key Vault's data plane, where a new grant arrives only after the propagation delay.
+    checkKeyAccess: (q) => checkKeyAccess(state, q, propagation),
     notify: (n) => {
+      propagation.observe();
       notices.push(n);
       if (notices.length > 10_000) notices.splice(0, notices.length - 10_000);
       halves.eventGrid?.notify(n);
@@ -277,6 +326,7 @@ function routeFamilies(
     tenant: TenantControl;
     eventGrid: ReturnType<typeof createEventGrid>;
     atlas: ReturnType<typeof createAtlas>;
+    propagation: Record<string, unknown>;
   },
 ): RouteHandler[] {
   const { eventGrid, atlas, tenant } = halves;
@@ -286,6 +336,7 @@ function routeFamilies(
     tenant: tenant as unknown as ControlSurface,
     ...(eventGrid ? { eventGrid: eventGrid.control as unknown as ControlSurface } : {}),
     atlas: atlas.control as unknown as ControlSurface,
+    propagation: halves.propagation as unknown as ControlSurface,
   });
   // Faults for everything the ARM router does not classify itself (Atlas, Event Grid, unknown ARM paths).
   const frontFaults: RouteHandler = async (req, res) => {

@@ -69,10 +69,16 @@ export interface ProjectRecord {
   leaseUntil?: string;
   /** Bumped by a reconcile that found the lease taken: the holder re-checks before it lets go. */
   requested: number;
+  /** Atlas's own view (`azureKeyVault.valid`) at the last check, and when it was read (ISO). */
+  atlasValid?: boolean;
+  atlasValidAt?: string;
+  /** Access is intact but Atlas has not said valid yet: since when (the change time), for atlas-confirmed. */
+  atlasPendingSince?: string;
   etag?: string;
 }
 
-export type HistoryKind = 'detection' | 'plan' | 'action' | 'verification' | 'alert' | 'error' | 'intent' | 'check';
+export type HistoryKind =
+  'detection' | 'plan' | 'action' | 'verification' | 'alert' | 'error' | 'intent' | 'check' | 'atlas-confirmed';
 
 export interface HistoryEntry {
   projectId: string;
@@ -167,6 +173,9 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
     leaseOwner: s('leaseOwner'),
     leaseUntil: s('leaseUntil'),
     requested: n('requested'),
+    atlasValid: typeof e.atlasValid === 'boolean' ? e.atlasValid : undefined,
+    atlasValidAt: s('atlasValidAt'),
+    atlasPendingSince: s('atlasPendingSince'),
     etag: e.etag,
   };
 }
@@ -215,6 +224,10 @@ function toEntity(r: ProjectRecord): Entity {
     leaseOwner: opt(r.leaseOwner),
     leaseUntil: opt(r.leaseUntil),
     requested: r.requested,
+    // '' = unknown (Table Storage has no null); a boolean once Atlas reported one.
+    atlasValid: r.atlasValid ?? '',
+    atlasValidAt: opt(r.atlasValidAt),
+    atlasPendingSince: opt(r.atlasPendingSince),
   };
 }
 

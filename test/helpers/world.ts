@@ -149,6 +149,8 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     storageConnection: azurite.connectionString,
     armRetry: { maxRetries: 4, retryDelayInMs: 5, maxRetryDelayInMs: 50 },
     atlasRetry: { maxRetries: 2, backoffMs: 5, maxRetryAfterMs: 200 },
+    // No background re-checks unless a test asks for them (atlas-confirm tests): counts stay the test's own.
+    recheck: false,
     ...opts.engine,
     ...extra,
     policy: { targetCacheMs: 0, ...opts.engine?.policy, ...extra.policy },

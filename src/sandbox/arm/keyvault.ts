@@ -10,6 +10,7 @@ import { evaluate } from '../../core/evaluate.js';
 import { keyScope } from '../../core/scopes.js';
 import type { AccessPolicyEntry, DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc } from '../../core/types.js';
 import type { KeyAccessAnswer, KeyAccessQuery, SandboxContext, SandboxRequest } from '../contract.js';
+import type { DataPlaneView } from '../propagation.js';
 import { sendJson } from '../server.js';
 import {
   GUID_RE,
@@ -709,7 +710,7 @@ function accessDocuments(
  * Would Atlas's KMS validation pass right now? The vault and key exist, the key version is enabled and
  * inside nbf/exp, and the real evaluator says the principal holds get/encrypt/decrypt.
  */
-export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAccessAnswer {
+export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery, view?: DataPlaneView): KeyAccessAnswer {
   const found = locateKey(state, q);
   if ('reason' in found) return { valid: false, reason: found.reason };
   const { vault, key, ver } = found;
@@ -725,9 +726,12 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
         name: vault.name,
         tenantId: vault.properties.tenantId,
         enableRbacAuthorization: vault.properties.enableRbacAuthorization,
-        accessPolicies: vault.properties.accessPolicies,
+        // Key Vault's data plane sees a new grant only after propagation (sandbox/propagation.ts).
+        accessPolicies: view
+          ? view.accessPolicies(vault.id, vault.properties.accessPolicies)
+          : vault.properties.accessPolicies,
       },
-      ...accessDocuments(state, keyScope(vault.id, key.name)),
+      ...visibleTo(view, accessDocuments(state, keyScope(vault.id, key.name))),
       // The emulator knows every membership and the whole hierarchy (groups.ts, managementGroups.ts).
       principalGroups: { groupIds: [...transitiveGroups(state, q.principalId)], complete: true },
       ancestry: { managementGroupIds: subscriptionAncestors(state) },
@@ -738,6 +742,11 @@ export function checkKeyAccess(state: SandboxState, q: KeyAccessQuery): KeyAcces
     return { valid: false, reason: `access depends on an ABAC condition for: ${verdict.indeterminate.join(', ')}` };
   }
   return { valid: false, reason: `principal lacks ${verdict.missing.join(', ')} (${verdict.model})` };
+}
+
+/** The documents without the role assignments the data plane does not see yet. */
+function visibleTo<T extends { roleAssignments: RoleAssignmentDoc[] }>(view: DataPlaneView | undefined, docs: T): T {
+  return view ? { ...docs, roleAssignments: docs.roleAssignments.filter((a) => view.assignmentVisible(a.id)) } : docs;
 }
 
 // ---------- routes ----------
