@@ -282,6 +282,8 @@ async function serve(env: HostEnv, req: IncomingMessage, res: ServerResponse): P
     if (err instanceof BodyTooLarge) {
       return send(res, 413, { error: `body larger than ${env.limit} bytes` }, { connection: 'close' });
     }
+    // decodeURIComponent on a route segment: the client's malformed %-encoding, not our failure.
+    if (err instanceof URIError) return send(res, 400, { error: 'path: malformed percent-encoding' });
     env.log(`host error: ${err instanceof Error ? err.message : String(err)}`);
     if (!res.headersSent) send(res, 500, { error: 'internal error' });
   }

@@ -1,7 +1,8 @@
 // The local host's webhook and HTTP API under input that must not poison delivery, and its batching: the events of
 // one POST run concurrently (as the Functions host runs invocations), so the per-instance coalescer merges them;
 // valid JSON that is not an event is a 400; an event that can never be handled is dropped (dead-lettered in the
-// log) and answered 200 naming it, never a 500 that Event Grid would retry for 24 hours.
+// log) and answered 200 naming it, never a 500 that Event Grid would retry for 24 hours; malformed paths and
+// durations are 400; actions on a project neither Atlas nor the state knows are 404 and leave no row.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
@@ -111,5 +112,32 @@ describe('webhook input that can never succeed', () => {
       ]),
     );
     expect(ok.status).toBe(200);
+  }, 30_000);
+});
+
+describe('HTTP API input', () => {
+  it('malformed percent-encoding and an unrepresentable duration are 400', async () => {
+    const bad = await a.api('projects/%E0%A4%A');
+    expect(bad.status).toBe(400);
+    const p = a.projects[0]!;
+    const since = await a.api(`projects/${p.projectId}/history?since=99999999999d`);
+    expect(since.status).toBe(400);
+    expect(((await since.json()) as { error: string }).error).toMatch(/^since:/);
+  });
+
+  it('PUT intent and POST check on a project neither Atlas nor the state knows are 404 and create no row', async () => {
+    const phantom = 'f'.repeat(24);
+    const intent = await a.api(`projects/${phantom}/intent`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ intent: 'revoked', reason: 'phantom' }),
+    });
+    expect(intent.status).toBe(404);
+    const check = await a.api(`projects/${phantom}/check`, { method: 'POST' });
+    expect(check.status).toBe(404);
+    expect(await a.local.app.engine.deps.state.getProject(phantom)).toBeUndefined();
+    // A known project still works.
+    const known = await a.api(`projects/${a.projects[0]!.projectId}/check`, { method: 'POST' });
+    expect(known.status).toBe(200);
   }, 30_000);
 });
