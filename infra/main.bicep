@@ -87,6 +87,9 @@ param flapWindowMinutes int = 60
 @maxValue(100)
 param checkFailingAfter int = 2
 
+@description('Share (0-1] of the last sweep\'s checks that may fail before /api/health answers 503; 1: only when all did.')
+param healthMaxFailedShare string = '1'
+
 param dryRun bool = false
 
 @minValue(1)
@@ -152,6 +155,7 @@ module app 'app/app.bicep' = {
       EAR_GUARD_MAX_RESTORES: string(maxRestores)
       EAR_GUARD_FLAP_WINDOW_MINUTES: string(flapWindowMinutes)
       EAR_GUARD_CHECK_FAILING_AFTER: string(checkFailingAfter)
+      EAR_GUARD_HEALTH_MAX_FAILED_SHARE: healthMaxFailedShare
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals

@@ -47,6 +47,8 @@ export const settingsSchema = z.object({
   EAR_GUARD_CHECK_FAILING_AFTER: z.coerce.number().int().min(1).max(100).default(2),
   /** Days ahead a warning goes out for something that will break EAR (key or pinned version expiry, time-bound grants). */
   EAR_GUARD_WARN_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** /api/health is 503 when at least this share of the last sweep's checks failed (1: only when all did). */
+  EAR_GUARD_HEALTH_MAX_FAILED_SHARE: z.coerce.number().gt(0).max(1).default(1),
   EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
   EAR_GUARD_DRY_RUN: z
     .enum(['true', 'false', '1', '0', ''])
