@@ -87,10 +87,17 @@ param flapWindowMinutes int = 60
 @maxValue(100)
 param checkFailingAfter int = 2
 
+@description('Days ahead to warn of a key (version) expiry or a time-bound role assignment ending.')
+@minValue(1)
+@maxValue(365)
+param warnDays int = 30
+
 @description('Minutes Atlas may take to report the key valid after a restore (RBAC propagation) before AtlasStillInvalid.')
 @minValue(1)
 @maxValue(1440)
 param atlasConfirmMinutes int = 15
+@description('Share (0-1] of the last sweep\'s checks that may fail before /api/health answers 503; 1: only when all did.')
+param healthMaxFailedShare string = '1'
 
 param dryRun bool = false
 
@@ -157,7 +164,9 @@ module app 'app/app.bicep' = {
       EAR_GUARD_MAX_RESTORES: string(maxRestores)
       EAR_GUARD_FLAP_WINDOW_MINUTES: string(flapWindowMinutes)
       EAR_GUARD_CHECK_FAILING_AFTER: string(checkFailingAfter)
+      EAR_GUARD_WARN_DAYS: string(warnDays)
       EAR_GUARD_ATLAS_CONFIRM_MINUTES: string(atlasConfirmMinutes)
+      EAR_GUARD_HEALTH_MAX_FAILED_SHARE: healthMaxFailedShare
       EAR_GUARD_DRY_RUN: string(dryRun)
       EAR_GUARD_FANOUT_THRESHOLD: string(fanoutThreshold)
       EAR_GUARD_STATIC_PRINCIPALS: staticPrincipals

@@ -154,9 +154,7 @@ export async function runStart(argv: string[], io: StartIo = defaultIo()): Promi
     // A first sweep at once: it fills the indexes that map events to projects, and the status page.
     const first = await sweepNow(stack, (l) => io.stderr(`${l}\n`));
     const ready = readyInfo(stack, first, sandboxFile);
-    io.stdout(
-      args.json ? JSON.stringify({ ...ready, functionKey: stack.functionKey }) + '\n' : readyText(stack, ready, args),
-    );
+    io.stdout(args.json ? JSON.stringify({ ...ready, ...shownKey(stack) }) + '\n' : readyText(stack, ready, args));
     await (io.until ?? signals());
     await stack.close();
     return 0;
@@ -215,6 +213,11 @@ function runningAgainst(stack: LocalStack, args: StartArgs, sandboxFile: string 
   return args.sandbox ? 'against the sandbox in ' + sandboxFile : 'against the built-in sandbox (demo seed)';
 }
 
+/** The key for the --json line: only a generated one (a chosen key is the operator's secret). */
+function shownKey(stack: LocalStack): { functionKey?: string } {
+  return stack.generatedKey ? { functionKey: stack.functionKey } : {};
+}
+
 function functionKeyNote(stack: LocalStack): string {
   return stack.generatedKey
     ? stack.functionKey + '   (generated; set LOCAL_FUNCTION_KEY to choose one)'
@@ -231,7 +234,8 @@ function outcomeCounts(byOutcome: ReadyInfo['firstSweep']): string {
 
 /** The human "ready" text: where everything is, the first sweep, and (built-in sandbox) what to try. */
 function readyText(stack: LocalStack, ready: ReadyInfo, args: StartArgs): string {
-  const k = `code=${stack.functionKey}`;
+  // A key the operator chose stays out of scrollback and CI logs; only a generated one must be shown.
+  const k = `code=${stack.generatedKey ? stack.functionKey : '<LOCAL_FUNCTION_KEY>'}`;
   const builtIn = stack.connection && !args.sandbox;
   return (
     [

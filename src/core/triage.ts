@@ -5,7 +5,15 @@
 import routing from '../../infra/event-routing.json' with { type: 'json' };
 
 export type TriageKind =
-  'roleAssignment' | 'roleDefinition' | 'vault' | 'accessPolicy' | 'denyAssignment' | 'key' | 'validation' | 'ignored';
+  | 'roleAssignment'
+  | 'roleDefinition'
+  | 'vault'
+  | 'accessPolicy'
+  | 'denyAssignment'
+  | 'key'
+  | 'validation'
+  | 'ignored'
+  | 'rejected';
 
 /** One event, schema-independent. */
 export interface IncomingEvent {
@@ -253,9 +261,34 @@ const eventFamilies: ReadonlyArray<{
   { matches: (type) => keyVaultKinds.has(type), triage: triageKeyVaultEvent },
 ];
 
+/** Longer than any real ARM resource ID (about 450 at most), far below the state store's key limit. */
+export const MAX_RESOURCE_ID_LENGTH = 1024;
+
+function hasLoneSurrogate(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return /\p{Cs}/u.test(v);
+  if (depth > 4 || typeof v !== 'object' || v === null) return false;
+  return Object.values(v).some((x) => hasLoneSurrogate(x, depth + 1));
+}
+
+/**
+ * Why an event can never be handled, or undefined: a lone UTF-16 surrogate (no store or service accepts it) or a
+ * resource ID too long to be real (it would exceed the state's key limit). Retrying such input only repeats it.
+ */
+export function unusableEvent(ev: IncomingEvent): string | undefined {
+  if (hasLoneSurrogate(ev)) return 'a field holds a lone UTF-16 surrogate (not valid Unicode)';
+  const longest = [ev.subject, ev.topic, ev.data.resourceUri].find(
+    (s) => typeof s === 'string' && s.length > MAX_RESOURCE_ID_LENGTH,
+  );
+  if (longest) return `a resource ID of ${(longest as string).length} characters (at most ${MAX_RESOURCE_ID_LENGTH})`;
+  return undefined;
+}
+
 /** Classifies one event. Pure and cheap: irrelevant events cost a map lookup. */
 export function triageEvent(ev: IncomingEvent): TriageResult {
   const base: TriageBase = { eventId: ev.id, eventType: ev.type, eventTime: ev.time };
+  // Input that can never succeed is terminal: dropped (and dead-lettered by the caller), never retried.
+  const unusable = unusableEvent(ev);
+  if (unusable) return { ...base, relevant: false, kind: 'rejected', reason: unusable };
   const type = ev.type.toLowerCase();
   const family = eventFamilies.find((f) => f.matches(type));
   if (family) return family.triage(ev, base);

@@ -92,7 +92,9 @@ export function screen(events: IncomingEvent[], handled: HandledEvents): { resul
     recordEventReceived(ev.type, { eventId: ev.id });
     const result: EventResult = { eventId: ev.id, triage: t, projects: [], outcomes: [] };
     results.push(result);
-    if (!t.relevant) {
+    if (t.kind === 'rejected') {
+      // Dead-lettered by the caller (onAzureEvent); counted there.
+    } else if (!t.relevant) {
       recordEventDropped(t.kind === 'validation' ? 'validation' : 'irrelevant');
     } else if (handled.has(ev.id) || inBatch.has(ev.id)) {
       recordEventDropped('duplicate');

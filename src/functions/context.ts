@@ -77,6 +77,7 @@ export function setAppContext(ctx: AppContext | undefined): void {
     setObservabilityDeps(() => ({
       store: ctx.engine.deps.state,
       sweepSchedule: ctx.settings.EAR_GUARD_SWEEP_SCHEDULE,
+      healthMaxFailedShare: ctx.settings.EAR_GUARD_HEALTH_MAX_FAILED_SHARE,
     }));
   }
 }

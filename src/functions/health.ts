@@ -1,5 +1,5 @@
 // GET /api/health (anonymous, for probes and uptime monitors): 200 only when the last sweep finished within two
-// schedule periods and state storage answers; 503 otherwise, with the reasons. It never throws (a 500 would tell
+// schedule periods with its checks completed (EAR_GUARD_HEALTH_MAX_FAILED_SHARE) and state storage answers; 503 otherwise, with the reasons. It never throws (a 500 would tell
 // a probe less than a 503 with a reason). The body carries no project data.
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { checkHealth } from '../observability/health.js';
@@ -14,7 +14,12 @@ export function makeHealthHandler(
     const headers = { 'cache-control': 'no-store' };
     try {
       const deps = await getDeps();
-      const r = await checkHealth({ store: deps.store, schedule: deps.sweepSchedule, now: deps.now?.() });
+      const r = await checkHealth({
+        store: deps.store,
+        schedule: deps.sweepSchedule,
+        now: deps.now?.(),
+        maxFailedShare: deps.healthMaxFailedShare,
+      });
       if (!r.healthy) loggerForInvocation(ctx).warn('health: unhealthy', { reasons: r.reasons });
       return {
         status: r.healthy ? 200 : 503,

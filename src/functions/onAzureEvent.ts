@@ -1,7 +1,10 @@
 // Event Grid trigger: parse, hand the batch to the event steps (src/events/handle.ts), map the result. A transient
 // failure throws so Event Grid redelivers; terminal ones are recorded and alerted by the loop, not thrown.
+// Input that can never succeed (not an event; a lone surrogate or an impossible resource ID) is logged and dropped,
+// never thrown: the Functions host owns the HTTP answer, and a throw would only make Event Grid retry it for 24 h.
+// The local host answers such input itself (400 for a non-event, 200 naming the dropped events).
 import type { InvocationContext } from '@azure/functions';
-import { EventInputError, parseEvents } from '../core/triage.js';
+import { EventInputError, parseEvents, unusableEvent, type IncomingEvent } from '../core/triage.js';
 import { handleEvents, type EventResult } from '../events/handle.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { recordEventDropped } from '../observability/telemetry.js';
@@ -14,6 +17,24 @@ export class RetryLaterError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'RetryLaterError';
+  }
+}
+
+/**
+ * Our dead-letter for input that can never be handled: one structured warning per event (id, type, reason; never
+ * the oversized field itself), which Application Insights / the local log keeps. Answered as success, so Event Grid
+ * does not retry it; its own dead-letter destination only receives events whose delivery failed.
+ */
+function deadLetter(log: ReturnType<typeof loggerForInvocation>, events: IncomingEvent[]): void {
+  for (const ev of events) {
+    const reason = unusableEvent(ev);
+    if (!reason) continue;
+    log.warn('event dead-lettered: can never be handled', {
+      eventId: ev.id.slice(0, 100),
+      eventType: ev.type.slice(0, 200),
+      reason,
+    });
+    recordEventDropped('unusable');
   }
 }
 
@@ -34,6 +55,7 @@ export async function handleAzureEvent(
     recordEventDropped('malformed');
     return [];
   }
+  deadLetter(log, events);
   const { results, transient } = await handleEvents(
     {
       deps: app.engine.deps,

@@ -45,18 +45,16 @@ function outcomeStatus(o: Outcome): number {
   return 200;
 }
 
-/** `7d`, `12h`, `30m` or an ISO time. */
+const SINCE_UNITS_MS = { d: 86_400_000, h: 3_600_000, m: 60_000 } as const;
+const SINCE_ERROR = 'since: expected an ISO time or a duration like 7d, 12h, 30m';
+
+/** `7d`, `12h`, `30m` or an ISO time; a duration reaching past the representable dates is an error, not a throw. */
 export function parseSince(v: string | null, now = Date.now()): string | undefined | Error {
   if (!v) return undefined;
   const m = /^(\d+)([dhm])$/.exec(v);
-  if (m)
-    return new Date(
-      now - Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as 'd' | 'h' | 'm'],
-    ).toISOString();
-  const t = Date.parse(v);
-  return Number.isNaN(t)
-    ? new Error('since: expected an ISO time or a duration like 7d, 12h, 30m')
-    : new Date(t).toISOString();
+  const t = m ? now - Number(m[1]) * SINCE_UNITS_MS[m[2] as 'd' | 'h' | 'm'] : Date.parse(v);
+  const at = new Date(t);
+  return Number.isNaN(at.getTime()) ? new Error(SINCE_ERROR) : at.toISOString();
 }
 
 /**
@@ -70,69 +68,104 @@ function caller(req: HttpRequest): string {
   return claimed ? `function-key holder (unverified claim: ${claimed.slice(0, 100)})` : 'function-key holder';
 }
 
+type Op = (app: AppContext, id: string, req: HttpRequest, ctx: InvocationContext) => Promise<HttpResponseInit>;
+
+const notKnown = (id: string) => problem(404, `project ${id} is not known here`);
+
+/**
+ * Whether Atlas or the state knows the project: a row exists, the engine lists it, or Atlas loads its EAR
+ * configuration. Actions on anything else would create lasting rows for projects that do not exist.
+ */
+export async function projectIsKnown(app: AppContext, id: string): Promise<boolean> {
+  if (await app.engine.deps.state.getProject(id)) return true;
+  if ((await app.engine.listProjectIds()).some((p) => p.toLowerCase() === id.toLowerCase())) return true;
+  try {
+    await app.engine.deps.atlas.loadTarget(id);
+    return true;
+  } catch (err) {
+    // Atlas answers 404 for a project that does not exist (and 401/403 for one this key cannot see).
+    if (err instanceof ClassifiedError && !err.transient && [401, 403, 404].includes(err.status ?? 0)) return false;
+    throw err;
+  }
+}
+
+async function listAll(app: AppContext): Promise<HttpResponseInit> {
+  const state = app.engine.deps.state;
+  const [rows, heartbeat] = await Promise.all([state.listProjects(), readHeartbeat(state)]);
+  // `firstSweep: 'running'` until a sweep has finished: an empty list then is "not looked yet", not "none".
+  return { status: 200, jsonBody: { projects: rows.map(publicProject), firstSweep: firstSweepState(heartbeat) } };
+}
+
+const getOne: Op = async (app, id) => {
+  const row = await app.engine.deps.state.getProject(id);
+  return row ? { status: 200, jsonBody: publicProject(row) } : notKnown(id);
+};
+
+const getHistory: Op = async (app, id, req) => {
+  const since = parseSince(req.query.get('since'));
+  if (since instanceof Error) return problem(400, since.message);
+  const limitRaw = req.query.get('limit');
+  const limit = limitRaw === null ? 100 : Number(limitRaw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    return problem(400, 'limit: expected an integer from 1 to 1000');
+  }
+  const rows = await app.engine.deps.state.listHistory(id, { since, limit });
+  return { status: 200, jsonBody: { projectId: id, history: rows } };
+};
+
+const checkNow: Op = async (app, id, _req, ctx) => {
+  if (!(await projectIsKnown(app, id))) return notKnown(id);
+  const outcome = await app.coalescer.run(id, () =>
+    app.engine.reconcile(id, { kind: 'http', correlationId: ctx.invocationId }),
+  );
+  loggerForInvocation(ctx).info('check', { project: id, outcome: outcome.kind });
+  return { status: outcomeStatus(outcome), jsonBody: outcome };
+};
+
+const putIntent: Op = async (app, id, req, ctx) => {
+  let body: unknown;
+  try {
+    body = await req.json();
+  } catch {
+    return problem(400, 'body: expected JSON {"intent": "revoked"|"granted", "reason": "..."}');
+  }
+  const parsed = intentBody.safeParse(body);
+  if (!parsed.success) {
+    const details = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`);
+    return problem(400, 'invalid intent request', details);
+  }
+  // Checked after the body: a bad request is a 400 whether or not the project exists.
+  if (!(await projectIsKnown(app, id))) return notKnown(id);
+  const by = caller(req);
+  const row = await setIntent(app.engine.deps.state, id, parsed.data.intent, by, parsed.data.reason);
+  loggerForInvocation(ctx).info('intent set', { project: id, intent: parsed.data.intent, by });
+  return { status: 200, jsonBody: publicProject(row) };
+};
+
+const OPERATIONS: Record<string, Op> = {
+  'GET ': getOne,
+  'GET history': getHistory,
+  'POST check': checkNow,
+  'PUT intent': putIntent,
+};
+
 export async function handleProjectsApi(
   app: AppContext,
   req: HttpRequest,
   ctx: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const log = loggerForInvocation(ctx);
-  const state = app.engine.deps.state;
-  const id = req.params.id;
-  const action = req.params.action;
+  const { id, action } = req.params;
   if (id !== undefined && !PROJECT_ID.test(id)) {
     return problem(400, 'id: expected an Atlas project ID (24 hex characters)');
   }
   if (!id) {
     if (req.method !== 'GET') return problem(405, `${req.method} /projects is not supported; use GET`);
-    const [rows, heartbeat] = await Promise.all([state.listProjects(), readHeartbeat(state)]);
-    // `firstSweep: 'running'` until a sweep has finished: an empty list then is "not looked yet", not "none".
-    return { status: 200, jsonBody: { projects: rows.map(publicProject), firstSweep: firstSweepState(heartbeat) } };
+    return listAll(app);
   }
-  switch (`${req.method} ${action ?? ''}`) {
-    case 'GET ': {
-      const row = await state.getProject(id);
-      return row ? { status: 200, jsonBody: publicProject(row) } : problem(404, `project ${id} is not known here`);
-    }
-    case 'GET history': {
-      const since = parseSince(req.query.get('since'));
-      if (since instanceof Error) return problem(400, since.message);
-      const limitRaw = req.query.get('limit');
-      const limit = limitRaw === null ? 100 : Number(limitRaw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-        return problem(400, 'limit: expected an integer from 1 to 1000');
-      const rows = await state.listHistory(id, { since, limit });
-      return { status: 200, jsonBody: { projectId: id, history: rows } };
-    }
-    case 'POST check': {
-      const outcome = await app.coalescer.run(id, () =>
-        app.engine.reconcile(id, { kind: 'http', correlationId: ctx.invocationId }),
-      );
-      log.info('check', { project: id, outcome: outcome.kind });
-      return { status: outcomeStatus(outcome), jsonBody: outcome };
-    }
-    case 'PUT intent': {
-      let body: unknown;
-      try {
-        body = await req.json();
-      } catch {
-        return problem(400, 'body: expected JSON {"intent": "revoked"|"granted", "reason": "..."}');
-      }
-      const parsed = intentBody.safeParse(body);
-      if (!parsed.success) {
-        return problem(
-          400,
-          'invalid intent request',
-          parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`),
-        );
-      }
-      const by = caller(req);
-      const row = await setIntent(state, id, parsed.data.intent, by, parsed.data.reason);
-      log.info('intent set', { project: id, intent: parsed.data.intent, by });
-      return { status: 200, jsonBody: publicProject(row) };
-    }
-    default:
-      return problem(404, `${req.method} /projects/${id}${action ? '/' + action : ''} is not an operation of this API`);
-  }
+  const op = OPERATIONS[`${req.method} ${action ?? ''}`];
+  if (!op)
+    return problem(404, `${req.method} /projects/${id}${action ? '/' + action : ''} is not an operation of this API`);
+  return op(app, id, req, ctx);
 }
 
 export async function projectsApi(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

@@ -1,8 +1,12 @@
-// Azurite (Table + Queue) in-process, in memory, on free ports: the state store for `npm start` when no storage
-// connection is configured, and for the tests. Deep imports because Azurite has no public programmatic API;
+// Azurite (Table + Queue) in-process on free ports: the state store for `npm start` when no storage connection is
+// configured, and for the tests. In memory for the sandbox and tests; in a data folder (`location`) when the app
+// watches real Azure, so an intent or a pinned principal survives a restart. Deep imports because Azurite has no public programmatic API;
 // these are the classes its own CLI uses (azurite/dist/src/{table,queue}/main.js).
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
@@ -25,11 +29,35 @@ interface AzuriteServer {
   httpServer: { address(): AddressInfo | string | null };
 }
 
+/**
+ * Where the embedded Azurite keeps its data against real Azure: EAR_GUARD_STATE_DIR, else the XDG state directory
+ * ($XDG_STATE_HOME, default ~/.local/state) under ear-guard/azurite.
+ */
+export function azuriteDataDir(env: Record<string, string | undefined>): string {
+  if (env.EAR_GUARD_STATE_DIR) return join(env.EAR_GUARD_STATE_DIR, 'azurite');
+  const base = env.XDG_STATE_HOME || join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'ear-guard', 'azurite');
+}
+
 function portOf(s: AzuriteServer): number {
   return (s.httpServer.address() as AddressInfo).port;
 }
 
-export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise<LocalStorage> {
+/** Paths of Azurite's files: `:memory:` everywhere, or files in `location` (created, owner-only). */
+function storagePaths(location: string | undefined) {
+  if (!location) return { table: ':memory:', queue: ':memory:', extent: ':memory:', data: ':memory:', memory: true };
+  mkdirSync(location, { recursive: true, mode: 0o700 });
+  return {
+    table: join(location, '__azurite_db_table__.json'),
+    queue: join(location, '__azurite_db_queue__.json'),
+    extent: join(location, '__azurite_db_queue_extent__.json'),
+    data: join(location, '__queuestorage__'),
+    memory: false,
+  };
+}
+
+export async function startLocalStorage(opts: { queue?: boolean; location?: string } = {}): Promise<LocalStorage> {
+  const paths = storagePaths(opts.location);
   const TableServer = require('azurite/dist/src/table/TableServer.js').default;
   const TableConfiguration = require('azurite/dist/src/table/TableConfiguration.js').default;
   // (host, port, keepAliveTimeout, metadataDBPath, debugLog, accessLog, accessLogStream, debugLogPath, loose,
@@ -38,7 +66,7 @@ export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise
     '127.0.0.1',
     0,
     undefined,
-    ':memory:',
+    paths.table,
     false,
     false,
     undefined,
@@ -50,7 +78,7 @@ export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise
     '',
     undefined,
     false,
-    true,
+    paths.memory,
   );
   const servers: AzuriteServer[] = [new TableServer(tableConfig)];
   if (opts.queue) {
@@ -62,9 +90,9 @@ export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise
       '127.0.0.1',
       0,
       undefined,
-      ':memory:',
-      ':memory:',
-      [{ locationId: 'Default', locationPath: ':memory:', maxConcurrency: 1 }],
+      paths.queue,
+      paths.extent,
+      [{ locationId: 'Default', locationPath: paths.data, maxConcurrency: 1 }],
       false,
       undefined,
       false,
@@ -76,7 +104,7 @@ export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise
       '',
       undefined,
       false,
-      true,
+      paths.memory,
     );
     servers.push(new QueueServer(queueConfig));
   }
@@ -92,8 +120,9 @@ export async function startLocalStorage(opts: { queue?: boolean } = {}): Promise
       (queueEndpoint ? `QueueEndpoint=${queueEndpoint};` : ''),
     close: async () => {
       for (const s of servers) {
+        // Closing saves a persistent store; cleaning would delete its files.
         await s.close();
-        await s.clean().catch(() => undefined);
+        if (paths.memory) await s.clean().catch(() => undefined);
       }
     },
   };

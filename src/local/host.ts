@@ -8,6 +8,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type * as AzureFunctions from '@azure/functions';
 import azureFunctions from '@azure/functions';
 import { Cron } from 'croner';
+import { EventInputError, parseEvents, unusableEvent } from '../core/triage.js';
 
 // @azure/functions is CommonJS: named imports fail in plain Node ESM (library issue #287).
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -158,17 +159,50 @@ function answerSubscriptionValidation(
   send(res, 200, { validationResponse: code });
 }
 
-/** One invocation per event, as the Functions Event Grid trigger does. A throw means "retry" to Event Grid. */
-async function deliverEvents(env: HostEnv, fn: LocalEventGridFunction, events: unknown[], res: ServerResponse) {
-  for (const ev of events) {
-    try {
-      await fn.handler(ev as AzureFunctions.EventGridEvent, context(fn.name, env.log));
-    } catch (err) {
-      env.log(`[${fn.name}] failed, Event Grid will retry: ${err instanceof Error ? err.message : String(err)}`);
-      return send(res, 500, { error: 'processing failed; retry' });
-    }
+/**
+ * One invocation per event, as the Functions Event Grid trigger does, and all of a POST's invocations at once (the
+ * Functions host runs them concurrently), so the per-instance coalescer merges a batch into one reconcile per
+ * project. A throw means "retry" to Event Grid: the whole POST is answered 500 when any invocation threw.
+ */
+async function deliverEvents(
+  env: HostEnv,
+  fn: LocalEventGridFunction,
+  events: unknown[],
+  res: ServerResponse,
+  dropped: Dropped[],
+) {
+  const settled = await Promise.allSettled(
+    events.map((ev) => fn.handler(ev as AzureFunctions.EventGridEvent, context(fn.name, env.log))),
+  );
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return send(res, 200, dropped.length ? { dropped } : undefined);
+  const err: unknown = failed.reason;
+  env.log(`[${fn.name}] failed, Event Grid will retry: ${err instanceof Error ? err.message : String(err)}`);
+  send(res, 500, { error: 'processing failed; retry' });
+}
+
+interface Dropped {
+  eventId: string;
+  reason: string;
+}
+
+/**
+ * Valid JSON that is not an Event Grid or CloudEvents event: the reason, for a 400. Else the events that can never
+ * be handled (the handler logs them as dead-lettered and drops them): named in the 200 so nobody retries them.
+ */
+function screenPayload(payload: unknown): { error: string } | { dropped: Dropped[] } {
+  try {
+    const events = parseEvents(payload);
+    return {
+      dropped: events.flatMap((ev) => {
+        const reason = unusableEvent(ev);
+        return reason ? [{ eventId: ev.id.slice(0, 100), reason }] : [];
+      }),
+    };
+  } catch (err) {
+    if (err instanceof EventInputError) return { error: `not an event: ${err.message}` };
+    throw err;
   }
-  send(res, 200);
 }
 
 async function handleEventGrid(env: HostEnv, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -188,7 +222,9 @@ async function handleEventGrid(env: HostEnv, req: IncomingMessage, res: ServerRe
   if (String(req.headers['aeg-event-type'] ?? '') === 'SubscriptionValidation') {
     return answerSubscriptionValidation(env, fn, events, res);
   }
-  await deliverEvents(env, fn, events, res);
+  const screened = screenPayload(payload);
+  if ('error' in screened) return send(res, 400, screened);
+  await deliverEvents(env, fn, events, res, screened.dropped);
 }
 
 function toHttpRequest(req: IncomingMessage, url: URL, params: Record<string, string>, body: Buffer) {
@@ -246,6 +282,8 @@ async function serve(env: HostEnv, req: IncomingMessage, res: ServerResponse): P
     if (err instanceof BodyTooLarge) {
       return send(res, 413, { error: `body larger than ${env.limit} bytes` }, { connection: 'close' });
     }
+    // decodeURIComponent on a route segment: the client's malformed %-encoding, not our failure.
+    if (err instanceof URIError) return send(res, 400, { error: 'path: malformed percent-encoding' });
     env.log(`host error: ${err instanceof Error ? err.message : String(err)}`);
     if (!res.headersSent) send(res, 500, { error: 'internal error' });
   }

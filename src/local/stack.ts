@@ -58,7 +58,9 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     const { connection, sandbox, vaults, demo, fileState } = await sandboxFor(o, closers);
     const settings = stackSettings(o, connection, fileState);
 
-    const { storageConnection, queue, localState } = await stateFor(settings, closers);
+    // Against real Azure the embedded state persists (issue 18 item 4); the sandbox's lives and dies with it.
+    const persistDir = connection ? undefined : (await import('./azurite.js')).azuriteDataDir(env);
+    const { storageConnection, queue, localState } = await stateFor(settings, closers, persistDir);
 
     const generatedKey = !env.LOCAL_FUNCTION_KEY;
     const functionKey = env.LOCAL_FUNCTION_KEY || randomBytes(24).toString('base64url');
@@ -179,14 +181,14 @@ interface StackState {
   localState?: SandboxState;
 }
 
-/** The configured state store, else an in-process Azurite (tables + queue) closed with the stack. */
-async function stateFor(settings: Settings, closers: Closers): Promise<StackState> {
+/** The configured state store, else an in-process Azurite (tables + queue, in `persistDir` when given). */
+async function stateFor(settings: Settings, closers: Closers, persistDir?: string): Promise<StackState> {
   const configured = settings.EAR_GUARD_STORAGE ?? settings.AzureWebJobsStorage;
   if (configured) {
     return { storageConnection: configured, queue: /QueueEndpoint=|UseDevelopmentStorage=true/i.test(configured) };
   }
   const { startLocalStorage } = await import('./azurite.js');
-  const storage = await startLocalStorage({ queue: true });
+  const storage = await startLocalStorage({ queue: true, location: persistDir });
   closers.push(() => storage.close());
   return {
     storageConnection: storage.connectionString,

@@ -107,6 +107,13 @@ async function restore(
   notePlan(c, d.plan, false);
   // The intent to act is on record before the first write: a crash mid-restore still leaves the plan in history.
   await flushHistory(ctx, ctx.deps.state);
+  // Issue 18 item 10: the row says `drifted` while ARM (retries, a slow PUT) works, not the last pass's `healthy`.
+  // One small conditional write, skipped when the row already says so; the pass's commit overwrites it after.
+  await ctx.deps.state
+    .updateProject(ctx.projectId, (cur) =>
+      cur.status === 'drifted' ? undefined : { ...cur, status: 'drifted', lastChange: detectedAt },
+    )
+    .catch((e) => ctx.deps.log?.warn('row status drifted not written', { error: String(e) }));
   const { actions, errors } = await withSpan(
     SPANS.act,
     { project: ctx.projectId, 'ear_guard.plan.size': d.plan.length },

@@ -6,6 +6,8 @@ export interface ObservabilityDeps {
   store: StateStore;
   /** NCRONTAB schedule of the sweep (settings EAR_GUARD_SWEEP_SCHEDULE). */
   sweepSchedule: string;
+  /** Share of a sweep's checks that may fail before health is 503 (EAR_GUARD_HEALTH_MAX_FAILED_SHARE; default 1). */
+  healthMaxFailedShare?: number;
   /** Clock (tests). */
   now?: () => Date;
   /** Default seconds between status-page refreshes (a `?refresh=` query overrides it). Default 30. */

@@ -1,5 +1,6 @@
 // "Who watches the watcher": the remediator is healthy only when its last sweep finished within two schedule
-// periods and its state storage answers. Anything else is unhealthy, with the reason spelled out, so a probe
+// periods, that sweep's checks completed (not failed or left to retry for every project), and its state storage
+// answers. Anything else is unhealthy, with the reason spelled out, so a probe
 // (or a person) can tell "storage is down" from "the timer stopped firing" from "no sweep has ever run".
 import { Cron } from 'croner';
 import type { StateStore } from '../state/store.js';
@@ -49,12 +50,25 @@ export interface HealthReport {
   checkedAt: string;
 }
 
+/**
+ * Why the last sweep's checks count as not completed, or undefined: a check that failed (ARM/Atlas unreachable,
+ * throttled, denied), must retry, or threw, is no verdict. Unhealthy when at least `maxFailedShare` of the projects
+ * had no verdict (default 1: every project; a sweep that finished on time but checked nothing is not health).
+ */
+export function failedChecks(hb: Heartbeat, maxFailedShare = 1): string | undefined {
+  const failed = (hb.outcomes.failed ?? 0) + (hb.outcomes.retry ?? 0) + hb.errors;
+  if (hb.projects <= 0 || failed === 0 || failed / hb.projects < maxFailedShare) return undefined;
+  return `${failed} of ${hb.projects} checks of the last sweep did not complete (failed, retry or error)`;
+}
+
 /** Pure judgement over what was read (tested exhaustively without storage). */
 export function assessHealth(input: {
   heartbeat: Heartbeat | undefined;
   storageError?: string;
   schedule: string;
   now: Date;
+  /** Share of projects whose check did not complete that makes the sweep unhealthy (default 1: all). */
+  maxFailedShare?: number;
 }): HealthReport {
   const period = schedulePeriodSeconds(input.schedule, input.now);
   const maxAge = MISSED_PERIODS * period;
@@ -72,6 +86,8 @@ export function assessHealth(input: {
   if (hb) {
     report.heartbeat = hb;
     report.lastSweepFinishedAt = hb.finishedAt;
+    const failed = failedChecks(hb, input.maxFailedShare);
+    if (failed) reasons.push(failed);
     const finished = Date.parse(hb.finishedAt);
     if (!Number.isFinite(finished)) {
       reasons.push(`heartbeat: finishedAt '${hb.finishedAt}' is not a time`);
@@ -92,7 +108,12 @@ export function assessHealth(input: {
 }
 
 /** Reads the heartbeat (which also proves storage answers) and judges it. */
-export async function checkHealth(deps: { store: StateStore; schedule: string; now?: Date }): Promise<HealthReport> {
+export async function checkHealth(deps: {
+  store: StateStore;
+  schedule: string;
+  now?: Date;
+  maxFailedShare?: number;
+}): Promise<HealthReport> {
   const now = deps.now ?? new Date();
   let heartbeat: Heartbeat | undefined;
   let storageError: string | undefined;
@@ -102,7 +123,7 @@ export async function checkHealth(deps: { store: StateStore; schedule: string; n
     const e = err as { describe?: () => string; message?: string };
     storageError = typeof e.describe === 'function' ? e.describe() : String(e.message ?? err);
   }
-  return assessHealth({ heartbeat, storageError, schedule: deps.schedule, now });
+  return assessHealth({ heartbeat, storageError, schedule: deps.schedule, now, maxFailedShare: deps.maxFailedShare });
 }
 
 /** `42 s`, `7 min`, `2 h 5 min`, `3 d 4 h`. */

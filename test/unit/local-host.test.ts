@@ -84,13 +84,30 @@ describe('local host', () => {
 
   it('invokes the handler once per event and returns 500 when it throws (so Event Grid retries)', async () => {
     const before = seen.length;
-    const body = JSON.stringify([{ id: '1' }, { id: '2' }]);
+    const ev = (id: string) => ({
+      id,
+      eventType: 'Test.Event',
+      subject: '/x',
+      eventTime: '2026-01-01T00:00:00Z',
+      data: {},
+    });
+    const body = JSON.stringify([ev('1'), ev('2')]);
     const ok = await fetch(hook(), { method: 'POST', headers: { 'aeg-event-type': 'Notification' }, body });
     expect(ok.status).toBe(200);
     expect(seen.length).toBe(before + 2);
     failNext = true;
     const bad = await fetch(hook(), { method: 'POST', headers: { 'aeg-event-type': 'Notification' }, body });
     expect(bad.status).toBe(500);
+    // Valid JSON that is not an event is a 400 with the reason, and no invocation.
+    const after = seen.length;
+    const notEvent = await fetch(hook(), {
+      method: 'POST',
+      headers: { 'aeg-event-type': 'Notification' },
+      body: '[{"id":"1"}]',
+    });
+    expect(notEvent.status).toBe(400);
+    expect(((await notEvent.json()) as { error: string }).error).toMatch(/\[0\]\.eventType: missing/);
+    expect(seen.length).toBe(after);
   });
 
   it('serves HTTP routes with params and query, behind the key', async () => {

@@ -68,3 +68,28 @@ describe('assessHealth', () => {
     ]);
   });
 });
+
+describe('assessHealth: the last sweep must have completed its checks, not only finished', () => {
+  const recent = '2026-03-01T11:58:00Z';
+  const sweep = (outcomes: Record<string, number>, errors = 0): Heartbeat => ({
+    finishedAt: recent,
+    projects: Object.values(outcomes).reduce((a, b) => a + b, 0) + errors,
+    outcomes,
+    errors,
+  });
+
+  it('is unhealthy when every check of the last sweep failed or must retry', () => {
+    const r = assessHealth({ heartbeat: sweep({ failed: 2 }), schedule: '0 */5 * * * *', now });
+    expect(r.healthy).toBe(false);
+    expect(r.reasons.join(' ')).toMatch(/2 of 2 checks .*did not complete/);
+    expect(assessHealth({ heartbeat: sweep({ retry: 1 }, 1), schedule: '0 */5 * * * *', now }).healthy).toBe(false);
+  });
+
+  it('stays healthy when some checks completed, unless a configured share failed', () => {
+    const hb2 = sweep({ failed: 1, converged: 3 });
+    expect(assessHealth({ heartbeat: hb2, schedule: '0 */5 * * * *', now }).healthy).toBe(true);
+    expect(assessHealth({ heartbeat: hb2, schedule: '0 */5 * * * *', now, maxFailedShare: 0.25 }).healthy).toBe(false);
+    // A sweep of no projects has no checks to fail.
+    expect(assessHealth({ heartbeat: sweep({}), schedule: '0 */5 * * * *', now }).healthy).toBe(true);
+  });
+});
