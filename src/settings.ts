@@ -48,7 +48,11 @@ export const settingsSchema = z.object({
   /** Days ahead a warning goes out for something that will break EAR (key or pinned version expiry, time-bound grants). */
   EAR_GUARD_WARN_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   /** How long Atlas may take to report the key valid after a restore before AtlasStillInvalid (RBAC: up to 10 min). */
-  EAR_GUARD_ATLAS_CONFIRM_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
+  EAR_GUARD_ATLAS_CONFIRM_MINUTES: z.coerce
+    .number()
+    .positive()
+    .max(24 * 60)
+    .default(15),
   /** /api/health is 503 when at least this share of the last sweep's checks failed (1: only when all did). */
   EAR_GUARD_HEALTH_MAX_FAILED_SHARE: z.coerce.number().gt(0).max(1).default(1),
   EAR_GUARD_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(1).default(60),
