@@ -6,6 +6,7 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { evaluate } from '../../src/core/evaluate.js';
 import type { ObservedDocuments } from '../../src/core/types.js';
 import type { AtlasTarget } from '../../src/atlas/target.js';
+import { principal, sub, target, tenant, vaultId } from '../helpers/target.js';
 import {
   DEFAULT_POLICY,
   decide,
@@ -18,25 +19,7 @@ import {
 import { decisionResult } from '../../src/loop/record.js';
 import type { Mode } from '../../src/state/store.js';
 
-const sub = '/subscriptions/00000000-0000-0000-0000-0000000000aa';
-const vaultId = `${sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1`;
-const principal = '11111111-2222-3333-4444-555555555555';
-const tenant = 'tttttttt-0000-0000-0000-000000000000';
 const NOW = Date.parse('2026-06-01T12:00:00Z');
-const target: AtlasTarget = {
-  projectId: 'p',
-  principalObjectId: principal,
-  tenantId: tenant,
-  subscriptionId: sub.split('/')[2]!,
-  resourceGroup: 'rg',
-  vaultName: 'kv1',
-  keyName: 'k',
-  keyIdentifier: 'https://kv1.vault.azure.net/keys/k',
-  azureEnvironment: 'AZURE',
-  requirePrivateNetworking: false,
-  credentials: 'secretless',
-  vaultId,
-};
 const ra = (role: string, extra: Record<string, unknown> = {}) => ({
   id: `${vaultId}/providers/Microsoft.Authorization/roleAssignments/${role}`,
   scope: vaultId,

@@ -5,26 +5,8 @@ import { evaluate } from '../../src/core/evaluate.js';
 import type { ObservedDocuments } from '../../src/core/types.js';
 import { roleAssignmentName, uuidV5 } from '../../src/azure/guid.js';
 import { DEFAULT_POLICY, planRestore } from '../../src/loop/index.js';
-import type { AtlasTarget } from '../../src/atlas/target.js';
+import { principal, sub, target, tenant, vaultId } from '../helpers/target.js';
 
-const sub = '/subscriptions/00000000-0000-0000-0000-0000000000aa';
-const vaultId = `${sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1`;
-const principal = '11111111-2222-3333-4444-555555555555';
-const tenant = 'tttttttt-0000-0000-0000-000000000000';
-const target: AtlasTarget = {
-  projectId: 'p',
-  principalObjectId: principal,
-  tenantId: tenant,
-  subscriptionId: sub.split('/')[2]!,
-  resourceGroup: 'rg',
-  vaultName: 'kv1',
-  keyName: 'k',
-  keyIdentifier: 'https://kv1.vault.azure.net/keys/k',
-  azureEnvironment: 'AZURE',
-  requirePrivateNetworking: false,
-  credentials: 'secretless',
-  vaultId,
-};
 const req = { principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true };
 const ra = (role: string, scope = vaultId, pid = principal) => ({
   id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${uuidV5(role + scope + pid)}`,
