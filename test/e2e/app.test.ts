@@ -193,7 +193,7 @@ describe('HTTP API', () => {
 });
 
 describe('sweep fan-out through the Storage Queue', () => {
-  it('beyond the threshold, the timer enqueues one message per project and the queue function reconciles each', async () => {
+  it('beyond the threshold, the timer enqueues one message per vault and the queue function reconciles each', async () => {
     const app = w.local.app;
     const saved = app.settings.EAR_GUARD_FANOUT_THRESHOLD;
     app.settings.EAR_GUARD_FANOUT_THRESHOLD = 1;
@@ -219,10 +219,15 @@ describe('sweep fan-out through the Storage Queue', () => {
       await eg().waitForIdle();
       await w.local.host.runTimer('sweepProjects');
       const q = new QueueClient(w.storage.connectionString, RECONCILE_QUEUE);
-      const props = await q.getProperties();
-      expect(props.approximateMessagesCount).toBe(w.projects.length);
+      // One message per vault (each demo project has its own), besides any delayed Atlas re-check a restore queued.
+      const peeked = await q.peekMessages({ numberOfMessages: 32 });
+      const sweepMessages = peeked.peekedMessageItems
+        .map((m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as { projectIds?: string[] })
+        .filter((m) => Array.isArray(m.projectIds));
+      expect(sweepMessages).toHaveLength(w.projects.length);
+      expect(sweepMessages.flatMap((m) => m.projectIds!).sort()).toEqual(w.projects.map((x) => x.projectId).sort());
       const handled = await w.local.queuePoller!.drain();
-      expect(handled).toBe(w.projects.length);
+      expect(handled).toBeGreaterThanOrEqual(w.projects.length);
       expect(atlasPolicy(p.vaultName)?.permissions.keys.map((k) => k.toLowerCase())).toContain('encrypt');
       const hist = await j(w.api(`projects/${p.projectId}/history`));
       expect(
