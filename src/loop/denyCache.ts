@@ -85,6 +85,19 @@ export class DenyAssignmentCache implements AzurePort {
     return this.inner.listKeys?.bind(this.inner);
   }
 
+  // The optional reads pass through as the inner port has them (a missing one must stay missing, not become empty).
+  get listDenyAssignmentsFor(): AzurePort['listDenyAssignmentsFor'] {
+    return this.inner.listDenyAssignmentsFor?.bind(this.inner);
+  }
+
+  get getKeyVersion(): AzurePort['getKeyVersion'] {
+    return this.inner.getKeyVersion?.bind(this.inner);
+  }
+
+  get listTimeBoundAssignments(): AzurePort['listTimeBoundAssignments'] {
+    return this.inner.listTimeBoundAssignments?.bind(this.inner);
+  }
+
   createRoleAssignment(req: Parameters<AzurePort['createRoleAssignment']>[0]) {
     return this.inner.createRoleAssignment(req);
   }
