@@ -138,10 +138,11 @@ describe('a flood of 10,000 events for one project', () => {
   it('is coalesced: ARM reads follow reconciles (one in flight per project), not events', async () => {
     const p = await w.addProject({ model: 'rbac' });
     expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
-    // What one reconcile of a converged project reads from ARM (vault, assignments, key; deny assignments are held
-    // between checks, see src/loop/denyCache.ts).
+    // What one event-triggered reconcile of a converged project reads from ARM (vault, assignments, key; deny
+    // assignments are held between checks, see src/loop/denyCache.ts; time-bound PIM grants are read by periodic
+    // checks only).
     w.sandbox.control.resetCounts();
-    await w.engine.reconcile(p.projectId, { kind: 'timer' });
+    await w.engine.reconcile(p.projectId, { kind: 'event', eventId: 'measure-one-reconcile' });
     const perReconcile = armCounts().reads;
     expect(perReconcile).toBe(3);
 
