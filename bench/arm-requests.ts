@@ -1,6 +1,7 @@
 // (1) ARM requests per reconcile: healthy with warm caches, drifted (observe + one write per missing grant +
 // verify), and the naive approach (list every assignment at the vault, GET each role definition) with the real SDK,
 // all against one sandbox in one run. Also the table transactions each reconcile costs (for the cost model).
+import { randomUUID } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
@@ -77,7 +78,7 @@ export async function armRequests(otherAssignments = 20): Promise<ArmRequestsRes
     const reconcile = async () => {
       sb.control.resetCounts();
       const [o, table] = await countStorageRequests(storage.tableEndpoint, () =>
-        engine.reconcile(p!.projectId, { kind: 'timer' }),
+        engine.reconcile(p!.projectId, { kind: 'event', eventId: randomUUID() }),
       );
       return { o, table, arm: byCaller(sb, 'ear-guard'), atlas: atlasCount(sb) };
     };
