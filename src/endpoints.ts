@@ -52,20 +52,10 @@ export interface StackState {
 }
 
 /** An endpoints file read and its CA loaded: ready to hand to the engine and the SDK clients. */
-export interface EndpointsConnection {
+export interface EndpointsConnection extends Omit<EndpointsFile, 'caCertPath'> {
   description: EndpointsFile & StackState;
-  armEndpoint: string;
-  atlasBaseUrl: string;
   /** PEM read from `caCertPath`. */
   ca: string;
-  tenantId: string;
-  subscriptionId: string;
-  atlasPublicKey: string;
-  atlasPrivateKey: string;
-  atlasClientId?: string;
-  atlasClientSecret?: string;
-  eventGridTopicEndpoint?: string;
-  eventGridTopicKey?: string;
   /** Acts as `ear-guard`. */
   credential: TokenCredential;
   clientOptions<T extends object>(extra?: T): { endpoint: string; tlsOptions: { ca: string } } & T;

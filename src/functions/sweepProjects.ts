@@ -4,7 +4,7 @@
 // check), so one execution shares the vault's reads among its projects; the queue function reconciles.
 import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
-import { runSweep, recordSweep, type SweepSummary } from '../loop/sweep.js';
+import { runSweep, recordSweep, sweepSummary, type SweepSummary } from '../loop/sweep.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
 
@@ -61,17 +61,12 @@ export async function handleSweep(app: AppContext, ctx: InvocationContext): Prom
     for (let i = 0; i < messages.length; i += 32) {
       await Promise.all(messages.slice(i, i + 32).map((m) => app.queue!.sendMessage(m)));
     }
-    const finished = Date.now();
-    const summary: SweepSummary = {
-      startedAt: new Date(started).toISOString(),
-      finishedAt: new Date(finished).toISOString(),
-      durationMs: finished - started,
-      total: ids.length,
+    const summary = sweepSummary(started, ids.length, {
       byOutcome: { enqueued: ids.length },
       attention: [],
       errors: 0,
       items: [],
-    };
+    });
     // The summary row, the heartbeat and the sweep metric (recordSweep is the one place that counts sweeps).
     await recordSweep(app.engine, summary, { kind: 'timer' });
     log.info('sweep fanned out', { sweepId, projects: ids.length, messages: messages.length });

@@ -66,6 +66,22 @@ export function needsAttention(o: Outcome | undefined): boolean {
   return o.verdict !== undefined && o.verdict.verdict !== 'granted' && o.kind !== 'restored';
 }
 
+/** A finished sweep's summary: its times from `started` to now, and what it found. */
+export function sweepSummary(
+  started: number,
+  total: number,
+  found: Pick<SweepSummary, 'byOutcome' | 'attention' | 'errors' | 'items'>,
+): SweepSummary {
+  const finished = Date.now();
+  return {
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date(finished).toISOString(),
+    durationMs: finished - started,
+    total,
+    ...found,
+  };
+}
+
 export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise<SweepSummary> {
   const started = Date.now();
   const ids = opts.projectIds ?? (await engine.listProjectIds());
@@ -111,17 +127,12 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
     }),
   );
 
-  const finished = Date.now();
-  const summary: SweepSummary = {
-    startedAt: new Date(started).toISOString(),
-    finishedAt: new Date(finished).toISOString(),
-    durationMs: finished - started,
-    total: ids.length,
+  const summary = sweepSummary(started, ids.length, {
     byOutcome,
     attention: attention.sort(),
     errors,
     items: items.sort((a, b) => a.projectId.localeCompare(b.projectId)),
-  };
+  });
   if (opts.record !== false) await recordSweep(engine, summary, trigger);
   return summary;
 }
