@@ -251,6 +251,15 @@ export function parseVault(json: Json, source?: string): VaultDoc {
   };
 }
 
+/** The `scope` field, else the scope in the authorization resource ID; fails naming the field when neither. */
+function scopeField(ctx: Ctx, o: Obj, at: string, id: string, expected: string): string {
+  const f = field(o, 'scope');
+  if (typeof f.value === 'string' && f.value.trim() !== '') return normalizeScope(f.value);
+  const fromId = scopeOfAuthorizationId(id);
+  if (!fromId) ctx.fail(join(at, f.path), expected, f.value);
+  return fromId;
+}
+
 /** ARM RoleAssignments_List* / _Get bodies, or `az role assignment list` output (flattened). */
 export function parseRoleAssignments(json: Json, source?: string): RoleAssignmentDoc[] {
   const ctx: Ctx = new Ctx(source, 'role assignments (az role assignment list / ARM RoleAssignments_List)');
@@ -260,15 +269,7 @@ export function parseRoleAssignments(json: Json, source?: string): RoleAssignmen
     const principalId = str(ctx, o, 'principalId', at, 'the principal object ID');
     // After the required fields, so a document with none of them says which field is missing.
     expectKind(ctx, o, at, id, 'Microsoft.Authorization/roleAssignments');
-    const scopeField = field(o, 'scope');
-    let scope: string;
-    if (typeof scopeField.value === 'string' && scopeField.value.trim() !== '')
-      scope = normalizeScope(scopeField.value);
-    else {
-      const fromId = scopeOfAuthorizationId(id);
-      if (!fromId) ctx.fail(join(at, scopeField.path), 'the assignment scope (a string)', scopeField.value);
-      scope = fromId;
-    }
+    const scope = scopeField(ctx, o, at, id, 'the assignment scope (a string)');
     const doc: RoleAssignmentDoc = {
       id,
       scope,
@@ -316,15 +317,7 @@ export function parseDenyAssignments(json: Json, source?: string): DenyAssignmen
   return items(ctx, json).map(([o, at]) => {
     const id = str(ctx, o, 'id', at, 'the deny assignment ID');
     expectKind(ctx, o, at, id, 'Microsoft.Authorization/denyAssignments');
-    const scopeField = field(o, 'scope');
-    let scope: string;
-    if (typeof scopeField.value === 'string' && scopeField.value.trim() !== '')
-      scope = normalizeScope(scopeField.value);
-    else {
-      const fromId = scopeOfAuthorizationId(id);
-      if (!fromId) ctx.fail(join(at, scopeField.path), 'the deny assignment scope (a string)', scopeField.value);
-      scope = fromId;
-    }
+    const scope = scopeField(ctx, o, at, id, 'the deny assignment scope (a string)');
     const principalsOf = (name: string) => {
       const f = field(o, name);
       const p = join(at, f.path);
