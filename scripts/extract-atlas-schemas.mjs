@@ -17,19 +17,27 @@ const OPERATIONS = [
   'createCloudProviderAccess',
   'listAlertConfigs',
   'createAlertConfig',
+  'getGroupIpAddresses',
+  'listControlPlaneAddresses',
 ];
 
 const operations = {};
+const content = (ok, type) => ok.content[type];
 for (const [path, item] of Object.entries(spec.paths)) {
   for (const [method, op] of Object.entries(item)) {
     if (!OPERATIONS.includes(op?.operationId)) continue;
     const ok = op.responses['200'] ?? op.responses['201'];
-    const content = ok.content[Object.keys(ok.content).find((k) => k.includes('2023-01-01'))];
+    // 2023-01-01 where the operation has it; the oldest version otherwise (controlPlaneIPAddresses: 2023-11-15).
+    const types = Object.keys(ok.content).sort();
+    const type = types.find((k) => k.includes('2023-01-01')) ?? types[0];
     operations[op.operationId] = {
       method: method.toUpperCase(),
       path,
+      version: /\d{4}-\d{2}-\d{2}/.exec(type)[0],
+      // `security: []` overrides the spec's global security: the operation takes no credentials at all.
+      authenticated: !(Array.isArray(op.security) && op.security.length === 0),
       roles: op['x-rolesRequirements'] ?? [],
-      response: content.schema.$ref,
+      response: content(ok, type).schema.$ref,
     };
   }
 }

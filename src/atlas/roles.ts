@@ -1,6 +1,7 @@
 // The least Atlas project role each Admin API operation the product calls needs, as the Atlas OpenAPI spec lists
 // it (`x-rolesRequirements`, mongodb/atlas-sdk-go openapi/atlas-api-transformed.yaml). listGroups lists none: it
 // returns the projects the credential holds any role in. Used to say which role a 403 is missing.
+// listControlPlaneAddresses is not here: it takes no credentials (the spec's `security: []`).
 
 export interface AtlasOperationRole {
   operationId: string;
@@ -13,6 +14,12 @@ export interface AtlasOperationRole {
 export const ATLAS_OPERATION_ROLES: readonly AtlasOperationRole[] = [
   { operationId: 'listGroups', method: 'GET', path: '/groups', role: 'any project role' },
   { operationId: 'getGroup', method: 'GET', path: '/groups/{groupId}', role: 'Project Read Only' },
+  {
+    operationId: 'getGroupIpAddresses',
+    method: 'GET',
+    path: '/groups/{groupId}/ipAddresses',
+    role: 'Project Read Only',
+  },
   {
     operationId: 'getEncryptionAtRest',
     method: 'GET',

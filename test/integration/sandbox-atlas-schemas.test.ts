@@ -57,7 +57,10 @@ ajv.addSchema({
     Object.entries(spec.schemas).map(([name, schema]) => [name, toJsonSchema(schema, !composedParts.has(name))]),
   ),
 });
-const ops = spec.operations as Record<string, { method: string; path: string; roles: string[]; response: string }>;
+const ops = spec.operations as Record<
+  string,
+  { method: string; path: string; version: string; authenticated: boolean; roles: string[]; response: string }
+>;
 
 function check(operationId: string, body: unknown): void {
   const name = ops[operationId]!.response.replace('#/components/schemas/', '');
@@ -135,6 +138,29 @@ describe('emulator responses match the published schemas', () => {
     await c.close();
   });
 
+  it('getGroupIpAddresses and listControlPlaneAddresses, through the product client', async () => {
+    const c = owner();
+    check('getGroupIpAddresses', await c.getGroupIpAddresses(projectId));
+    check('listControlPlaneAddresses', await c.getControlPlaneIpAddresses());
+    await c.close();
+  });
+
+  it('controlPlaneIPAddresses answers a wrong version or method with an ApiError', async () => {
+    const dispatcher = new Agent({ connect: { ca: sb.ca } });
+    const url = `${sb.atlasBaseUrl}/unauth/controlPlaneIPAddresses`;
+    const call = async (method: string, accept: string) => {
+      const r = await fetch(url, { method, headers: { accept }, dispatcher } as RequestInit);
+      return { status: r.status, body: await r.json() };
+    };
+    const wrongVersion = await call('GET', `application/vnd.atlas.${ops.getGroup!.version}+json`);
+    expect(wrongVersion.status).toBe(406);
+    checkError(wrongVersion.body);
+    const wrongMethod = await call('POST', `application/vnd.atlas.${ops.listControlPlaneAddresses!.version}+json`);
+    expect(wrongMethod.status).toBe(405);
+    checkError(wrongMethod.body);
+    await dispatcher.close();
+  });
+
   it('403, 404 and 400 bodies are ApiError', async () => {
     const ro = { clientId: sb.atlasClientId, clientSecret: sb.atlasClientSecret };
     const c = new AtlasClient({ baseUrl: sb.atlasBaseUrl, ca: sb.ca, maxRetries: 0, ...ro });
@@ -176,13 +202,48 @@ describe("the spec's x-rolesRequirements", () => {
       createCloudProviderAccess: 'atlas.cloudProviderAccess.create',
       listAlertConfigs: 'atlas.alertConfigs.list',
       createAlertConfig: 'atlas.alertConfigs.create',
+      getGroupIpAddresses: 'atlas.groups.ipAddresses',
     };
-    for (const [id, op] of Object.entries(ops)) {
+    for (const [id, op] of Object.entries(ops).filter(([, o]) => o.authenticated)) {
       expect(REQUIRED_ROLE[emulatorOp[id]!], id).toBe(op.roles[0]);
       const product = ATLAS_OPERATION_ROLES.find((r) => r.operationId === id);
       expect(product?.role, id).toBe(op.roles[0] ?? 'any project role');
       expect(`/api/atlas/v2${product!.path}`, id).toBe(op.path);
       expect(product!.method, id).toBe(op.method);
     }
+  });
+
+  it('an operation without credentials (security: []) needs no role, in the emulator or the product', async () => {
+    const open = Object.entries(ops).filter(([, o]) => !o.authenticated);
+    expect(open.map(([id]) => id)).toEqual(['listControlPlaneAddresses']);
+    for (const [id, op] of open) {
+      expect(op.roles, id).toEqual([]);
+      expect(
+        ATLAS_OPERATION_ROLES.find((r) => r.operationId === id),
+        id,
+      ).toBeUndefined();
+      const r = await fetch(`${new URL(sb.atlasBaseUrl).origin}${op.path}`, {
+        headers: { accept: `application/vnd.atlas.${op.version}+json` },
+        dispatcher: new Agent({ connect: { ca: sb.ca } }),
+      } as RequestInit);
+      expect(r.status, id).toBe(200);
+      check(id, await r.json());
+    }
+  });
+
+  it('getGroupIpAddresses needs Project Read Only on the project: 403 without it', async () => {
+    const none = sb.control.atlas.createServiceAccount({ name: 'no-roles' });
+    const reader = sb.control.atlas.createServiceAccount({
+      name: 'reader',
+      roles: { [projectId]: 'Project Read Only' },
+    });
+    const as = (sa: { clientId: string; clientSecret: string }) =>
+      new AtlasClient({ baseUrl: sb.atlasBaseUrl, ca: sb.ca, maxRetries: 0, ...sa });
+    const outsider = as(none);
+    await expect(outsider.getGroupIpAddresses(projectId)).rejects.toMatchObject({ status: 403 });
+    await outsider.close();
+    const allowed = as(reader);
+    check('getGroupIpAddresses', await allowed.getGroupIpAddresses(projectId));
+    await allowed.close();
   });
 });

@@ -3,6 +3,8 @@
 // the Atlas OpenAPI spec (ControlPlaneIPAddresses, GroupIPAddresses). Documentation ranges (RFC 5737) only.
 import { createHash } from 'node:crypto';
 import type { RouteHandler } from '../contract.js';
+import { atlasErrorBody } from '../faults.js';
+import { sendJson } from '../server.js';
 
 /** Control-plane addresses per direction, cloud and region. */
 export const CONTROL_PLANE_IP_ADDRESSES = {
@@ -40,26 +42,32 @@ export function atlasAddressesFor(projectId: string | undefined): { controlPlane
   return { controlPlane, project: projectId ? [projectOutboundAddress(projectId)] : [] };
 }
 
-/** `GET /api/atlas/v2/unauth/controlPlaneIPAddresses`: unauthenticated, as in Atlas. */
+/** `GET /api/atlas/v2/unauth/controlPlaneIPAddresses`: unauthenticated (the spec's `security: []`), as in Atlas. */
 export function controlPlaneAddressRoute(count: (op: string, who: string) => void): RouteHandler {
   return async (req, res) => {
     if (req.url.pathname.replace(/\/+$/, '') !== '/api/atlas/v2/unauth/controlPlaneIPAddresses') return false;
     count('atlas.controlPlaneIPAddresses.list', 'anonymous');
-    const accept = String(req.headers.accept ?? '');
-    const ok = req.method === 'GET' && accept.includes('application/vnd.atlas.2023-11-15+json');
-    const body = ok
-      ? CONTROL_PLANE_IP_ADDRESSES
-      : {
-          error: req.method === 'GET' ? 406 : 405,
-          errorCode: req.method === 'GET' ? 'INVALID_VERSION_DATE' : 'METHOD_NOT_ALLOWED',
-          reason: 'Invalid request',
-        };
-    const text = JSON.stringify(body);
-    res.writeHead(ok ? 200 : (body as { error: number }).error, {
-      'content-type': ok ? 'application/vnd.atlas.2023-11-15+json' : 'application/json',
+    const refusal = controlPlaneRefusal(req.method, String(req.headers.accept ?? ''));
+    if (refusal) {
+      sendJson(res, refusal.error as number, refusal);
+      return true;
+    }
+    const text = JSON.stringify(CONTROL_PLANE_IP_ADDRESSES);
+    res.writeHead(200, {
+      'content-type': `application/vnd.atlas.${CONTROL_PLANE_VERSION}+json`,
       'content-length': Buffer.byteLength(text),
     });
     res.end(text);
     return true;
   };
+}
+
+/** The only version the spec lists for listControlPlaneAddresses. */
+const CONTROL_PLANE_VERSION = '2023-11-15';
+
+/** An ApiError for anything but a GET accepting the one version, else undefined. */
+function controlPlaneRefusal(method: string, accept: string): Record<string, unknown> | undefined {
+  if (method !== 'GET') return atlasErrorBody(405, 'METHOD_NOT_ALLOWED', `Method ${method} is not allowed.`);
+  if (accept.includes(`application/vnd.atlas.${CONTROL_PLANE_VERSION}+json`)) return undefined;
+  return atlasErrorBody(406, 'INVALID_VERSION_DATE', 'Invalid accept header or version date.');
 }

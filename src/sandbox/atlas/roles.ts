@@ -9,10 +9,14 @@ export const ORGANIZATION_OWNER = 'Organization Owner';
 
 export const PROJECT_ROLES = [PROJECT_OWNER, PROJECT_READ_ONLY, PROJECT_ALERTS_MANAGER] as const;
 
-/** x-rolesRequirements per emulated operation (`undefined`: none listed; the answer is filtered instead). */
+/**
+ * x-rolesRequirements per emulated operation (`undefined`: none listed; the answer is filtered instead).
+ * listControlPlaneAddresses is absent: the spec gives it `security: []`, so it is served before authentication.
+ */
 export const REQUIRED_ROLE: Record<string, string | undefined> = {
   'atlas.groups.list': undefined, // listGroups: lists the projects the credential holds any role in
   'atlas.groups.get': PROJECT_READ_ONLY, // getGroup
+  'atlas.groups.ipAddresses': PROJECT_READ_ONLY, // getGroupIpAddresses
   'atlas.encryptionAtRest.get': PROJECT_READ_ONLY, // getEncryptionAtRest
   'atlas.encryptionAtRest.update': PROJECT_OWNER, // updateEncryptionAtRest
   'atlas.cloudProviderAccess.list': PROJECT_READ_ONLY, // listCloudProviderAccess
