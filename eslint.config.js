@@ -87,12 +87,6 @@ export default tseslint.config(
     },
   },
   {
-    // TODO(issue 13): the Atlas emulator is being reworked (OAuth tokens, roles) in parallel; reshape
-    // createAtlas, patchEncryptionAtRest, its router and DigestAuthority.verify after that lands, then drop this.
-    files: ['src/sandbox/atlas.ts', 'src/sandbox/atlas/**/*.ts'],
-    rules: { complexity: 'off', 'max-lines-per-function': 'off' },
-  },
-  {
     // core/ is pure: no I/O, no SDKs, no adapters. This is what keeps the evaluator exhaustively testable.
     files: ['src/core/**/*.ts'],
     rules: {

@@ -29,6 +29,24 @@ export type DigestVerdict =
         | 'uri-mismatch';
     };
 
+type RefusalReason = Extract<DigestVerdict, { ok: false }>['reason'];
+
+function refused(reason: RefusalReason): DigestVerdict {
+  return { ok: false, stale: false, reason };
+}
+
+/** A parsed Authorization header whose required fields are present (checked by shapeFault). */
+type DigestAnswer = Record<string, string> & {
+  username: string;
+  nonce: string;
+  uri: string;
+  response: string;
+  nc: string;
+  cnonce: string;
+  qop: string;
+  algorithm?: string;
+};
+
 interface NonceState {
   issuedAt: number;
   seen: Set<string>;
@@ -90,32 +108,40 @@ export class DigestAuthority {
   }
 
   verify(method: string, requestTarget: string, header: string | undefined): DigestVerdict {
-    if (!header) return { ok: false, stale: false, reason: 'missing' };
+    if (!header) return refused('missing');
     const p = parseDigestHeader(header);
-    if (!p || !p.username || !p.nonce || !p.uri || !p.response) return { ok: false, stale: false, reason: 'malformed' };
-    const algName = (p.algorithm ?? 'MD5').toLowerCase();
-    const alg = ALGORITHMS[algName];
-    if (!alg) return { ok: false, stale: false, reason: 'malformed' };
-    if (p.realm !== undefined && p.realm !== this.realm) return { ok: false, stale: false, reason: 'malformed' };
-    if (p.qop !== 'auth' || !p.nc || !/^[0-9a-f]{8}$/i.test(p.nc) || !p.cnonce) {
-      return { ok: false, stale: false, reason: 'malformed' };
-    }
-    if (p.uri !== requestTarget) return { ok: false, stale: false, reason: 'uri-mismatch' };
-    const password = this.keys().get(p.username);
-    if (password === undefined) return { ok: false, stale: false, reason: 'unknown-user' };
-    const state = this.nonces.get(p.nonce);
-    if (!state) return { ok: false, stale: false, reason: 'unknown-nonce' };
+    const shape = p ? this.shapeFault(p, requestTarget) : 'malformed';
+    if (shape) return refused(shape);
+    const answer = p as DigestAnswer;
+    const password = this.keys().get(answer.username);
+    if (password === undefined) return refused('unknown-user');
+    const state = this.nonces.get(answer.nonce);
+    if (!state) return refused('unknown-nonce');
+    if (!sameHex(this.expectedResponse(method, answer, password), answer.response)) return refused('bad-response');
+    // The answer is right: only now do freshness and replay matter (RFC 7616 section 3.3).
+    if (Date.now() - state.issuedAt > this.nonceTtlMs) return { ok: false, stale: true, reason: 'stale' };
+    const nc = answer.nc.toLowerCase();
+    if (state.seen.has(nc)) return refused('replay');
+    state.seen.add(nc);
+    return { ok: true, user: answer.username, algorithm: answer.algorithm ?? 'MD5' };
+  }
 
+  /** What is wrong with the answer's fields before any key is looked at, or undefined. */
+  private shapeFault(p: Record<string, string>, requestTarget: string): 'malformed' | 'uri-mismatch' | undefined {
+    if (!p.username || !p.nonce || !p.uri || !p.response) return 'malformed';
+    if (!ALGORITHMS[(p.algorithm ?? 'MD5').toLowerCase()]) return 'malformed';
+    if (p.realm !== undefined && p.realm !== this.realm) return 'malformed';
+    if (p.qop !== 'auth' || !p.nc || !/^[0-9a-f]{8}$/i.test(p.nc) || !p.cnonce) return 'malformed';
+    return p.uri !== requestTarget ? 'uri-mismatch' : undefined;
+  }
+
+  /** The `response` a client knowing the key computes (RFC 7616 section 3.4.1, qop=auth). */
+  private expectedResponse(method: string, p: DigestAnswer, password: string): string {
+    const algName = (p.algorithm ?? 'MD5').toLowerCase();
+    const alg = ALGORITHMS[algName]!;
     let ha1 = hash(alg, `${p.username}:${this.realm}:${password}`);
     if (algName.endsWith('-sess')) ha1 = hash(alg, `${ha1}:${p.nonce}:${p.cnonce}`);
     const ha2 = hash(alg, `${method.toUpperCase()}:${p.uri}`);
-    const expected = hash(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`);
-    if (!sameHex(expected, p.response)) return { ok: false, stale: false, reason: 'bad-response' };
-    // The answer is right: only now do freshness and replay matter (RFC 7616 section 3.3).
-    if (Date.now() - state.issuedAt > this.nonceTtlMs) return { ok: false, stale: true, reason: 'stale' };
-    const nc = p.nc.toLowerCase();
-    if (state.seen.has(nc)) return { ok: false, stale: false, reason: 'replay' };
-    state.seen.add(nc);
-    return { ok: true, user: p.username, algorithm: p.algorithm ?? 'MD5' };
+    return hash(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`);
   }
 }
