@@ -11,6 +11,7 @@ import {
 } from '../core/documents.js';
 import { findBuiltinRole } from '../core/builtinRoles.js';
 import { vaultNetworkOf } from '../core/network.js';
+import type { PolicyAssignmentDoc, PolicySetDoc } from '../core/policy.js';
 import { keyScope, parseVaultId } from '../core/scopes.js';
 import type { DenyAssignmentDoc, RoleAssignmentDoc, RoleDefinitionDoc, VaultDoc } from '../core/types.js';
 import { AzureClientFactory, type SubscriptionClients } from './clients.js';
@@ -93,6 +94,16 @@ export interface AzurePort {
    * (`assignedTo()`): read by periodic checks only, not on the event path.
    */
   listTimeBoundAssignments?(scope: string, principalId: string): Promise<TimeBoundAssignment[]>;
+  /**
+   * Azure Policy assignments at and above the vault (`$filter=atScope()`, management groups included): read by
+   * periodic checks only. Needs `Microsoft.Authorization/policyAssignments/read` (Reader has it).
+   */
+  listPolicyAssignments?(vaultId: string): Promise<PolicyAssignmentDoc[]>;
+  /**
+   * A policy set definition (initiative) an assignment on `vaultId` references (built-in, subscription or management
+   * group; undefined when gone); cached.
+   */
+  getPolicySetDefinition?(id: string, vaultId: string): Promise<PolicySetDoc | undefined>;
   createRoleAssignment(req: RoleAssignmentRequest): Promise<RoleAssignmentResult>;
   addAccessPolicy(req: AccessPolicyAddRequest): Promise<void>;
 }
@@ -110,13 +121,48 @@ function sdkScope(scope: string): string {
 export interface ArmAdapterOptions {
   /** Concurrent ARM calls per subscription. Default 8. */
   concurrencyPerSubscription?: number;
-  /** How long a fetched custom role definition is reused. Default 10 minutes. */
+  /** How long a fetched custom role definition (or policy set definition) is reused. Default 10 minutes. */
   roleDefinitionTtlMs?: number;
+}
+
+type Rec = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** A policy assignment from the SDK (properties flattened) or REST (`properties`), normalized. */
+export function policyAssignmentOf(raw: unknown): PolicyAssignmentDoc {
+  const o = (raw ?? {}) as Rec;
+  const p = (typeof o.properties === 'object' && o.properties ? o.properties : o) as Rec;
+  return {
+    id: str(o.id) ?? '',
+    name: str(o.name),
+    displayName: str(p.displayName),
+    scope: str(p.scope) ?? '',
+    policyDefinitionId: str(p.policyDefinitionId) ?? '',
+    enforcementMode: str(p.enforcementMode),
+    notScopes: Array.isArray(p.notScopes) ? p.notScopes.map(String) : undefined,
+    parameters: (p.parameters ?? undefined) as PolicyAssignmentDoc['parameters'],
+    overrides: (p.overrides ?? undefined) as PolicyAssignmentDoc['overrides'],
+  };
+}
+
+/** A policy set definition from the SDK or REST, normalized. */
+export function policySetOf(raw: unknown): PolicySetDoc {
+  const o = (raw ?? {}) as Rec;
+  const p = (typeof o.properties === 'object' && o.properties ? o.properties : o) as Rec;
+  return {
+    id: str(o.id) ?? '',
+    displayName: str(p.displayName),
+    parameters: (p.parameters ?? undefined) as PolicySetDoc['parameters'],
+    policyDefinitions: (Array.isArray(p.policyDefinitions)
+      ? p.policyDefinitions
+      : []) as PolicySetDoc['policyDefinitions'],
+  };
 }
 
 export class ArmAdapter implements AzurePort {
   private readonly limiters = new Map<string, Semaphore>();
   private readonly roleCache = new Map<string, { doc: RoleDefinitionDoc; until: number }>();
+  private readonly setCache = new Map<string, { doc: Promise<PolicySetDoc | undefined>; until: number }>();
 
   constructor(
     private readonly factory: AzureClientFactory,
@@ -230,6 +276,58 @@ export class ArmAdapter implements AzurePort {
       }
       return out;
     });
+  }
+
+  async listPolicyAssignments(vaultId: string): Promise<PolicyAssignmentDoc[]> {
+    const { subscriptionId, resourceGroup, vaultName } = parseVaultId(vaultId);
+    return this.call(subscriptionId, async (c) => {
+      const out: PolicyAssignmentDoc[] = [];
+      // atScope(): the assignments that apply to the vault (at it and above, management groups included).
+      const list = c.policy.policyAssignments.listForResource(
+        resourceGroup,
+        'Microsoft.KeyVault',
+        '',
+        'vaults',
+        vaultName,
+        {
+          filter: 'atScope()',
+        },
+      );
+      for await (const a of list) out.push(policyAssignmentOf(a));
+      return out;
+    });
+  }
+
+  getPolicySetDefinition(id: string, vaultId: string): Promise<PolicySetDoc | undefined> {
+    const key = id.toLowerCase();
+    const cached = this.setCache.get(key);
+    if (cached && cached.until > Date.now()) return cached.doc;
+    const doc = this.readPolicySet(id, subscriptionOf(vaultId));
+    this.setCache.set(key, { doc, until: Date.now() + (this.opts.roleDefinitionTtlMs ?? 10 * 60_000) });
+    doc.catch(() => this.setCache.delete(key));
+    return doc;
+  }
+
+  private async readPolicySet(id: string, vaultSubscription: string): Promise<PolicySetDoc | undefined> {
+    const m =
+      /^(?:\/subscriptions\/([^/]+)|\/providers\/Microsoft\.Management\/managementGroups\/([^/]+))?\/providers\/Microsoft\.Authorization\/policySetDefinitions\/([^/]+)$/i.exec(
+        id,
+      );
+    if (!m) return undefined;
+    const [, sub, mg, name] = m;
+    try {
+      // Built-ins and management-group sets need no subscription: the vault's client reads them.
+      const raw = await this.call(sub ?? vaultSubscription, (c) => {
+        const sets = c.policy.policySetDefinitions;
+        if (sub) return sets.get(name);
+        return mg ? sets.getAtManagementGroup(mg, name) : sets.getBuiltIn(name);
+      });
+      return policySetOf(raw);
+    } catch (err) {
+      const c = classifyError(err, 'arm');
+      if (c.status === 404) return undefined; // deleted: its members are unknown, the caller notes it
+      throw c;
+    }
   }
 
   async getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {

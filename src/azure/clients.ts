@@ -1,8 +1,9 @@
-// The one ARM client factory: per subscription and cloud, one AuthorizationManagementClient and one
-// KeyVaultManagementClient, sharing one credential and one retry policy. In Azure the credential is the
+// The one ARM client factory: per subscription and cloud, one AuthorizationManagementClient, one
+// KeyVaultManagementClient and one PolicyClient, sharing one credential and one retry policy. In Azure the credential is the
 // managed identity; elsewhere DefaultAzureCredential; the sandbox injects its endpoint, CA and credential.
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
+import { PolicyClient } from '@azure/arm-policy';
 import type { TokenCredential } from '@azure/core-auth';
 import { AzureAuthorityHosts, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { armOperation } from '../observability/operations.js';
@@ -74,6 +75,8 @@ export interface SubscriptionClients {
   subscriptionId: string;
   authorization: AuthorizationManagementClient;
   keyVault: KeyVaultManagementClient;
+  /** Policy assignments and set definitions (read only: the guard never writes a policy). */
+  policy: PolicyClient;
 }
 
 type AdditionalPolicy = NonNullable<
@@ -142,6 +145,10 @@ export class AzureClientFactory {
           credentialScopes: [`${this.endpoint}/.default`],
         }),
         keyVault: new KeyVaultManagementClient(this.credential, subscriptionId, {
+          ...common,
+          credentials: { scopes: [`${this.endpoint}/.default`] },
+        }),
+        policy: new PolicyClient(this.credential, subscriptionId, {
           ...common,
           credentials: { scopes: [`${this.endpoint}/.default`] },
         }),

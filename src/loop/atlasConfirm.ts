@@ -38,6 +38,7 @@ const BENIGN = [
   /^key-near-expiry$/,
   /^key-version-near-expiry$/,
   /^assignment-time-bound$/,
+  /^policy-pushes-(rbac|firewall)$/,
   /^key-version-differs$/,
   /^model-flipped:/,
   new RegExp(`^${ATLAS_INVALID}$`),

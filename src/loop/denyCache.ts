@@ -98,6 +98,14 @@ export class DenyAssignmentCache implements AzurePort {
     return this.inner.listTimeBoundAssignments?.bind(this.inner);
   }
 
+  get listPolicyAssignments(): AzurePort['listPolicyAssignments'] {
+    return this.inner.listPolicyAssignments?.bind(this.inner);
+  }
+
+  get getPolicySetDefinition(): AzurePort['getPolicySetDefinition'] {
+    return this.inner.getPolicySetDefinition?.bind(this.inner);
+  }
+
   createRoleAssignment(req: Parameters<AzurePort['createRoleAssignment']>[0]) {
     return this.inner.createRoleAssignment(req);
   }

@@ -5,6 +5,7 @@ import type { ObservedDocuments, Verdict } from '../core/types.js';
 import type { NetworkJudgement } from '../core/network.js';
 import type { KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
 import type { AtlasTarget } from '../atlas/target.js';
+import type { PolicyObservation } from './observeLive.js';
 import type { ProjectRecord } from '../state/store.js';
 import { RESTORABLE_ROLES, type ReconcilePolicy } from './types.js';
 
@@ -21,6 +22,8 @@ export interface Observation {
   network?: NetworkJudgement;
   /** The principal's active assignments that end (PIM); undefined: not read in this pass. */
   timeBound?: TimeBoundAssignment[];
+  /** Azure Policy assignments that would push RBAC or close the network; undefined: not read in this pass. */
+  policy?: PolicyObservation;
 }
 
 /** Findings that break encryption at rest even when the permissions are right. */
@@ -45,7 +48,24 @@ export const BLOCKING_FLAGS: readonly BlockingFlag[] = [
 ];
 
 /** Findings that will break EAR within the warning window (EAR_GUARD_WARN_DAYS): alerted, nothing to restore. */
-export type WarningFlag = 'key-version-near-expiry' | 'assignment-time-bound';
+export type WarningFlag =
+  'key-version-near-expiry' | 'assignment-time-bound' | 'policy-pushes-rbac' | 'policy-pushes-firewall';
+
+const POLICY_FLAGS = ['policy-pushes-rbac', 'policy-pushes-firewall'] as const;
+
+/**
+ * Policy warnings: those the read found (reasons joined per flag), or, when the policies were not read or not
+ * checked this pass, the last finding carried over (a forbidden read neither raises nor clears a warning).
+ */
+function policyFindings(obs: Observation, lastFlags: string[] | undefined) {
+  const p = obs.policy;
+  if (!p || p.kind === 'not-checked') {
+    return { warnings: POLICY_FLAGS.filter((f) => (lastFlags ?? []).includes(f)), reasons: {} };
+  }
+  const reasons: Record<string, string> = {};
+  for (const w of p.warnings) reasons[w.flag] = reasons[w.flag] ? `${reasons[w.flag]}; ${w.reason}` : w.reason;
+  return { warnings: POLICY_FLAGS.filter((f) => reasons[f] !== undefined), reasons };
+}
 
 export interface ModelFlip {
   from: string;
@@ -129,7 +149,9 @@ function liveFindings(
     blocking.push('network-denies-atlas');
     reasons['network-denies-atlas'] = obs.network.reason;
   }
-  return { blocking, warnings, reasons };
+  const policy = policyFindings(obs, lastFlags);
+  warnings.push(...policy.warnings);
+  return { blocking, warnings, reasons: { ...reasons, ...policy.reasons } };
 }
 
 /**

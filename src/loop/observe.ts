@@ -9,7 +9,7 @@ import { classifyError } from '../azure/errors.js';
 import type { AtlasPort, AtlasTarget, TargetResult } from '../atlas/target.js';
 import type { PassContext } from './context.js';
 import type { Observation } from './judge.js';
-import { judgeVaultNetwork, liveGroups, readPinnedVersion, readTimeBound } from './observeLive.js';
+import { judgeVaultNetwork, liveGroups, readPinnedVersion, readPolicies, readTimeBound } from './observeLive.js';
 
 export async function loadTarget(ctx: PassContext): Promise<TargetResult> {
   const { deps } = ctx;
@@ -56,12 +56,14 @@ export async function observe(
     readKey(azure, t),
   ]);
   // Live-path knowledge (observeLive.ts): groups, the pinned key version, the network; each read only when needed.
-  const [roleDefinitions, principalGroups, pinnedKey, network, timeBound] = await Promise.all([
+  const periodic = opts.periodic === true;
+  const [roleDefinitions, principalGroups, pinnedKey, network, timeBound, policy] = await Promise.all([
     azure.getRoleDefinitions(roleAssignments.map((a) => a.roleDefinitionId)),
     liveGroups(azure, kScope, t.principalObjectId, roleAssignments, denyAssignments),
     readPinnedVersion(azure, t, key),
     judgeVaultNetwork(atlas, t, vault),
-    readTimeBound(azure, kScope, t.principalObjectId, opts.periodic === true),
+    readTimeBound(azure, kScope, t.principalObjectId, periodic),
+    readPolicies(azure, atlas, t, vault, periodic),
   ]);
   const docs: ObservedDocuments = {
     vault,
@@ -72,6 +74,13 @@ export async function observe(
     // ARM listed the assignments for the key's scope: those at and above it, management groups included.
     ancestry: { listedByArmForKeyScope: true },
   };
-  const verdict = evaluate(requirementOf(t), docs);
-  return { docs, key, keyMissing: key === undefined, verdict, pinnedKey, network, timeBound };
+  const judged = evaluate(requirementOf(t), docs);
+  // What the policy read found (or why it did not) is said in the verdict's notes, as the evaluator's own gaps are.
+  const policyNotes = !policy
+    ? []
+    : policy.kind === 'read'
+      ? [...policy.warnings.map((w) => `Warning ${w.flag}: ${w.reason}.`), ...policy.notes]
+      : [`${policy.reason}.`];
+  const verdict = policyNotes.length ? { ...judged, notes: [...judged.notes, ...policyNotes] } : judged;
+  return { docs, key, keyMissing: key === undefined, verdict, pinnedKey, network, timeBound, policy };
 }

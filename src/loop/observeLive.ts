@@ -2,11 +2,24 @@
 // - groups: the assignedTo() listing already holds the assignments of the principal's groups, so every group in it
 //   is one the principal is in (no extra read); a deny naming another group costs one assignedTo() deny listing;
 // - the key version Atlas pins, when it is not the current one (one Keys_GetVersion);
-// - Atlas's published addresses, when the vault has a firewall (Atlas reads, cached; no ARM read).
+// - Atlas's published addresses, when the vault has a firewall (Atlas reads, cached; no ARM read);
+// - on periodic checks only: PIM schedule instances and Azure Policy assignments (plus any initiative they name).
 import { EVERYONE } from '../core/evaluate.js';
-import { judgeNetwork, needsAtlasAddresses, type NetworkJudgement } from '../core/network.js';
+import { judgeNetwork, needsAtlasAddresses, type AtlasAddresses, type NetworkJudgement } from '../core/network.js';
+import {
+  assignmentApplies,
+  classifyPolicyAssignments,
+  isPolicySetId,
+  judgePolicyFindings,
+  networkAfter,
+  type PolicyAssignmentDoc,
+  type PolicyFinding,
+  type PolicyJudgement,
+  type PolicySetDoc,
+} from '../core/policy.js';
 import type { DenyAssignmentDoc, GroupMemberships, RoleAssignmentDoc, VaultDoc } from '../core/types.js';
 import type { AzurePort, KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
+import { classifyError } from '../azure/errors.js';
 import type { AtlasPort, AtlasTarget } from '../atlas/target.js';
 
 const lower = (s: string | undefined) => (s ?? '').toLowerCase();
@@ -91,4 +104,88 @@ export async function readTimeBound(
 ): Promise<TimeBoundAssignment[] | undefined> {
   if (!periodic || !azure.listTimeBoundAssignments) return undefined;
   return azure.listTimeBoundAssignments(scope, principalId);
+}
+
+/** What the policy read found: warnings with their reasons and notes, or why it was not checked. */
+export type PolicyObservation =
+  { kind: 'read'; warnings: PolicyJudgement['warnings']; notes: string[] } | { kind: 'not-checked'; reason: string };
+
+/** The set definitions the applying assignments reference, read once each (undefined: gone or not readable). */
+async function readSets(
+  azure: AzurePort,
+  vaultId: string,
+  assignments: PolicyAssignmentDoc[],
+): Promise<Map<string, PolicySetDoc>> {
+  const ids = [
+    ...new Set(
+      assignments
+        .filter((a) => isPolicySetId(a.policyDefinitionId) && assignmentApplies(a, vaultId))
+        .map((a) => a.policyDefinitionId.toLowerCase()),
+    ),
+  ];
+  const sets = new Map<string, PolicySetDoc>();
+  if (!azure.getPolicySetDefinition) return sets;
+  const docs = await Promise.all(ids.map((id) => azure.getPolicySetDefinition!(id, vaultId)));
+  docs.forEach((d, i) => d && sets.set(ids[i], d));
+  return sets;
+}
+
+/** Atlas's addresses, when closing the firewall would leave a vault that needs them to be judged. */
+async function addressesForPushes(
+  atlas: AtlasPort | undefined,
+  t: AtlasTarget,
+  vault: VaultDoc,
+  acting: PolicyFinding[],
+): Promise<AtlasAddresses | undefined> {
+  const n = vault.network;
+  if (!n || !atlas?.loadAddresses) return undefined;
+  const needs = acting.some((f) => {
+    const after = networkAfter(f.definition.pushes, n);
+    return after !== undefined && needsAtlasAddresses(after, t.requirePrivateNetworking);
+  });
+  return needs ? atlas.loadAddresses(t.projectId) : undefined;
+}
+
+async function judgePolicies(
+  azure: AzurePort,
+  atlas: AtlasPort | undefined,
+  t: AtlasTarget,
+  vault: VaultDoc,
+): Promise<PolicyObservation> {
+  const assignments = await azure.listPolicyAssignments!(t.vaultId);
+  const sets = await readSets(azure, t.vaultId, assignments);
+  const c = classifyPolicyAssignments(assignments, t.vaultId, sets);
+  const addresses = await addressesForPushes(atlas, t, vault, c.acting);
+  const model = vault.enableRbacAuthorization === true ? 'rbac' : 'accessPolicy';
+  const j = judgePolicyFindings(c.acting, {
+    model,
+    network: vault.network,
+    requirePrivateNetworking: t.requirePrivateNetworking,
+    addresses,
+  });
+  const unread = c.unreadSets.map(
+    (id) => `Policy set definition ${id} (assigned at or above the vault) was not read: its policies were not checked.`,
+  );
+  return { kind: 'read', warnings: j.warnings, notes: [...j.notes, ...unread] };
+}
+
+/**
+ * Azure Policy assignments at or above the vault that would push RBAC or close the network: read by periodic checks
+ * only (the event path keeps its budget); undefined when not read. A failed read (the identity may lack
+ * `Microsoft.Authorization/policyAssignments/read`) is "not checked", never a failed check.
+ */
+export async function readPolicies(
+  azure: AzurePort,
+  atlas: AtlasPort | undefined,
+  t: AtlasTarget,
+  vault: VaultDoc,
+  periodic: boolean,
+): Promise<PolicyObservation | undefined> {
+  if (!periodic || !azure.listPolicyAssignments) return undefined;
+  try {
+    return await judgePolicies(azure, atlas, t, vault);
+  } catch (err) {
+    const reason = `Azure Policy assignments were not checked: ${classifyError(err, 'arm').describe()}`;
+    return { kind: 'not-checked', reason };
+  }
 }

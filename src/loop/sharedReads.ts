@@ -1,5 +1,5 @@
 // Reads shared across the projects of one sweep or one event batch: a vault's reads (the vault, the principal's
-// assignments, deny assignments, its keys) are made once and answer every project whose key lives in it. Entries
+// assignments, deny assignments, its keys, its policy assignments) are made once and answer every project whose key lives in it. Entries
 // live a bounded time, and a vault's entries are dropped after any write to it, so a restore is verified fresh.
 import type { AzurePort, KeyRecord } from '../azure/arm.js';
 import { scopeCovers } from '../core/scopes.js';
@@ -95,6 +95,21 @@ export class SharedVaultReads implements AzurePort {
       inner.listTimeBoundAssignments!(vault, principalId),
     );
     return all.filter((a) => relevantTo(a.scope, vault, scope));
+  }
+
+  /** One policy read per vault per sweep: every project whose key is in the vault shares it. */
+  get listPolicyAssignments(): AzurePort['listPolicyAssignments'] {
+    const inner = this.inner;
+    if (!inner.listPolicyAssignments) return undefined;
+    return (vaultId: string) =>
+      this.memo(`policy|${vaultId.toLowerCase()}`, () => inner.listPolicyAssignments!(vaultId));
+  }
+
+  get getPolicySetDefinition(): AzurePort['getPolicySetDefinition'] {
+    const inner = this.inner;
+    if (!inner.getPolicySetDefinition) return undefined;
+    return (id: string, vaultId: string) =>
+      this.memo(`policyset|${id.toLowerCase()}`, () => inner.getPolicySetDefinition!(id, vaultId));
   }
 
   getKeyVersion(vaultId: string, keyName: string, version: string): Promise<KeyRecord> {
