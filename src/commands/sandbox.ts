@@ -50,6 +50,9 @@ Actions (act): each takes --project <atlasProjectId> or --vault <name>; the prin
   grant-role --role <name> --scope <scope>  assign a role to the principal at any scope (a management group:
                      /providers/Microsoft.Management/managementGroups/<id>; the tenant root group's ID is the tenant ID)
   add-to-group --group <name>     the principal joins the group (created if absent); no ARM event, as in Azure
+  assign-policy --definition <name|id> [--scope <scope>] [--effect <Deny|Modify|Audit|...>] [--do-not-enforce]
+                     assign an Azure Policy at the vault (or --scope, management groups included): a built-in by
+                     name or display name (e.g. "Azure Key Vault should use RBAC permission model"), or a set ID
   counts             print request counts per operation and caller
   fault --route <operation|path> --status <code> [--times <n>] [--retry-after <s>]   |   clear-faults
 `;
@@ -275,6 +278,9 @@ export async function runSandboxAct(argv: string[], io: SandboxIo = defaultIo())
         status: { type: 'string' },
         times: { type: 'string' },
         'retry-after': { type: 'string' },
+        definition: { type: 'string' },
+        effect: { type: 'string' },
+        'do-not-enforce': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -355,6 +361,7 @@ const vaultActions = new Map<string, VaultAction>([
   ['downgrade-role', downgradeRole],
   ['grant-role', grantRoleAction],
   ['add-to-group', addToGroup],
+  ['assign-policy', assignPolicy],
   ['disable-key', setKeyEnabled],
   ['enable-key', setKeyEnabled],
   ['rotate-key', ({ arm, vaultRef, needKey }) => arm('rotateKey', { ...vaultRef, key: needKey() })],
@@ -500,6 +507,18 @@ async function addToGroup({ conn, v, t }: VaultActContext): Promise<unknown> {
     principalId: t.principalId,
   });
   return { group: v.group, groupId: g.objectId, member: t.principalId };
+}
+
+/** assign-policy: an Azure Policy assignment at the vault or --scope (an ARM PUT, as Azure Policy's portal makes). */
+async function assignPolicy({ conn, as, v, vaultId }: VaultActContext): Promise<unknown> {
+  if (typeof v.definition !== 'string') throw new ActError('assign-policy needs --definition <built-in name or ID>');
+  return conn.call('tenant', 'assignPolicy', {
+    as,
+    definition: v.definition,
+    scope: typeof v.scope === 'string' ? v.scope : vaultId,
+    ...(typeof v.effect === 'string' ? { effect: v.effect } : {}),
+    ...(v['do-not-enforce'] === true ? { enforcementMode: 'DoNotEnforce' } : {}),
+  });
 }
 
 /** disable-key and enable-key. */

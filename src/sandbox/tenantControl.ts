@@ -1,10 +1,12 @@
 // Control surface `tenant`: what lives in the emulated directory and around the vault rather than in one ARM
 // route: groups and memberships (no event, as in Azure), the management-group hierarchy (root = tenant ID), vault
-// network rules (a vault PATCH: one vault write event) and the addresses Atlas publishes.
+// network rules (a vault PATCH: one vault write event), Azure Policy assignments (an ARM PUT) and the addresses Atlas
+// publishes.
 import { addMember, ensureGroup, removeMember, transitiveGroups } from './arm/groups.js';
 import { addManagementGroup, placeSubscription, subscriptionAncestors } from './arm/managementGroups.js';
 import { ArmError, controlCaller } from './arm/common.js';
 import { patchVault, vaultBody } from './arm/keyvault.js';
+import { findBuiltinDefinition, putPolicyAssignment } from './arm/policy.js';
 import { makeTimeBound } from './arm/schedules.js';
 import { atlasAddressesFor } from './atlas/addresses.js';
 import type { SandboxContext } from './contract.js';
@@ -36,6 +38,45 @@ export interface TenantControl {
   atlasAddresses(p?: { projectId?: string }): { controlPlane: string[]; project: string[] };
   /** Makes an existing role assignment time-bound (a PIM schedule instance ending at `end`, ISO). */
   makeTimeBound(p: { assignmentId: string; end: string }): void;
+  /** Assigns a policy (a built-in by name, ID or display name; or a policy set ID) at `scope`, as a PUT would. */
+  assignPolicy(p: AssignPolicyInput): Record<string, unknown>;
+}
+
+export interface AssignPolicyInput {
+  definition: string;
+  scope: string;
+  /** Assignment name (default: derived from the definition). */
+  name?: string;
+  /** Sets the definition's effect parameter (a built-in only). */
+  effect?: string;
+  enforcementMode?: 'Default' | 'DoNotEnforce';
+  as?: string;
+}
+
+function assignPolicyBody(p: AssignPolicyInput): { name: string; body: Record<string, unknown> } {
+  if (typeof p?.definition !== 'string' || typeof p.scope !== 'string') {
+    throw new ArmError(
+      400,
+      'BadRequest',
+      "'definition' (a built-in name, ID or display name, or a set ID) and 'scope' are required.",
+    );
+  }
+  const builtin = findBuiltinDefinition(p.definition);
+  const isSet = /\/policySetDefinitions\/[^/]+$/i.test(p.definition);
+  if (!builtin && !isSet) {
+    throw new ArmError(404, 'PolicyDefinitionNotFound', `The policy definition '${p.definition}' could not be found.`);
+  }
+  if (p.effect && !builtin) throw new ArmError(400, 'BadRequest', "'effect' applies to a built-in definition only.");
+  const id = builtin ? builtin.id : p.definition;
+  const parameters = p.effect && builtin ? { [builtin.effectParameter]: { value: p.effect } } : {};
+  const name = p.name ?? `ear-${id.split('/').pop()!.slice(0, 20)}`;
+  const properties = {
+    displayName: builtin?.displayName ?? name,
+    policyDefinitionId: id,
+    parameters,
+    enforcementMode: p.enforcementMode ?? 'Default',
+  };
+  return { name, body: { properties } };
 }
 
 function networkProperties(p: VaultNetworkInput, current: Record<string, unknown>): Record<string, unknown> {
@@ -84,5 +125,10 @@ export function createTenantControl(ctx: SandboxContext, state: SandboxState): T
     },
     atlasAddresses: (p = {}) => atlasAddressesFor(p.projectId),
     makeTimeBound: (p) => makeTimeBound(state, p.assignmentId, p.end),
+    assignPolicy: (p) => {
+      const { name, body } = assignPolicyBody(p);
+      const caller = controlCaller(state.actor(p.as ?? 'admin'), `assignPolicy ${name}`);
+      return putPolicyAssignment(ctx, state, caller, p.scope, name, body);
+    },
   };
 }

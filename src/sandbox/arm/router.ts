@@ -19,6 +19,7 @@ import {
 } from './common.js';
 import { classifyKeyVault, handleKeyVault } from './keyvault.js';
 import { authorizeAction } from './rbac.js';
+import { classifyPolicy, handlePolicy } from './policy.js';
 import { classifySchedules, handleSchedules } from './schedules.js';
 import { putResourceGroup, requireResourceGroup, requireSubscription, resourceGroupBody } from './resources.js';
 
@@ -31,7 +32,9 @@ export function classifyArm(method: string, pathname: string): string | undefine
   // The last provider namespace owns the request (`.../vaults/kv/providers/Microsoft.Authorization/...`).
   const ns = [...pathname.matchAll(/\/providers\/([^/]+)/gi)].pop()?.[1].toLowerCase();
   if (ns === 'microsoft.authorization')
-    return classifySchedules(method, pathname) ?? classifyAuthorization(method, pathname);
+    return (
+      classifySchedules(method, pathname) ?? classifyPolicy(method, pathname) ?? classifyAuthorization(method, pathname)
+    );
   if (ns === 'microsoft.keyvault') return classifyKeyVault(method, pathname);
   return undefined;
 }
@@ -46,6 +49,23 @@ export function authenticate(state: SandboxState, header: string | undefined): P
     return new ArmError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
   }
   return actor;
+}
+
+/** The provider families below a scope: PIM schedules, Azure Policy, Key Vault, the rest of Authorization. */
+async function dispatchProvider(
+  ctx: SandboxContext,
+  state: SandboxState,
+  req: Parameters<RouteHandler>[0],
+  res: Parameters<RouteHandler>[1],
+  caller: Caller,
+  operation: string,
+): Promise<void> {
+  if (operation.startsWith('roleAssignmentScheduleInstances.')) return handleSchedules(ctx, state, req, res);
+  if (/^policy(Assignments|SetDefinitions|Definitions)\./.test(operation)) {
+    return handlePolicy(ctx, state, req, res, caller, operation);
+  }
+  if (/^(vaults|keys)\./.test(operation)) return handleKeyVault(ctx, state, req, res, caller, operation);
+  return handleAuthorization(ctx, state, req, res, caller, operation);
 }
 
 export function armRoutes(ctx: SandboxContext, state: SandboxState, faults: Faults): RouteHandler {
@@ -98,12 +118,8 @@ export function armRoutes(ctx: SandboxContext, state: SandboxState, faults: Faul
           });
           sendJson(res, r.status, resourceGroupBody(r.rg));
         }
-      } else if (operation.startsWith('roleAssignmentScheduleInstances.')) {
-        handleSchedules(ctx, state, req, res);
-      } else if (/^(vaults|keys)\./.test(operation)) {
-        await handleKeyVault(ctx, state, req, res, caller, operation);
       } else {
-        await handleAuthorization(ctx, state, req, res, caller, operation);
+        await dispatchProvider(ctx, state, req, res, caller, operation);
       }
     } catch (err) {
       if (err instanceof ArmError) sendError(res, err);
