@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
+import { PolicyClient } from '@azure/arm-policy';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { Agent } from 'undici';
 import type { Sandbox } from '../../src/sandbox/index.js';
@@ -43,6 +44,7 @@ export function capturePolicy(into: Captured[]): PipelinePolicy {
 export interface Clients {
   auth: AuthorizationManagementClient;
   kv: KeyVaultManagementClient;
+  policy: PolicyClient;
   wire: Captured[];
 }
 
@@ -57,6 +59,7 @@ export function clients(sb: Sandbox, actor?: string): Clients {
   return {
     auth: new AuthorizationManagementClient(credential, sb.subscriptionId, options),
     kv: new KeyVaultManagementClient(credential, sb.subscriptionId, options),
+    policy: new PolicyClient(credential, sb.subscriptionId, options),
     wire,
   };
 }

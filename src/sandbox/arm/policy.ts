@@ -87,6 +87,7 @@ export function classifyPolicy(method: string, pathname: string): string | undef
  */
 export function builtinDefinitionBody(d: KnownPolicyDefinition): Rec {
   const name = d.id.split('/').pop()!;
+  const version = /\((\d+\.\d+\.\d+)\)$/.exec(d.source)?.[1] ?? '1.0.0';
   return {
     name,
     type: 'Microsoft.Authorization/policyDefinitions',
@@ -107,7 +108,8 @@ export function builtinDefinitionBody(d: KnownPolicyDefinition): Rec {
         then: { effect: `[parameters('${d.effectParameter}')]` },
       },
       policyType: 'BuiltIn',
-      version: /\((\d+\.\d+\.\d+)\)$/.exec(d.source)?.[1] ?? '1.0.0',
+      version,
+      versions: [version],
     },
   };
 }
