@@ -391,6 +391,53 @@ describe('ear-guard check: grants that do not name the principal (groups, the te
   });
 });
 
+describe('ear-guard check: Azure Policy assignments above the vault', () => {
+  const act = (argv: string[]) => run(runSandbox, ['act', ...argv]);
+
+  it('names the policy assignment that would push RBAC: a warning (exit 0), never a write', async () => {
+    const p = await world.addProject({ model: 'accessPolicy' });
+    const a = await act([
+      'assign-policy',
+      '--project',
+      p.projectId,
+      '--definition',
+      'Azure Key Vault should use RBAC permission model',
+      '--effect',
+      'Deny',
+    ]);
+    expect(a.err).toBe('');
+    expect(a.code).toBe(0);
+    const assignmentId = a.json().result.id as string;
+    expect(assignmentId).toMatch(/\/providers\/Microsoft\.Authorization\/policyAssignments\//);
+
+    world.sandbox.control.resetCounts();
+    const r = await run(runCheck, ['--project', p.projectId, '--json']);
+    expect(r.code).toBe(0);
+    const c = r.json().projects[0];
+    expect(c.result).toBe('granted');
+    expect(c.flags).toContain('policy-pushes-rbac');
+    const ops = world.sandbox.control.counts().byOperation;
+    expect(ops['policyAssignments.list']).toBe(1);
+    expect(Object.keys(ops).filter((o) => /create|update|accessPolicies|delete/i.test(o))).toEqual([]);
+    const human = await run(runCheck, ['--project', p.projectId]);
+    expect(human.code).toBe(0);
+    expect(human.out).toMatch(/Flags: .*policy-pushes-rbac/);
+    expect(human.out).toContain(
+      `policy assignment 'Azure Key Vault should use RBAC permission model' (${assignmentId})`,
+    );
+  });
+
+  it('assign-policy needs a known --definition', async () => {
+    const p = await world.addProject({ model: 'rbac', grants: 'none' });
+    const none = await act(['assign-policy', '--project', p.projectId]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/--definition/);
+    const unknown = await act(['assign-policy', '--project', p.projectId, '--definition', 'No such policy']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/PolicyDefinitionNotFound|could not be found/);
+  });
+});
+
 describe('ear-guard preflight', () => {
   it('fails each missing grant with its az command; --fix grants with the app restore code; then passes', async () => {
     const p = await world.addProject({ model: 'rbac', grants: 'none' });
