@@ -135,6 +135,12 @@ describe('policy assignments (2025-03-01)', () => {
       }),
     );
     expect(bad).toMatchObject({ statusCode: 404, code: 'PolicyDefinitionNotFound' });
+    const noRg = await failure(
+      c.policy.policyAssignments.create(`${sub().slice(1)}/resourceGroups/rg-missing`, 'x', {
+        policyDefinitionId: RBAC.id,
+      }),
+    );
+    expect(noRg).toMatchObject({ statusCode: 404, code: 'ResourceGroupNotFound' });
     const filter = await rawFetch(sb)(
       `${vaultId}/providers/Microsoft.Authorization/policyAssignments?api-version=2025-03-01&$filter=foo()`,
       {

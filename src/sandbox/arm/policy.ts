@@ -24,6 +24,7 @@ import {
 } from './common.js';
 import { coversInTenant } from './managementGroups.js';
 import { authorizeAction } from './rbac.js';
+import { requireScopeExists } from './resources.js';
 
 type Rec = Record<string, unknown>;
 
@@ -198,6 +199,7 @@ export function putPolicyAssignment(
   if (!props)
     throw new ArmError(400, 'InvalidRequestContent', "The request content was invalid: 'properties' is required.");
   const s = normalizeScope(scope);
+  requireScopeExists(state, s);
   const id = `${s === '/' ? '' : s}${PA}/${name}`;
   authorizeAction(state, caller.actor, 'Microsoft.Authorization/policyAssignments/write', id);
   const a: PolicyAssignmentState = {
@@ -293,6 +295,7 @@ export async function handlePolicy(
   const store = storeOf(state);
   switch (operation) {
     case 'policyAssignments.list': {
+      requireScopeExists(state, scope);
       const items = listAssignments(state, scope, req.url.searchParams.get('$filter')).map(assignmentBody);
       return sendPage(res, req, ctx.baseUrl(), items, state.pageSize);
     }
