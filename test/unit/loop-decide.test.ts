@@ -220,7 +220,7 @@ describe('decide: the guard table over every combination', () => {
   });
 });
 
-describe('live findings: network, the pinned key version, time-bound grants', () => {
+describe('live findings: network, the pinned key version, time-bound grants, policy', () => {
   const d = ACCESS.granted;
   const verdict = evaluate({ principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true }, d);
   const pinnedTarget = { ...target, keyVersion: 'a'.repeat(32) };
@@ -287,5 +287,24 @@ describe('live findings: network, the pinned key version, time-bound grants', ()
     expect(decideFor({ timeBound: [] }, { flags: ['assignment-time-bound'] }).j.flags).not.toContain(
       'assignment-time-bound',
     );
+  });
+
+  it('policy: a push warns (never blocks); not read or not checked keeps the last finding; read and clean clears it', () => {
+    const reason = "policy assignment 'p1' (id) at /s: 'Azure Key Vault should use RBAC permission model', effect Deny";
+    const warned = decideFor({
+      policy: { kind: 'read', warnings: [{ flag: 'policy-pushes-rbac', reason }], notes: [] },
+    });
+    expect(warned.j.flags).toContain('policy-pushes-rbac');
+    expect(warned.j.blocking).toEqual([]);
+    expect(warned.dec).toMatchObject({ kind: 'alert-only', status: 'degraded', critical: false });
+    expect(warned.dec.kind === 'alert-only' && warned.dec.reason).toContain("policy assignment 'p1'");
+    const last = { flags: ['policy-pushes-firewall'] };
+    expect(decideFor({}, last).j.flags).toContain('policy-pushes-firewall');
+    expect(decideFor({ policy: { kind: 'not-checked', reason: 'forbidden' } }, last).j.flags).toContain(
+      'policy-pushes-firewall',
+    );
+    const clean = decideFor({ policy: { kind: 'read', warnings: [], notes: [] } }, last);
+    expect(clean.j.flags).not.toContain('policy-pushes-firewall');
+    expect(clean.dec).toEqual({ kind: 'converged', status: 'healthy' });
   });
 });
