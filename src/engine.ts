@@ -111,6 +111,7 @@ export function policyFromSettings(s: Settings, extra: Partial<ReconcilePolicy> 
     ...DEFAULT_POLICY,
     mode: s.EAR_GUARD_MODE,
     restoreScope: s.EAR_GUARD_RESTORE_SCOPE,
+    standbyGrant: s.EAR_GUARD_STANDBY_GRANT,
     allowedRevokers: s.EAR_GUARD_ALLOWED_REVOKERS,
     maxRestores: s.EAR_GUARD_MAX_RESTORES,
     flapWindowMs: s.EAR_GUARD_FLAP_WINDOW_MINUTES * 60_000,

@@ -39,6 +39,15 @@ export const settingsSchema = z.object({
   EAR_GUARD_SWEEP_SCHEDULE: z.string().default('0 */5 * * * *'),
   /** Restore RBAC grants at the vault (default) or at the key. */
   EAR_GUARD_RESTORE_SCOPE: z.enum(['vault', 'key']).default('vault'),
+  /**
+   * `key`: with restores at the vault, also keep the data role for the pinned Atlas principal at the key, so a
+   * removal of either assignment leaves one that already reached Key Vault's data plane. `off` (default): no standby.
+   * No effect with EAR_GUARD_RESTORE_SCOPE=key (there is no narrower scope; nothing broader is ever granted).
+   */
+  EAR_GUARD_STANDBY_GRANT: z
+    .enum(['off', 'key', ''], { error: "expected 'off' or 'key'" })
+    .default('off')
+    .transform((v): 'off' | 'key' => (v === 'key' ? 'key' : 'off')),
   /** Object IDs (or UPNs) whose removals are deliberate revocations, not drift. */
   EAR_GUARD_ALLOWED_REVOKERS: csv,
   /** Restores allowed per project within the flapping window before the guard stops and escalates. */

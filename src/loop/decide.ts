@@ -17,13 +17,14 @@ export type Decision =
   | { kind: 'revoked-intent'; reason: string }
   /** Drift, and an allow-listed actor's change was recorded for this project: it becomes intent revoked. */
   | { kind: 'revoked-by-claim'; by: string; operation?: string; reason: string }
-  | { kind: 'observe-drift' }
-  | { kind: 'alert-drift' }
+  /** `redundancy`: access is intact and only a standby half is missing (status degraded, a warning). */
+  | { kind: 'observe-drift'; redundancy?: true }
+  | { kind: 'alert-drift'; redundancy?: true }
   /** Too many restores in the window: stop and escalate. */
   | { kind: 'flapping'; reason: string; recent: string[] }
   /** Nothing can be written (deny assignment, unrestorable role, empty plan). */
   | { kind: 'blocked'; reason: string }
-  | { kind: 'dry-run'; plan: PlannedAction[]; reason: string }
+  | { kind: 'dry-run'; plan: PlannedAction[]; reason: string; redundancy?: true }
   | { kind: 'restore'; plan: PlannedAction[]; recent: string[] };
 
 export type DecisionRow = Pick<
@@ -35,7 +36,7 @@ export interface DecisionInput {
   judgement: Judgement;
   row: DecisionRow;
   mode: Mode;
-  policy: Pick<ReconcilePolicy, 'maxRestores' | 'flapWindowMs' | 'dryRun' | 'restoreScope' | 'roles'>;
+  policy: Pick<ReconcilePolicy, 'maxRestores' | 'flapWindowMs' | 'dryRun' | 'restoreScope' | 'roles' | 'standbyGrant'>;
   target: AtlasTarget;
   vaultTenantId: string;
   now: number;
@@ -56,6 +57,11 @@ export function statusOf(d: Decision): ProjectStatus {
       return 'failing';
     case 'restore':
       return 'restored';
+    case 'observe-drift':
+    case 'alert-drift':
+    case 'dry-run':
+      // A missing standby half leaves Atlas's access intact: degraded, not drifted.
+      return d.redundancy ? 'degraded' : 'drifted';
     default:
       return 'drifted';
   }
@@ -95,21 +101,31 @@ function decideRemediation(input: DecisionInput): Decision {
   const { plan, blocked } = planRestore(input.target, j.verdict, input.vaultTenantId, {
     restoreScope: row.restoreScope ?? policy.restoreScope,
     roles: row.roles ?? policy.roles,
+    standby: j.standbyGaps,
   });
   if (blocked.length) return { kind: 'blocked', reason: blocked.join('; ') };
   if (!plan.length) return { kind: 'blocked', reason: 'nothing restorable in the plan' };
   if (policy.dryRun) {
     const reason = `dry-run: planned ${plan.map((p) => p.description).join('; ')}; nothing written`;
-    return { kind: 'dry-run', plan, reason };
+    return { kind: 'dry-run', plan, reason, ...redundancy(j) };
   }
   return { kind: 'restore', plan, recent };
 }
 
-/** The decision table. Order matters and is the guard order: intent, allow-listed claim, mode, flapping, plan. */
+/** Only a standby half is missing (Reader intact): marks the drift decisions as the non-blocking kind. */
+function redundancy(j: Judgement): { redundancy?: true } {
+  return j.redundancyDrift && !j.readerDrift ? { redundancy: true } : {};
+}
+
+/**
+ * The decision table. Order matters and is the guard order: intent, allow-listed claim, mode, flapping, plan. A
+ * missing standby half (access still granted) goes through the same guards as drift: a claimed or intended
+ * revocation wins, and nothing is re-added for it.
+ */
 export function decide(input: DecisionInput): Decision {
   const { judgement: j, row, mode } = input;
   const v = j.verdict;
-  if (v.verdict === 'granted' && !j.readerDrift) return decideGranted(j, mode);
+  if (v.verdict === 'granted' && !j.readerDrift && !j.redundancyDrift) return decideGranted(j, mode);
   if (v.verdict === 'indeterminate') {
     const reason = `cannot judge ${v.indeterminate.join(', ')} offline (conditional or possibly denied grants); nothing written`;
     return { kind: 'indeterminate', reason };
@@ -120,7 +136,7 @@ export function decide(input: DecisionInput): Decision {
     const reason = `removed by allow-listed actor ${claim.by}: taken as a deliberate revocation (intent set to revoked)`;
     return { kind: 'revoked-by-claim', by: claim.by, operation: claim.operation, reason };
   }
-  if (mode === 'observe') return { kind: 'observe-drift' };
-  if (mode === 'alert') return { kind: 'alert-drift' };
+  if (mode === 'observe') return { kind: 'observe-drift', ...redundancy(j) };
+  if (mode === 'alert') return { kind: 'alert-drift', ...redundancy(j) };
   return decideRemediation(input);
 }

@@ -7,6 +7,7 @@ import type { KeyRecord, TimeBoundAssignment } from '../azure/arm.js';
 import type { AtlasTarget } from '../atlas/target.js';
 import type { PolicyObservation } from './observeLive.js';
 import type { ProjectRecord } from '../state/store.js';
+import { standbyFlag, standbyGaps, standbyText, type StandbyGap } from './standby.js';
 import { RESTORABLE_ROLES, type ReconcilePolicy } from './types.js';
 
 /** What the observe step read for one target. */
@@ -87,7 +88,17 @@ export interface Judgement {
    * stays granted (Atlas reads the vault's metadata with it).
    */
   readerDrift: boolean;
-  /** What drifted: the missing required permissions, or Reader on the vault alone. */
+  /**
+   * The standby grant's missing halves (EAR_GUARD_STANDBY_GRANT=key with restores at the vault): the configured data
+   * roles the pinned principal lacks at the vault or the key. Empty when the standby does not apply.
+   */
+  standbyGaps: StandbyGap[];
+  /**
+   * Access granted, but a standby half is missing: a non-blocking redundancy condition, restored (or alerted) like
+   * drift, through the same guards (intent, an allow-listed claim, mode, flapping, dry run).
+   */
+  redundancyDrift: boolean;
+  /** What drifted: the missing required permissions, or Reader on the vault and/or a standby half alone. */
   drifted: string[];
   /** Every finding as the strings recorded in the row, history and alerts. */
   flags: string[];
@@ -195,6 +206,7 @@ function flagStrings(j: Omit<Judgement, 'flags'>): string[] {
   for (const f of BLOCKING_FLAGS.slice(3)) if (b.has(f)) flags.push(f);
   flags.push(...(j.warnings ?? []));
   if (j.modelFlip) flags.push(`model-flipped:${j.modelFlip.from}->${j.modelFlip.to}`);
+  if (j.redundancyDrift) flags.push(...new Set(j.standbyGaps.map(standbyFlag)));
   return flags;
 }
 
@@ -208,11 +220,17 @@ function isReaderDrift(v: Verdict, roles: string[]): boolean {
   );
 }
 
+/** What drifted while access may be granted: Reader lost, a standby half lost; else the missing permissions. */
+function driftedOf(v: Verdict, readerDrift: boolean, redundancy: boolean, gaps: StandbyGap[]): string[] {
+  if (!readerDrift && !redundancy) return v.missing;
+  return [...(readerDrift ? [READER_ON_VAULT] : []), ...(redundancy ? gaps.map(standbyText) : [])];
+}
+
 export function judge(
   t: AtlasTarget,
   obs: Observation,
-  row: Pick<ProjectRecord, 'model' | 'roles'> & { flags?: string[] },
-  policy: Pick<ReconcilePolicy, 'nearExpiryMs' | 'roles'>,
+  row: Pick<ProjectRecord, 'model' | 'roles' | 'restoreScope'> & { flags?: string[] },
+  policy: Pick<ReconcilePolicy, 'nearExpiryMs' | 'roles' | 'restoreScope' | 'standbyGrant'>,
   now: number,
 ): Judgement {
   const v = obs.verdict;
@@ -221,7 +239,16 @@ export function judge(
   blocking.push(...live.blocking);
   if (t.atlasValid === false && v.verdict === 'granted') blocking.push('atlas-invalid-while-azure-granted');
   const modelFlip = row.model && row.model !== v.model ? { from: row.model, to: v.model } : undefined;
-  const readerDrift = isReaderDrift(v, row.roles ?? policy.roles);
+  const roles = row.roles ?? policy.roles;
+  const readerDrift = isReaderDrift(v, roles);
+  const gaps =
+    v.model === 'rbac'
+      ? standbyGaps(t, obs.docs.roleAssignments, roles, {
+          standbyGrant: policy.standbyGrant,
+          restoreScope: row.restoreScope ?? policy.restoreScope,
+        })
+      : [];
+  const redundancyDrift = v.verdict === 'granted' && gaps.length > 0;
   const j = {
     verdict: v,
     blocking,
@@ -231,7 +258,9 @@ export function judge(
     keyVersionDiffers,
     modelFlip,
     readerDrift,
-    drifted: readerDrift ? [READER_ON_VAULT] : v.missing,
+    standbyGaps: gaps,
+    redundancyDrift,
+    drifted: driftedOf(v, readerDrift, redundancyDrift, gaps),
   };
   return { ...j, flags: flagStrings(j) };
 }

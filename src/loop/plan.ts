@@ -5,6 +5,7 @@ import { READER_ON_VAULT } from '../core/evaluate.js';
 import { keyScope } from '../core/scopes.js';
 import type { Verdict } from '../core/types.js';
 import type { AtlasTarget } from '../atlas/target.js';
+import { standbyScopeId, type StandbyGap } from './standby.js';
 import { RESTORABLE_ROLES, type PlannedAction, type ReconcilePolicy } from './types.js';
 
 export interface RestorePlan {
@@ -13,7 +14,10 @@ export interface RestorePlan {
   blocked: string[];
 }
 
-type PlanPolicy = Pick<ReconcilePolicy, 'restoreScope' | 'roles'>;
+type PlanPolicy = Pick<ReconcilePolicy, 'restoreScope' | 'roles'> & {
+  /** The standby's missing halves (judge's standbyGaps); re-added too, never with restoreScope `key`. */
+  standby?: StandbyGap[];
+};
 
 export function roleName(guid: string): string {
   return findBuiltinRole(guid)?.roleName ?? guid;
@@ -42,6 +46,22 @@ function rolesOfKind(roles: string[], kind: 'data' | 'reader'): string[] {
   return roles.filter((g) => RESTORABLE_ROLES[g.toLowerCase()] === kind);
 }
 
+/**
+ * The standby's missing halves not already planned. Only with restores at the vault: the key scope is then inside
+ * the planned scope (same role, same principal), and with restoreScope `key` nothing is added here at all.
+ */
+function standbyActions(t: AtlasTarget, policy: PlanPolicy, planned: PlannedAction[]): PlannedAction[] {
+  if (policy.restoreScope !== 'vault') return [];
+  const out: PlannedAction[] = [];
+  for (const g of policy.standby ?? []) {
+    if (RESTORABLE_ROLES[g.role] !== 'data' || !policy.roles.some((r) => r.toLowerCase() === g.role)) continue;
+    const scope = standbyScopeId(t, g.scope);
+    const dup = [...planned, ...out].some((a) => a.roleDefinitionGuid === g.role && a.scope === scope);
+    if (!dup) out.push(roleAction(t, g.role, scope, `the ${g.scope} (standby: kept at both the vault and the key)`));
+  }
+  return out;
+}
+
 function planRbac(t: AtlasTarget, verdict: Verdict, policy: PlanPolicy): RestorePlan {
   const bad = policy.roles.filter((r) => !RESTORABLE_ROLES[r.toLowerCase()]);
   if (bad.length) {
@@ -56,6 +76,7 @@ function planRbac(t: AtlasTarget, verdict: Verdict, policy: PlanPolicy): Restore
       plan.push(roleAction(t, r, scope, atKey ? 'the key' : 'the vault'));
     }
   }
+  plan.push(...standbyActions(t, policy, plan));
   if (verdict.missingRecommended.includes(READER_ON_VAULT) && !(verdict.readerOnVault?.deniedBy ?? []).length) {
     for (const r of rolesOfKind(policy.roles, 'reader')) plan.push(roleAction(t, r, t.vaultId, 'the vault'));
   }

@@ -13,7 +13,7 @@ import {
   type PassResult,
   type RecordContext,
 } from './context.js';
-import type { Decision } from './decide.js';
+import { statusOf, type Decision } from './decide.js';
 import type { Judgement } from './judge.js';
 import type { ActionRecord, Outcome, PlannedAction } from './types.js';
 
@@ -102,6 +102,10 @@ function summary(j: Judgement) {
 function common(c: Judged) {
   return { verdict: c.j.verdict, flags: c.j.flags };
 }
+
+/** The reason an alert gives for a missing standby half (access itself is intact). */
+const REDUNDANCY =
+  "standby grant missing: Atlas's access is intact through the other assignment, but a removal of that one would now lapse it until a new grant propagates (up to 10 minutes)";
 
 /** Alerts go nowhere in observe mode: it only records. */
 function unlessObserving(mode: Mode, a: AlertDraft): AlertDraft | undefined {
@@ -300,22 +304,26 @@ const RESULTS: Omit<ResultFor, 'restore'> = {
       }),
     };
   },
-  'observe-drift': (c) => {
+  'observe-drift': (c, d) => {
     const reason = 'mode observe: drift recorded only';
     return {
-      outcome: { ...outcomeBase(c.ctx, 'drifted', common(c)), kind: 'skipped', reason },
-      update: checked(c, 'drifted', 'skipped'),
+      outcome: { ...outcomeBase(c.ctx, statusOf(d), common(c)), kind: 'skipped', reason },
+      update: checked(c, statusOf(d), 'skipped'),
     };
   },
-  'alert-drift': (c) => ({
-    outcome: { ...outcomeBase(c.ctx, 'drifted', common(c)), kind: 'alerted', reason: 'mode alert: not restored' },
-    update: checked(c, 'drifted', 'alerted'),
+  'alert-drift': (c, d) => ({
+    outcome: { ...outcomeBase(c.ctx, statusOf(d), common(c)), kind: 'alerted', reason: 'mode alert: not restored' },
+    update: checked(c, statusOf(d), 'alerted'),
     alert: {
       ...alertBase(c),
       type: ALERT_TYPES.AccessDrifted,
-      severity: 'critical',
+      severity: d.redundancy ? 'warning' : 'critical',
       action: 'alert only (mode alert)',
-      reason: flipText(c.j) ? `vault permission model flipped (${flipText(c.j)})` : undefined,
+      reason: d.redundancy
+        ? REDUNDANCY
+        : flipText(c.j)
+          ? `vault permission model flipped (${flipText(c.j)})`
+          : undefined,
     },
   }),
   flapping: (c, d) => {
@@ -348,13 +356,14 @@ const RESULTS: Omit<ResultFor, 'restore'> = {
   },
   'dry-run': (c, d) => {
     notePlan(c, d.plan, true);
+    const status = statusOf(d);
     return {
-      outcome: { ...outcomeBase(c.ctx, 'drifted', { ...common(c), plan: d.plan }), kind: 'skipped', reason: d.reason },
-      update: checked(c, 'drifted', 'skipped'),
+      outcome: { ...outcomeBase(c.ctx, status, { ...common(c), plan: d.plan }), kind: 'skipped', reason: d.reason },
+      update: checked(c, status, 'skipped'),
       alert: {
         ...alertBase(c),
         type: ALERT_TYPES.AccessDrifted,
-        severity: 'critical',
+        severity: d.redundancy ? 'warning' : 'critical',
         action: `dry-run: would ${d.plan.map((p) => p.description).join('; ')}`,
         reason: d.reason,
       },
@@ -428,8 +437,9 @@ export function verifiedResult(
   const v = after.verdict;
   const restoredAt = isoNow(c.ctx);
   const extra = { ...common(c), plan: d.plan, actions };
-  if (v.verdict !== 'granted' || (c.j.readerDrift && after.readerDrift)) {
-    const reason = `verification: still ${v.verdict} after restore (missing ${v.missing.join(', ') || v.indeterminate.join(', ')})`;
+  if (v.verdict !== 'granted' || (c.j.readerDrift && after.readerDrift) || after.redundancyDrift) {
+    const still = v.verdict === 'granted' ? after.drifted : v.missing.length ? v.missing : v.indeterminate;
+    const reason = `verification: still ${v.verdict} after restore (missing ${still.join(', ')})`;
     return {
       outcome: { ...outcomeBase(c.ctx, 'failing', extra), kind: 'failed', reason, transient: true },
       update: (r) => ({

@@ -88,9 +88,17 @@ export function isCheckFailure(o: Outcome): boolean {
   return o.kind === 'failed' || o.kind === 'retry';
 }
 
+/** `key`: keep a standby of the data roles at the key besides the vault (EAR_GUARD_STANDBY_GRANT); `off`: none. */
+export type StandbyGrant = 'off' | 'key';
+
 export interface ReconcilePolicy {
   mode: Mode;
   restoreScope: RestoreScope;
+  /**
+   * `key`: with restoreScope `vault`, the data roles are also kept at the key (a standby already propagated when
+   * either assignment is removed; see standby.ts). No effect with restoreScope `key`. Default `off`.
+   */
+  standbyGrant?: StandbyGrant;
   /** Role GUIDs to restore on RBAC vaults. Default Key Vault Crypto User + Reader. */
   roles: string[];
   /** Object IDs or UPNs whose removals are deliberate revocations. */
@@ -119,6 +127,7 @@ export interface ReconcilePolicy {
 export const DEFAULT_POLICY: ReconcilePolicy = {
   mode: 'alert',
   restoreScope: 'vault',
+  standbyGrant: 'off',
   roles: [ROLE_IDS.keyVaultCryptoUser, ROLE_IDS.reader],
   allowedRevokers: [],
   maxRestores: 3,

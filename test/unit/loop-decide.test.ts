@@ -1,5 +1,6 @@
 // The loop's decision table, pure: real verdicts from the evaluator over ARM-shaped documents, judged, then decided
-// under every combination of the guards (intent, an allow-listed claim, mode, flapping, dry run, key findings).
+// under every combination of the guards (intent, an allow-listed claim, mode, flapping, dry run, key findings) and
+// of the standby grant (off; on with restores at the vault; on with restores at the key, where it has no effect).
 // No sandbox, no state store. Each rule below is a sentence of the loop's contract, checked over the whole product.
 import { describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
@@ -12,14 +13,18 @@ import {
   decide,
   judge,
   statusOf,
+  roleName,
   type Decision,
   type DecisionRow,
+  type Judgement,
   type Observation,
+  type ReconcilePolicy,
 } from '../../src/loop/index.js';
 import { decisionResult } from '../../src/loop/record.js';
 import type { Mode } from '../../src/state/store.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
+const keyScopeId = `${vaultId}/keys/k`;
 const ra = (role: string, extra: Record<string, unknown> = {}) => ({
   id: `${vaultId}/providers/Microsoft.Authorization/roleAssignments/${role}`,
   scope: vaultId,
@@ -27,6 +32,8 @@ const ra = (role: string, extra: Record<string, unknown> = {}) => ({
   principalId: principal,
   ...extra,
 });
+const atKey = (role: string) =>
+  ra(role, { scope: keyScopeId, id: `${keyScopeId}/providers/Microsoft.Authorization/roleAssignments/${role}` });
 const docs = (assignments: ReturnType<typeof ra>[], deny: ObservedDocuments['denyAssignments'] = []) => ({
   vault: { id: vaultId, name: 'kv1', tenantId: tenant, enableRbacAuthorization: true, accessPolicies: [] },
   roleAssignments: assignments,
@@ -54,6 +61,10 @@ const ACCESS = {
   ]),
   missing: docs([ra(ROLE_IDS.reader)]),
   denied: docs([ra(ROLE_IDS.keyVaultCryptoUser), ra(ROLE_IDS.reader)], [denyDecrypt]),
+  /** Crypto User at the vault and at the key (the standby pair), Reader. */
+  both: docs([ra(ROLE_IDS.keyVaultCryptoUser), atKey(ROLE_IDS.keyVaultCryptoUser), ra(ROLE_IDS.reader)]),
+  /** The vault's Crypto User deleted; the key's remains (granted). */
+  keyOnly: docs([atKey(ROLE_IDS.keyVaultCryptoUser), ra(ROLE_IDS.reader)]),
 } as const;
 type Access = keyof typeof ACCESS;
 
@@ -72,17 +83,29 @@ interface Case {
   mode: Mode;
   flapping: boolean;
   dryRun: boolean;
+  /** off: no standby; vault: EAR_GUARD_STANDBY_GRANT=key, restores at the vault; key: the same, restores at the key. */
+  standby: 'off' | 'vault' | 'key';
 }
 
-function run(c: Case): Decision {
-  const d = ACCESS[c.access];
-  const obs: Observation = {
+const STANDBY = {
+  off: { standbyGrant: 'off', restoreScope: 'vault' },
+  vault: { standbyGrant: 'key', restoreScope: 'vault' },
+  key: { standbyGrant: 'key', restoreScope: 'key' },
+} as const;
+
+function observation(access: Access, key: KeyState): Observation {
+  const d = ACCESS[access];
+  return {
     docs: d,
-    key: KEYS[c.key],
+    key: KEYS[key],
     keyMissing: false,
     verdict: evaluate({ principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true }, d),
   };
-  const policy = { ...DEFAULT_POLICY, maxRestores: 2, dryRun: c.dryRun };
+}
+
+function run(c: Case, over: Partial<ReconcilePolicy> = {}): { j: Judgement; d: Decision } {
+  const obs = observation(c.access, c.key);
+  const policy = { ...DEFAULT_POLICY, maxRestores: 2, dryRun: c.dryRun, ...STANDBY[c.standby], ...over };
   const restoreTimes = c.flapping ? [NOW - 60_000, NOW - 30_000].map((t) => new Date(t).toISOString()) : [];
   const row: DecisionRow = {
     intent: c.intent,
@@ -90,7 +113,7 @@ function run(c: Case): Decision {
     revocationClaim: c.claim ? { by: 'bob@contoso.com', at: new Date(NOW - 1000).toISOString() } : undefined,
   };
   const judgement = judge(target, obs, { model: 'rbac' }, policy, NOW);
-  return decide({ judgement, row, mode: c.mode, policy, target, vaultTenantId: tenant, now: NOW });
+  return { j: judgement, d: decide({ judgement, row, mode: c.mode, policy, target, vaultTenantId: tenant, now: NOW }) };
 }
 
 function* cases(): Generator<Case> {
@@ -100,18 +123,23 @@ function* cases(): Generator<Case> {
         for (const claim of [false, true])
           for (const mode of ['observe', 'alert', 'remediate'] as const)
             for (const flapping of [false, true])
-              for (const dryRun of [false, true]) yield { access, key, intent, claim, mode, flapping, dryRun };
+              for (const dryRun of [false, true])
+                for (const standby of ['off', 'vault', 'key'] as const)
+                  yield { access, key, intent, claim, mode, flapping, dryRun, standby };
 }
-const ALL = [...cases()].map((c) => ({ c, d: run(c) }));
-const drift = (c: Case) => c.access === 'missing' || c.access === 'denied' || c.access === 'readerLost';
+const ALL = [...cases()].map((c) => ({ c, ...run(c) }));
+const granted = (c: Case) => c.access === 'granted' || c.access === 'both' || c.access === 'keyOnly';
+/** Access granted, but one half of the standby pair is gone: only when the standby applies (restores at the vault). */
+const redundant = (c: Case) => c.standby === 'vault' && (c.access === 'granted' || c.access === 'keyOnly');
+const drift = (c: Case) => c.access === 'missing' || c.access === 'denied' || c.access === 'readerLost' || redundant(c);
 
 describe('decide: the guard table over every combination', () => {
   it('covers every combination of the guards', () => {
-    expect(ALL).toHaveLength(5 * 3 * 2 * 2 * 3 * 2 * 2);
+    expect(ALL).toHaveLength(7 * 3 * 2 * 2 * 3 * 2 * 2 * 3);
   });
 
   it('access granted: converged, or alert-only when the key is about to fail; never a guard, never a write', () => {
-    for (const { c, d } of ALL.filter(({ c }) => c.access === 'granted')) {
+    for (const { c, d } of ALL.filter(({ c }) => granted(c) && !redundant(c))) {
       if (c.key === 'ok') expect(d, JSON.stringify(c)).toEqual({ kind: 'converged', status: 'healthy' });
       else if (c.mode === 'observe') expect(d, JSON.stringify(c)).toEqual({ kind: 'converged', status: 'degraded' });
       else {
@@ -146,6 +174,56 @@ describe('decide: the guard table over every combination', () => {
     }
   });
 
+  it('a missing standby half with access granted is a non-blocking redundancy: degraded, flagged, never critical', () => {
+    const rows = ALL.filter(({ c }) => redundant(c));
+    expect(rows.length).toBe(2 * 3 * 2 * 2 * 3 * 2 * 2);
+    for (const { c, j, d } of rows) {
+      expect(j.verdict.verdict, JSON.stringify(c)).toBe('granted');
+      expect(j.flags, JSON.stringify(c)).toContain(
+        c.access === 'keyOnly' ? 'standby-missing:vault' : 'standby-missing:key',
+      );
+      if (d.kind === 'observe-drift' || d.kind === 'alert-drift' || d.kind === 'dry-run') {
+        expect(d.redundancy, JSON.stringify(c)).toBe(true);
+        expect(statusOf(d)).toBe('degraded');
+      }
+    }
+    // Held at both scopes, or the standby not in force: no standby finding at all.
+    for (const { c, j } of ALL.filter(({ c }) => granted(c) && !redundant(c))) {
+      expect(
+        j.flags.filter((f) => f.startsWith('standby')),
+        JSON.stringify(c),
+      ).toEqual([]);
+    }
+  });
+
+  it('restoreScope key with the standby on: the setting has no effect, every decision is the one without it', () => {
+    const rows = ALL.filter(({ c }) => c.standby === 'key');
+    expect(rows.length).toBe(ALL.length / 3);
+    for (const { c, j, d } of rows) {
+      const without = run(c, { standbyGrant: 'off' });
+      expect(d, JSON.stringify(c)).toEqual(without.d);
+      expect(j.flags, JSON.stringify(c)).toEqual(without.j.flags);
+      // Never broader: a data role is only ever planned at the key.
+      if (d.kind === 'restore' || d.kind === 'dry-run') {
+        for (const a of d.plan.filter((p) => p.roleDefinitionGuid === ROLE_IDS.keyVaultCryptoUser)) {
+          expect(a.scope, JSON.stringify(c)).toBe(keyScopeId);
+        }
+      }
+    }
+  });
+
+  it('no plan, in any combination, grants beyond the configured roles, to anyone else, or above the vault', () => {
+    for (const { c, d } of ALL) {
+      if (d.kind !== 'restore' && d.kind !== 'dry-run') continue;
+      for (const a of d.plan) {
+        expect(a.principalId, JSON.stringify(c)).toBe(principal);
+        expect(DEFAULT_POLICY.roles, JSON.stringify(c)).toContain(a.roleDefinitionGuid);
+        expect([vaultId, keyScopeId], JSON.stringify(c)).toContain(a.scope);
+        if (a.roleDefinitionGuid === ROLE_IDS.reader) expect(a.scope, JSON.stringify(c)).toBe(vaultId);
+      }
+    }
+  });
+
   it('remediate: flapping stops first, then a deny blocks, then dry run plans, else restore', () => {
     const rows = ALL.filter(({ c }) => drift(c) && c.intent === 'granted' && !c.claim && c.mode === 'remediate');
     expect(rows.length).toBeGreaterThan(0);
@@ -156,8 +234,8 @@ describe('decide: the guard table over every combination', () => {
   });
 
   it('restore plans only the missing grant: Crypto User for missing data actions, Reader for a lost Reader', () => {
-    const plan = (access: Access) => {
-      const d = run({
+    const plan = (access: Access, standby: Case['standby'] = 'off') => {
+      const { d } = run({
         access,
         key: 'ok',
         intent: 'granted',
@@ -165,11 +243,39 @@ describe('decide: the guard table over every combination', () => {
         mode: 'remediate',
         flapping: false,
         dryRun: false,
+        standby,
       });
       return d.kind === 'restore' ? d.plan.map((p) => p.roleDefinitionGuid) : d.kind;
     };
+    const scopes = (access: Access, standby: Case['standby']) => {
+      const { d } = run({
+        access,
+        key: 'ok',
+        intent: 'granted',
+        claim: false,
+        mode: 'remediate',
+        flapping: false,
+        dryRun: false,
+        standby,
+      });
+      return d.kind === 'restore'
+        ? d.plan.map((p) => `${roleName(p.roleDefinitionGuid!)} @ ${p.scope}`).sort()
+        : d.kind;
+    };
     expect(plan('missing')).toEqual([ROLE_IDS.keyVaultCryptoUser]);
     expect(plan('readerLost')).toEqual([ROLE_IDS.reader]);
+    // The standby: whichever half is gone is re-added, and only that one.
+    expect(scopes('granted', 'vault')).toEqual([`Key Vault Crypto User @ ${keyScopeId}`]);
+    expect(scopes('keyOnly', 'vault')).toEqual([`Key Vault Crypto User @ ${vaultId}`]);
+    expect(scopes('both', 'vault')).toBe('converged');
+    expect(scopes('missing', 'vault')).toEqual([
+      `Key Vault Crypto User @ ${vaultId}`,
+      `Key Vault Crypto User @ ${keyScopeId}`,
+    ]);
+    expect(scopes('readerLost', 'vault')).toEqual([`Key Vault Crypto User @ ${keyScopeId}`, `Reader @ ${vaultId}`]);
+    // Restores at the key: the standby adds nothing (the key holds it; nothing goes to the vault).
+    expect(scopes('missing', 'key')).toEqual([`Key Vault Crypto User @ ${keyScopeId}`]);
+    expect(scopes('granted', 'key')).toBe('converged');
   });
 
   it('only remediate, unflagged, unblocked, not dry-run drift ever reaches restore', () => {
@@ -192,30 +298,20 @@ describe('decide: the guard table over every combination', () => {
       now: () => NOW,
       history: [],
     };
-    for (const { c, d } of ALL) {
+    for (const { c, j, d } of ALL) {
       if (d.kind === 'restore') {
         expect(statusOf(d)).toBe('restored');
         continue;
       }
-      const judgement = judge(
-        target,
-        {
-          docs: ACCESS[c.access],
-          key: KEYS[c.key],
-          keyMissing: false,
-          verdict: evaluate(
-            { principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true },
-            ACCESS[c.access],
-          ),
-        },
-        { model: 'rbac' },
-        DEFAULT_POLICY,
-        NOW,
-      );
-      const res = decisionResult({ ctx, t: target, j: judgement, mode: c.mode }, d);
+      const res = decisionResult({ ctx, t: target, j, mode: c.mode }, d);
       expect(res.outcome.status, JSON.stringify(c)).toBe(statusOf(d));
       // Observe mode never alerts.
       if (c.mode === 'observe') expect(res.alert, JSON.stringify(c)).toBeUndefined();
+      // A missing standby half alerts as a warning (access is intact), drift as critical.
+      if (d.kind === 'alert-drift')
+        expect(res.alert?.severity, JSON.stringify(c)).toBe(
+          redundant(c) && c.access !== 'readerLost' ? 'warning' : 'critical',
+        );
     }
   });
 });

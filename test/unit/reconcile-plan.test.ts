@@ -4,7 +4,8 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { evaluate } from '../../src/core/evaluate.js';
 import type { ObservedDocuments } from '../../src/core/types.js';
 import { roleAssignmentName, uuidV5 } from '../../src/azure/guid.js';
-import { DEFAULT_POLICY, planRestore } from '../../src/loop/index.js';
+import { DEFAULT_POLICY, planRestore, type ReconcilePolicy } from '../../src/loop/index.js';
+import { standbyGaps, standbyNotice } from '../../src/loop/standby.js';
 import { principal, sub, target, tenant, vaultId } from '../helpers/target.js';
 
 const req = { principalId: principal, key: { vaultId, keyName: 'k' }, recommendReaderOnVault: true };
@@ -106,6 +107,75 @@ describe('planRestore', () => {
         DEFAULT_POLICY,
       ).plan,
     ).toEqual([]);
+  });
+});
+
+describe('the standby grant (EAR_GUARD_STANDBY_GRANT=key)', () => {
+  const keyScopeId = `${vaultId}/keys/k`;
+  const on: ReconcilePolicy = { ...DEFAULT_POLICY, standbyGrant: 'key' };
+  const cu = ROLE_IDS.keyVaultCryptoUser;
+  const gaps = (assignments: ReturnType<typeof ra>[], policy = on) =>
+    standbyGaps(target, assignments, policy.roles, policy);
+  const planFor = (assignments: ReturnType<typeof ra>[], policy = on) =>
+    planRestore(target, evaluate(req, rbac(assignments)), tenant, { ...policy, standby: gaps(assignments, policy) });
+
+  it('finds the missing half: the data role at the vault or at the key, for the principal itself', () => {
+    expect(gaps([ra(cu), ra(cu, keyScopeId), ra(ROLE_IDS.reader)])).toEqual([]);
+    expect(gaps([ra(cu), ra(ROLE_IDS.reader)])).toEqual([{ scope: 'key', role: cu }]);
+    expect(gaps([ra(cu, keyScopeId), ra(ROLE_IDS.reader)])).toEqual([{ scope: 'vault', role: cu }]);
+    // Scope spelling does not matter; the case of IDs does not either.
+    expect(gaps([ra(cu, vaultId.toUpperCase() + '/'), ra(cu, keyScopeId.toLowerCase())])).toEqual([]);
+  });
+
+  it('only a direct, unconditional assignment of the configured data role counts as a standby half', () => {
+    const group = '99999999-2222-3333-4444-555555555555';
+    const conditional = { ...ra(cu, keyScopeId), condition: "@Resource[x] StringEquals 'y'", conditionVersion: '2.0' };
+    expect(gaps([ra(cu), ra(cu, keyScopeId, group)])).toEqual([{ scope: 'key', role: cu }]);
+    expect(gaps([ra(cu), conditional])).toEqual([{ scope: 'key', role: cu }]);
+    expect(gaps([ra(cu), ra(ROLE_IDS.keyVaultCryptoOfficer, keyScopeId)])).toEqual([{ scope: 'key', role: cu }]);
+    // Reader is not a data role: it stays on the vault alone.
+    expect(gaps([ra(cu), ra(cu, keyScopeId)]).map((g) => g.role)).not.toContain(ROLE_IDS.reader);
+  });
+
+  it('plans the missing half only: the key when the vault holds it, the vault when the key does', () => {
+    const key = planFor([ra(cu), ra(ROLE_IDS.reader)]).plan;
+    expect(key.map((p) => [p.roleDefinitionGuid, p.scope, p.principalId])).toEqual([[cu, keyScopeId, principal]]);
+    expect(key[0]!.description).toMatch(/at the key \(standby/);
+    const vault = planFor([ra(cu, keyScopeId), ra(ROLE_IDS.reader)]).plan;
+    expect(vault.map((p) => [p.roleDefinitionGuid, p.scope])).toEqual([[cu, vaultId]]);
+    expect(planFor([ra(cu), ra(cu, keyScopeId), ra(ROLE_IDS.reader)]).plan).toEqual([]);
+  });
+
+  it('nothing held: the data role at both scopes, once each, and Reader at the vault', () => {
+    const { plan } = planFor([]);
+    expect(plan.map((p) => [p.roleDefinitionGuid, p.scope])).toEqual([
+      [cu, vaultId],
+      [cu, keyScopeId],
+      [ROLE_IDS.reader, vaultId],
+    ]);
+  });
+
+  it('off (the default): no standby half is looked for or planned', () => {
+    expect(gaps([ra(cu), ra(ROLE_IDS.reader)], DEFAULT_POLICY)).toEqual([]);
+    expect(planFor([], DEFAULT_POLICY).plan.map((p) => p.scope)).toEqual([vaultId, vaultId]);
+  });
+
+  it('restoreScope key: no effect (no narrower scope), never a grant at the vault, and check says so', () => {
+    const atKey: ReconcilePolicy = { ...on, restoreScope: 'key' };
+    expect(gaps([ra(cu, keyScopeId)], atKey)).toEqual([]);
+    expect(planFor([], atKey).plan.map((p) => [p.roleDefinitionGuid, p.scope])).toEqual([
+      [cu, keyScopeId],
+      [ROLE_IDS.reader, vaultId],
+    ]);
+    // Even handed a vault gap, the plan adds nothing broader than the key.
+    const forced = planRestore(target, evaluate(req, rbac([ra(cu, keyScopeId), ra(ROLE_IDS.reader)])), tenant, {
+      ...atKey,
+      standby: [{ scope: 'vault', role: cu }],
+    });
+    expect(forced.plan).toEqual([]);
+    expect(standbyNotice(atKey)).toMatch(/no effect: EAR_GUARD_RESTORE_SCOPE is key/);
+    expect(standbyNotice(on)).toMatch(/both the vault and the key/);
+    expect(standbyNotice(DEFAULT_POLICY)).toBeUndefined();
   });
 });
 

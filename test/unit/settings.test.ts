@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { atlasCredential, loadSettings, SettingsError, settingsSchema } from '../../src/settings.js';
+import { policyFromSettings } from '../../src/engine.js';
 
 const base = { ATLAS_PUBLIC_KEY: 'pub', ATLAS_PRIVATE_KEY: 'very-secret-private-key' };
 
@@ -11,6 +12,14 @@ describe('settings', () => {
     expect(s.EAR_GUARD_SWEEP_SCHEDULE).toBe('0 */5 * * * *');
     expect(s.ATLAS_PROJECT_IDS).toEqual([]);
     expect(s.EAR_GUARD_DRY_RUN).toBe(false);
+  });
+
+  it('EAR_GUARD_STANDBY_GRANT: off by default, key turns the policy on, anything else names the field', () => {
+    expect(policyFromSettings(loadSettings(base)).standbyGrant).toBe('off');
+    expect(policyFromSettings(loadSettings({ ...base, EAR_GUARD_STANDBY_GRANT: 'key' })).standbyGrant).toBe('key');
+    expect(() => loadSettings({ ...base, EAR_GUARD_STANDBY_GRANT: 'vault' })).toThrow(
+      /EAR_GUARD_STANDBY_GRANT: expected 'off' or 'key'/,
+    );
   });
 
   it('lists every problem at once, naming each field, without echoing secret values', () => {
