@@ -7,6 +7,7 @@ import type { KeyRecord } from '../azure/arm.js';
 import { fixCommands } from '../core/fix.js';
 import type { Requirement, Verdict } from '../core/types.js';
 import { BLOCKING_FLAGS } from '../loop/judge.js';
+import { standbyApplies, standbyNotice } from '../loop/standby.js';
 import { inspectTarget, type ActionRecord, type Inspection } from '../loop/index.js';
 import type { ProjectRecord } from '../state/store.js';
 import { renderHuman } from './explain.js';
@@ -82,6 +83,8 @@ export interface ProjectCheck {
   flags?: string[];
   fix?: string[];
   intent?: { intent: string; by?: string; reason?: string; at?: string };
+  /** What the standby grant (EAR_GUARD_STANDBY_GRANT) is for this project, when it is set. */
+  standby?: string;
   /** With --fix: what the reconcile loop did. */
   reconcile?: { outcome: string; status: string; reason?: string; actions: ActionRecord[] };
 }
@@ -173,7 +176,16 @@ function exitFor(result: CheckResult): ExitCode {
 }
 
 /** The check of a target Atlas names, from the loop's own inspection of the vault and key. */
-function judged(projectId: string, t: AtlasTarget, ins: Inspection): ProjectCheck {
+/** The standby grant's state from the check's flags, or why it has no effect (restoreScope key). */
+function standbyLine(policy: Connected['policy'], flags: string[]): string | undefined {
+  if (!standbyApplies(policy)) return standbyNotice(policy);
+  const missing = flags.filter((f) => f.startsWith('standby-missing:')).map((f) => f.split(':')[1]);
+  return missing.length
+    ? `missing at the ${missing.join(' and the ')}: access holds through the other assignment; the loop re-adds it in remediate mode (check --fix)`
+    : 'held at both the vault and the key: deleting either leaves Atlas an already propagated grant';
+}
+
+function judged(projectId: string, t: AtlasTarget, ins: Inspection, policy: Connected['policy']): ProjectCheck {
   const requirement: Requirement = {
     principalId: t.principalObjectId,
     key: { vaultId: t.vaultId, keyName: t.keyName },
@@ -192,6 +204,7 @@ function judged(projectId: string, t: AtlasTarget, ins: Inspection): ProjectChec
     key: keyState(t, ins.key),
     verdict: v,
     flags: ins.flags,
+    ...(standbyLine(policy, ins.flags) ? { standby: standbyLine(policy, ins.flags) } : {}),
     fix: [...fixCommands(v, requirement), ...keyFixCommands(t, ins.flags)],
   };
 }
@@ -199,7 +212,7 @@ function judged(projectId: string, t: AtlasTarget, ins: Inspection): ProjectChec
 async function checkTarget(conn: Connected, t: AtlasTarget, row: ProjectRecord | undefined): Promise<ProjectCheck> {
   try {
     const ins = await inspectTarget(t, { azure: conn.azure!, atlas: conn.atlas, policy: conn.policy }, row?.model);
-    return judged(t.projectId, t, ins);
+    return judged(t.projectId, t, ins, conn.policy);
   } catch (e) {
     const x = explainServiceError(e, 'arm');
     return {
@@ -281,6 +294,7 @@ export function renderCheck(c: ProjectCheck): string {
     c.key ? `Key state:  ${renderKey(c.key)}` : undefined,
     intentLine(c),
     c.flags?.length ? `Flags:      ${c.flags.join(', ')}` : undefined,
+    c.standby ? `Standby:    ${c.standby}` : undefined,
     ...reconcileLines(c),
     '',
   ];

@@ -6,6 +6,8 @@ import contract from '../../infra/guard-contract.json' with { type: 'json' };
 import { defaultCredential } from '../azure/clients.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine.js';
 import type { Outcome } from '../loop/index.js';
+import { standbyApplies, standbyNotice } from '../loop/standby.js';
+import { createLogger } from '../observability/logger.js';
 import { loadSettings, type Settings } from '../settings.js';
 import { setObservabilityDeps } from '../observability/deps.js';
 import { registerSecrets } from '../observability/redact.js';
@@ -51,6 +53,7 @@ export async function buildAppContext(opts: AppContextOptions): Promise<AppConte
     // Atlas confirmation re-checks ride the fan-out queue (a delayed message) so no invocation waits for them.
     ...(queue && engineOptions.recheck === undefined ? { recheck: queueRecheck(queue) } : {}),
   });
+  logStandby(engine);
   return {
     settings: s,
     engine,
@@ -58,6 +61,16 @@ export async function buildAppContext(opts: AppContextOptions): Promise<AppConte
     recentEvents: new RecentIds(),
     coalescer: new Coalescer<Outcome>(10_000, minReconcileIntervalMs ?? RECONCILE_MIN_INTERVAL_MS),
   };
+}
+
+/** At start, what EAR_GUARD_STANDBY_GRANT does under the restore scope: a warning when it can have no effect. */
+function logStandby(engine: Engine): void {
+  const policy = engine.cloud.policy;
+  const notice = standbyNotice(policy);
+  if (!notice) return;
+  const log = createLogger();
+  if (standbyApplies(policy)) log.info(notice, { setting: 'EAR_GUARD_STANDBY_GRANT' });
+  else log.warn(notice, { setting: 'EAR_GUARD_STANDBY_GRANT' });
 }
 
 /** A re-check as a queue message that becomes visible after the delay (the queue trigger reconciles it). */
