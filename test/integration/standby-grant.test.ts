@@ -77,6 +77,16 @@ describe('standby grant under a propagation delay (remediate)', () => {
     expect(row?.flags ?? []).not.toContain('standby-missing:key');
   });
 
+  it('a warm healthy check of the pair costs no more ARM reads: the listed assignments show both scopes', async () => {
+    const p = await withStandby();
+    w.sandbox.control.resetCounts();
+    const o = await w.engine.reconcile(p.projectId, { kind: 'event', eventId: `warm-${p.projectId}` });
+    expect(o.kind).toBe('converged');
+    expect(o.status).toBe('healthy');
+    const ops = w.sandbox.control.counts().byCallerOperation['ear-guard'] ?? {};
+    expect(Object.values(ops).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3);
+  });
+
   it('deleting the vault-scope assignment leaves Atlas valid, and the loop re-adds it at the vault', async () => {
     const p = await withStandby();
     drop(p, p.vaultId);
