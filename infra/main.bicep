@@ -73,6 +73,10 @@ param sweepSchedule string = '0 */5 * * * *'
 @allowed(['vault', 'key'])
 param restoreScope string = 'vault'
 
+@description('key: with restoreScope vault, also keep Key Vault Crypto User for the Atlas principal at the key, so removing either assignment leaves one already propagated. No effect with restoreScope key.')
+@allowed(['off', 'key'])
+param standbyGrant string = 'off'
+
 @description('Comma-separated object IDs (or UPNs) whose removals are deliberate revocations, not drift.')
 param allowedRevokers string = ''
 
@@ -160,6 +164,7 @@ module app 'app/app.bicep' = {
       EAR_GUARD_MODE: mode
       EAR_GUARD_SWEEP_SCHEDULE: sweepSchedule
       EAR_GUARD_RESTORE_SCOPE: restoreScope
+      EAR_GUARD_STANDBY_GRANT: standbyGrant
       EAR_GUARD_ALLOWED_REVOKERS: allowedRevokers
       EAR_GUARD_MAX_RESTORES: string(maxRestores)
       EAR_GUARD_FLAP_WINDOW_MINUTES: string(flapWindowMinutes)
