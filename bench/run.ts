@@ -223,7 +223,9 @@ say(
 say(FORMULA.map((f) => `  ${f}`).join('\n'));
 say(`  pricing assumptions: ${JSON.stringify(PRICING)}`);
 
-out.atlasOutcome = await atlasOutcomeFigure(quick ? 8 : 20, say);
+const outcome = await atlasOutcomeFigure(quick ? 8 : 20, say);
+out.atlasOutcome = outcome.plain;
+out.atlasOutcomeStandby = outcome.standby;
 out.finishedAt = new Date().toISOString();
 out.durationS = round((performance.now() - t0) / 1000);
 const largest = sweeps.filter((s) => s.shareVaultReads).at(-1)!;
