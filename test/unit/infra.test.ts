@@ -543,7 +543,10 @@ describe.skipIf(!hasDotnet)('infra: Bicep compiles and lints clean with the real
       const p = (readJson(f).parameters ?? {}) as Record<string, { value?: unknown; reference?: unknown }>;
       for (const [name, v] of Object.entries(p)) {
         if (/key|secret|password|token|webhook/i.test(name)) {
-          expect(v.value, `${f}: ${name} must not carry a value`).toBeUndefined();
+          // At most a reference to an azd environment value (substituted at provision time), never a value or default.
+          if (v.value !== undefined) {
+            expect(v.value, `${f}: ${name} must not carry a value`).toMatch(/^\$\{[A-Z][A-Z0-9_]*\}$/);
+          }
         }
       }
       expect(JSON.stringify(p)).not.toMatch(
@@ -567,6 +570,9 @@ describe('infra: azd wiring', () => {
     expect(hook).toContain('azd env set EAR_GUARD_EVENT_SUBSCRIPTIONS true');
     const params = readFileSync(join(root as string, 'infra/main.parameters.json'), 'utf8');
     expect(params).toContain('${EAR_GUARD_EVENT_SUBSCRIPTIONS=false}');
+    // The Atlas credential kind and the alert webhook secret come from the azd environment like the other parameters.
+    expect(params).toContain('"atlasCredential": { "value": "${ATLAS_CREDENTIAL=serviceAccount}" }');
+    expect(params).toContain('"atlasWebhookSecret": { "value": "${ATLAS_WEBHOOK_SECRET}" }');
   });
 
   it('the deploy package is self-contained: host.json, the bundle, and a package.json whose main names it', async () => {
