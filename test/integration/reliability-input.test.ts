@@ -148,6 +148,7 @@ describe('fuzzing the parsers', () => {
       'ATLAS_PROJECT_IDS',
       'EAR_GUARD_MODE',
       'EAR_GUARD_RESTORE_SCOPE',
+      'EAR_GUARD_STANDBY_GRANT',
       'EAR_GUARD_MAX_RESTORES',
       'EAR_GUARD_FLAP_WINDOW_MINUTES',
       'EAR_GUARD_DRY_RUN',
