@@ -2,7 +2,12 @@
 // a propagation delay (a new grant reaches Key Vault's data plane, and so Atlas, only after it; a removal at once),
 // state in Azurite. The sandbox runs at timeScale 0.001: a 10-minute delay is 600 ms of real time. Atlas's verdict is
 // the emulator's own validation (`validate`), the one its periodic check runs.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCheck } from '../../src/commands/check.js';
+import type { CliIo } from '../../src/commands/cli/io.js';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { Engine } from '../../src/engine.js';
 import { recordRevocationClaims, setIntent, type Trigger } from '../../src/loop/index.js';
@@ -205,5 +210,47 @@ describe('standby grant: guards', () => {
       keyScopeOf(p),
     ]);
     expect(cryptoUserAt(p, p.vaultId)).toBeUndefined();
+  });
+});
+
+describe('ear-guard check shows the standby', () => {
+  let dir: string;
+  let file: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ear-guard-standby-'));
+    file = join(dir, 'sandbox.json');
+    await writeFile(file, JSON.stringify(w.sandbox.describe()));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function check(projectId: string, env: Record<string, string>): Promise<{ code: number; out: string }> {
+    let out = '';
+    const io: CliIo = {
+      stdout: { write: (x: string) => (out += x) },
+      stderr: { write: () => true },
+      env: { HOME: dir, ...env },
+      tuning: { armRetry: { maxRetries: 1, retryDelayInMs: 5, maxRetryDelayInMs: 20 }, pollMs: 5 },
+    };
+    const code = await runCheck(['--project', projectId, '--sandbox', file], io);
+    return { code, out };
+  }
+
+  it('a missing half: granted (exit 0), flagged, and the Standby line says which scope', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const r = await check(p.projectId, { EAR_GUARD_STANDBY_GRANT: 'key' });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/GRANTED/);
+    expect(r.out).toMatch(/Flags:.*standby-missing:key/);
+    expect(r.out).toMatch(/Standby: +missing at the key/);
+  });
+
+  it('restoreScope key: the Standby line says the setting has no effect', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const r = await check(p.projectId, { EAR_GUARD_STANDBY_GRANT: 'key', EAR_GUARD_RESTORE_SCOPE: 'key' });
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/standby-missing/);
+    expect(r.out).toMatch(/Standby: +EAR_GUARD_STANDBY_GRANT=key has no effect: EAR_GUARD_RESTORE_SCOPE is key/);
   });
 });
