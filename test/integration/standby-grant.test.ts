@@ -225,6 +225,13 @@ describe('ear-guard check shows the standby', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** A project whose seeded grants count as propagated (earlier tests left a delay set). */
+  async function settled(): Promise<WorldProject> {
+    const p = await w.addProject({ model: 'rbac' });
+    w.sandbox.control.setPropagationDelay({ ms: DELAY });
+    return p;
+  }
+
   async function check(projectId: string, env: Record<string, string>): Promise<{ code: number; out: string }> {
     let out = '';
     const io: CliIo = {
@@ -238,7 +245,7 @@ describe('ear-guard check shows the standby', () => {
   }
 
   it('a missing half: granted (exit 0), flagged, and the Standby line says which scope', async () => {
-    const p = await w.addProject({ model: 'rbac' });
+    const p = await settled();
     const r = await check(p.projectId, { EAR_GUARD_STANDBY_GRANT: 'key' });
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/GRANTED/);
@@ -247,7 +254,7 @@ describe('ear-guard check shows the standby', () => {
   });
 
   it('restoreScope key: the Standby line says the setting has no effect', async () => {
-    const p = await w.addProject({ model: 'rbac' });
+    const p = await settled();
     const r = await check(p.projectId, { EAR_GUARD_STANDBY_GRANT: 'key', EAR_GUARD_RESTORE_SCOPE: 'key' });
     expect(r.code).toBe(0);
     expect(r.out).not.toMatch(/standby-missing/);
