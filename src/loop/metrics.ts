@@ -11,7 +11,9 @@ export function driftCause(o: Outcome, trigger: Pick<Trigger, 'operationName'> =
     if (op.includes('accesspolicies') || op.includes('microsoft.keyvault/vaults/write')) return 'access-policy-removed';
     return o.verdict.model === 'rbac' ? 'role-assignment-missing' : 'access-policy-missing';
   }
-  return o.flags.find((f) => f === 'key-disabled' || f === 'key-expired' || f === 'key-not-found');
+  const key = o.flags.find((f) => f === 'key-disabled' || f === 'key-expired' || f === 'key-not-found');
+  // A lost standby half (EAR_GUARD_STANDBY_GRANT): access intact, one assignment of the pair gone.
+  return key ?? (o.flags.some((f) => f.startsWith('standby-missing:')) ? 'standby-missing' : undefined);
 }
 
 export function recordOutcome(o: Outcome, trigger: Trigger, durationSeconds: number): void {

@@ -4,7 +4,7 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { evaluate } from '../../src/core/evaluate.js';
 import type { ObservedDocuments } from '../../src/core/types.js';
 import { roleAssignmentName, uuidV5 } from '../../src/azure/guid.js';
-import { DEFAULT_POLICY, planRestore, type ReconcilePolicy } from '../../src/loop/index.js';
+import { DEFAULT_POLICY, driftCause, planRestore, type Outcome, type ReconcilePolicy } from '../../src/loop/index.js';
 import { standbyGaps, standbyNotice } from '../../src/loop/standby.js';
 import { principal, sub, target, tenant, vaultId } from '../helpers/target.js';
 
@@ -153,6 +153,12 @@ describe('the standby grant (EAR_GUARD_STANDBY_GRANT=key)', () => {
       [cu, keyScopeId],
       [ROLE_IDS.reader, vaultId],
     ]);
+  });
+
+  it('a restored standby half is counted as its own drift cause in the metrics', () => {
+    const o = { kind: 'restored', verdict: { verdict: 'granted', model: 'rbac' }, flags: ['standby-missing:key'] };
+    expect(driftCause(o as unknown as Outcome)).toBe('standby-missing');
+    expect(driftCause({ ...o, flags: [] } as unknown as Outcome)).toBeUndefined();
   });
 
   it('off (the default): no standby half is looked for or planned', () => {
