@@ -109,11 +109,13 @@ async function restore(
   await flushHistory(ctx, ctx.deps.state);
   // Issue 18 item 10: the row says `drifted` while ARM (retries, a slow PUT) works, not the last pass's `healthy`.
   // One small conditional write, skipped when the row already says so; the pass's commit overwrites it after.
+  // Only a standby half missing (access intact): `degraded`, as the decision table says for it.
+  const during = c.j.redundancyDrift && !c.j.readerDrift ? 'degraded' : 'drifted';
   await ctx.deps.state
     .updateProject(ctx.projectId, (cur) =>
-      cur.status === 'drifted' ? undefined : { ...cur, status: 'drifted', lastChange: detectedAt },
+      cur.status === during ? undefined : { ...cur, status: during, lastChange: detectedAt },
     )
-    .catch((e) => ctx.deps.log?.warn('row status drifted not written', { error: String(e) }));
+    .catch((e) => ctx.deps.log?.warn(`row status ${during} not written`, { error: String(e) }));
   const { actions, errors } = await withSpan(
     SPANS.act,
     { project: ctx.projectId, 'ear_guard.plan.size': d.plan.length },

@@ -137,6 +137,25 @@ describe('standby grant under a propagation delay (remediate)', () => {
   });
 });
 
+describe('standby grant: the row while the half is re-added', () => {
+  it('says degraded (access intact), not drifted, while the PUT is in flight', async () => {
+    const p = await withStandby();
+    drop(p, keyScopeOf(p));
+    const slow = w.sandbox.control.setFault('roleAssignments.create', { kind: 'latency', ms: 1500 });
+    try {
+      w.sandbox.control.resetCounts();
+      const running = w.engine.reconcile(p.projectId, { kind: 'timer' });
+      const deadline = Date.now() + 10_000;
+      const creates = () => w.sandbox.control.counts().byCallerOperation['ear-guard']?.['roleAssignments.create'] ?? 0;
+      while (Date.now() < deadline && creates() === 0) await sleep(20);
+      expect((await w.engine.deps.state.getProject(p.projectId))?.status).toBe('degraded');
+      expect((await running).kind).toBe('restored');
+    } finally {
+      w.sandbox.control.clearFaults(slow);
+    }
+  });
+});
+
 describe('standby grant: guards', () => {
   it('alert mode flags and alerts a missing half as a warning (degraded), and writes nothing', async () => {
     const p = await withStandby();
