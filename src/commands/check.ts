@@ -39,7 +39,8 @@ Examples:
   ear-guard check --project 5f1e2d3c4b5a69788796a5b4 --fix
   ear-guard check --sandbox /tmp/sandbox.json --all
 
-Atlas API key role: Project Owner (GET encryptionAtRest and GET cloudProviderAccess require it).
+Atlas role: Project Read Only (the spec's x-rolesRequirements for GET encryptionAtRest and GET cloudProviderAccess);
+service account (ATLAS_CLIENT_ID/SECRET, preferred) or API key.
 Azure: Reader on the vault's subscription or resource group; --fix also needs the remediator's write roles.
 Exit status (worst project): 0 granted, 1 missing/degraded/check failed, 3 indeterminate, 4 cannot reach
 Azure/Atlas, 2 usage.

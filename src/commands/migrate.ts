@@ -56,7 +56,7 @@ Examples:
   ear-guard migrate --project 5f1e2d3c4b5a69788796a5b4 --principal 2b7c0000-0000-0000-0000-000000000000
   ear-guard migrate --sandbox /tmp/sandbox.json --project 5f1e2d3c4b5a69788796a5b4 --json
 
-Atlas API key role: Project Owner (POST cloudProviderAccess and PATCH encryptionAtRest require it).
+Atlas role: Project Owner (the spec's x-rolesRequirements for POST cloudProviderAccess and PATCH encryptionAtRest).
 Azure: Reader on the vault and the right to write role assignments (or access policies) for the Atlas principal.
 Exit status: 0 migrated and validated (or, with --dry-run, a feasible plan), 1 preflight failed or Atlas rejected
 the change, 3 the change was accepted but validation was not confirmed in time, 4 cannot reach Azure/Atlas.

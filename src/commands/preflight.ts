@@ -48,7 +48,8 @@ Examples:
       --key https://kv-prod.vault.azure.net/keys/atlas-ear/0123abcd --resource-group rg-prod
   ear-guard preflight --project 5f1e2d3c4b5a69788796a5b4 --fix --json
 
-Atlas API key role: Project Owner (encryptionAtRest and cloudProviderAccess reads require it).
+Atlas role: Project Read Only (the spec's x-rolesRequirements for the encryptionAtRest and cloudProviderAccess reads);
+service account (ATLAS_CLIENT_ID/SECRET, preferred) or API key.
 Azure: Reader on the vault; --fix needs the remediator's write roles on the vault.
 Exit status: 0 every check passed, 1 a check failed, 3 a check could not be judged, 4 cannot reach Azure/Atlas.
 

@@ -24,7 +24,8 @@ Examples:
   ear-guard sweep --mode observe --concurrency 4
   ear-guard sweep --json | jq '.summary.attention'
 
-Atlas API key role: Project Owner (the sweep reads encryptionAtRest and cloudProviderAccess).
+Atlas role: Project Read Only (the sweep only reads encryptionAtRest and cloudProviderAccess, per the spec's
+x-rolesRequirements); service account (ATLAS_CLIENT_ID/SECRET, preferred) or API key.
 Needs EAR_GUARD_STORAGE. Azure: Reader where the vaults are; restores (mode remediate) need the write roles.
 Exit status: 0 every project healthy, 1 a project is missing access (or its check failed), 3 indeterminate,
 4 cannot reach Azure/Atlas for some project.
