@@ -2,12 +2,13 @@
 // --out <file>` runs in its own process (emulator + its Azurite), and status, history, intent and check --fix
 // in other processes find the state table through the file. A drift made with `sandbox act` is restored by
 // `check --fix` and recorded; `ear-guard start --sandbox <file>` writes its sweep to the same state.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtDist } from '../helpers/dist.js';
 
 const run = promisify(execFile);
 const BIN = resolve('bin/ear-guard.js');
@@ -68,7 +69,7 @@ async function stop(child: ChildProcess | undefined): Promise<number | null> {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet']);
+  builtDist();
   dir = await mkdtemp(join(tmpdir(), 'ear-guard-cli-state-'));
   file = join(dir, 'sandbox.json');
   const started = await spawnReady(['sandbox', '--seed', 'demo', '--json', '--out', file]);

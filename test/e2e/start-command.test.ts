@@ -1,15 +1,16 @@
 // `npm start` on a fresh machine: the built CLI starts the sandbox, Azurite and the local host, prints one JSON
 // line when ready (--json), answers on its API with the printed key, and stops cleanly on SIGTERM.
 import { describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { builtDist } from '../helpers/dist.js';
 
 describe('ear-guard start', () => {
   it('serves the demo sandbox end to end and exits 0 on SIGTERM', async () => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet']);
+    builtDist();
     const cwd = mkdtempSync(join(tmpdir(), 'earguard-start-'));
     const child = spawn(process.execPath, [resolve('bin/ear-guard.js'), 'start', '--port', '0', '--json'], {
       cwd,

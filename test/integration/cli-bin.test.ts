@@ -1,11 +1,12 @@
 // The built CLI (`npm run build`, then `node bin/ear-guard.js ...`) in its own process against the sandbox, pointed
 // at it by the file `ear-guard sandbox --out` would write (--sandbox <file> and EAR_GUARD_SANDBOX).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtDist } from '../helpers/dist.js';
 import { startWorld, type World } from '../helpers/world.js';
 
 const run = promisify(execFile);
@@ -34,7 +35,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Re
 }
 
 beforeAll(async () => {
-  execFileSync('npm', ['run', '--silent', 'build', '--', '--quiet'], { stdio: 'ignore' });
+  builtDist();
   world = await startWorld();
   dir = await mkdtemp(join(tmpdir(), 'ear-guard-bin-'));
   sandboxFile = join(dir, 'sandbox.json');

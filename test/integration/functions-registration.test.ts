@@ -1,12 +1,13 @@
 // Every function is registered with the intended trigger, schedule/route and bindings: checked on the deployable
 // esbuild bundle (what Azure runs) with a stand-in for the host's `@azure/functions-core` module, which is the
-// seam the real worker provides. The bundle is built once here, as `npm run build` builds it.
+// seam the real worker provides. The bundle is built once per run, as `npm run build` builds it (helpers/dist.ts).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import contract from '../../infra/guard-contract.json' with { type: 'json' };
+import { builtDist } from '../helpers/dist.js';
 
 interface Registered {
   name: string;
@@ -28,7 +29,7 @@ let registered: Registered[] = [];
 let bundleDir = '';
 
 beforeAll(() => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', '--functions']);
+  builtDist();
   const dir = mkdtempSync(join(tmpdir(), 'earguard-reg-'));
   mkdirSync(join(dir, 'dist'), { recursive: true });
   // The entry and its on-demand chunks (scripts/build.mjs splits the bundle).

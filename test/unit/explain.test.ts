@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runExplain } from '../../src/commands/explain.js';
 import { FIXTURES, SUB, exampleBody } from './core/fixtures.js';
+import { builtDist } from '../helpers/dist.js';
 
 const SP = '3f0c2a8e-5b6d-4e1f-9a7b-2c4d6e8f0a1b';
 const KEY_URL = 'https://kv-atlas.vault.azure.net/keys/atlas-ear/0123456789abcdef0123456789abcdef';
@@ -258,7 +259,7 @@ describe('ear-guard explain (runExplain)', () => {
 
 describe('ear-guard explain (built bin)', () => {
   beforeAll(() => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet']);
+    builtDist();
   });
   const bin = (args: string[]) =>
     spawnSync(process.execPath, ['bin/ear-guard.js', 'explain', ...args], { encoding: 'utf8' });
