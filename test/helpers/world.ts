@@ -50,6 +50,8 @@ export interface WorldOptions {
 }
 
 let counter = 0;
+// Tables live in the run's shared Azurite (helpers/azurite.ts): a prefix no other file's world uses.
+const fileTag = Math.random().toString(36).slice(2, 8);
 
 interface AtlasControlLike {
   seedProject?: (p: Record<string, string>) => Promise<{ projectId: string }> | { projectId: string };
@@ -139,7 +141,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     ATLAS_PUBLIC_KEY: atlasPublicKey,
     ATLAS_PRIVATE_KEY: atlasPrivateKey,
     EAR_GUARD_MODE: 'remediate',
-    EAR_GUARD_TABLE_PREFIX: `w${++counter}`,
+    EAR_GUARD_TABLE_PREFIX: `w${fileTag}${++counter}`,
     ALERT_WEBHOOK_URL: hookUrl,
     ...opts.env,
   });
