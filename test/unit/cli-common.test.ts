@@ -204,7 +204,8 @@ describe('--help', () => {
       expect(i.out()).toMatch(/--sandbox <file>/);
     });
   }
-  it('check help names the Atlas role', () => {
-    expect(CHECK_HELP).toMatch(/Project Owner/);
+  it('check help names the least Atlas role its reads need', () => {
+    expect(CHECK_HELP).toMatch(/Atlas role: Project Read Only/);
+    expect(CHECK_HELP).not.toMatch(/Project Owner/);
   });
 });
