@@ -10,6 +10,7 @@ export type TriageKind =
   | 'vault'
   | 'accessPolicy'
   | 'denyAssignment'
+  | 'policyAssignment'
   | 'key'
   | 'validation'
   | 'ignored'
@@ -164,7 +165,7 @@ export function actorFromClaims(claims: unknown): Actor | undefined {
 
 const VAULT_ID = /^(\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+)/i;
 const PROVIDER_SUFFIX =
-  /\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions|denyAssignments)\/[^/]+$/i;
+  /\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions|denyAssignments|policyAssignments)\/[^/]+$/i;
 
 /** The scope an Authorization resource lives at: `{scope}/providers/Microsoft.Authorization/{type}/{name}`. */
 export function authorizationScope(resourceId: string): string {
@@ -182,9 +183,16 @@ function triageValidation(_ev: IncomingEvent, base: TriageBase): TriageResult {
   return { ...base, relevant: false, kind: 'validation', reason: 'Event Grid subscription validation handshake' };
 }
 
+const AUTHORIZATION_KINDS = new Set<TriageKind>([
+  'roleAssignment',
+  'roleDefinition',
+  'denyAssignment',
+  'policyAssignment',
+]);
+
 /** Authorization resources change access at the scope they live at; vault operations at the vault. */
 function resourceScope(kind: TriageKind, resourceId: string): string {
-  if (kind === 'roleAssignment' || kind === 'roleDefinition' || kind === 'denyAssignment') {
+  if (AUTHORIZATION_KINDS.has(kind)) {
     return authorizationScope(resourceId);
   }
   return VAULT_ID.exec(resourceId)?.[1] ?? resourceId;

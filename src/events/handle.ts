@@ -79,6 +79,7 @@ function triggerOf(ev: IncomingEvent, t: TriageResult): Trigger {
     actor: t.actor,
     operationName: t.operationName ?? ev.type,
     resourceId: t.resourceId,
+    ...(t.kind === 'policyAssignment' ? { periodicReads: true } : {}),
   };
 }
 
@@ -142,8 +143,11 @@ export function groupByProject(routed: Routed[]): Map<string, { trigger: Trigger
       else {
         cur.results.push(result);
         const claimedBy = claimsOf([cur.trigger, trigger]);
+        // Any event of the batch that needs the periodic reads gets them for the one reconcile.
+        const periodicReads = cur.trigger.periodicReads || trigger.periodicReads || undefined;
         if ((trigger.eventTime ?? '') >= (cur.trigger.eventTime ?? '')) cur.trigger = { ...trigger, claimedBy };
         else cur.trigger.claimedBy = claimedBy;
+        if (periodicReads) cur.trigger.periodicReads = true;
       }
     }
   }

@@ -18,7 +18,8 @@ export async function projectsForEvent(index: ProjectIndex, t: TriageResult): Pr
       break;
     case 'roleDefinition':
     case 'denyAssignment':
-      // A definition's scope is where it is defined; assignments using it can sit anywhere beneath.
+    case 'policyAssignment':
+      // A definition's (or policy assignment's) scope is where it lives; what it governs can sit anywhere beneath.
       add(await index.projectsAffectedBy(t.scope));
       break;
     case 'vault':

@@ -80,7 +80,7 @@ async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): P
 async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): Promise<Observation> {
   const obs = await withSpan(span, { project: ctx.projectId }, async (s) => {
     // The event path keeps its read budget; periodic checks also read PIM schedule instances.
-    const periodic = !['event', 'queue'].includes(ctx.trigger.kind);
+    const periodic = !['event', 'queue'].includes(ctx.trigger.kind) || ctx.trigger.periodicReads === true;
     const o = await observe(ctx.deps.azure, t, ctx.deps.atlas, { periodic });
     s.setAttribute('ear_guard.verdict', o.verdict.verdict);
     return o;

@@ -29,6 +29,11 @@ export interface Trigger {
   resourceId?: string;
   /** When the change happened (the event's `eventTime`): the start of the restore latency. */
   eventTime?: string;
+  /**
+   * Make the reads an event check skips (PIM schedules, policy assignments): the event changed what only those
+   * reads see (a policy assignment written or deleted).
+   */
+  periodicReads?: boolean;
 }
 
 export type OutcomeKind = 'converged' | 'restored' | 'alerted' | 'skipped' | 'retry' | 'failed';

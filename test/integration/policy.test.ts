@@ -3,7 +3,13 @@
 // the assignments (once per vault in a sweep) and warn; event checks make no policy read; a forbidden read is
 // "not checked" and never fails the check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEvents } from '../../src/core/triage.js';
+import { handleEvents, type EventDeps } from '../../src/events/handle.js';
+import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
+import type { Outcome } from '../../src/loop/index.js';
 import { runSweep } from '../../src/loop/sweep.js';
+import type { ChangeNotice } from '../../src/sandbox/contract.js';
+import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
 
 let w: World;
@@ -136,5 +142,40 @@ describe('policy assignments above the vault', () => {
     expect(policyReads()).toBe(1);
     const flags = s.items.map((i) => i.outcome?.flags.includes('policy-pushes-rbac'));
     expect(flags).toEqual([true, true]);
+  });
+
+  it('a policy assignment written above the vault is an event: its check reads the policies and warns at once', async () => {
+    const p = await w.addProject({ model: 'accessPolicy' });
+    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    w.sandbox.control.tenant.assignPolicy({ definition: RBAC_POLICY, scope: rgOf(p), effect: 'Deny', name: 'ev' });
+    const notice = w.sandbox.control.notices().at(-1) as ChangeNotice;
+    expect(notice.operationName).toBe('Microsoft.Authorization/policyAssignments/write');
+    const ev = resourceEvent(notice, `/subscriptions/${w.sandbox.subscriptionId}`);
+    // A role-assignment event for the same project in the same batch: the one reconcile still reads the policies.
+    const other = {
+      ...ev,
+      id: `${String(ev.id)}-role`,
+      data: {
+        ...(ev.data as object),
+        operationName: 'Microsoft.Authorization/roleAssignments/write',
+        resourceUri: `${p.vaultId}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-0000-0000-0000000000aa`,
+      },
+      eventTime: '2999-01-01T00:00:00Z',
+    };
+    const coalescer = new Coalescer<Outcome>();
+    const deps: EventDeps = {
+      deps: w.engine.deps,
+      reconcile: (id, t, o) => w.engine.reconcile(id, t, o),
+      handled: new RecentIds(),
+      coalesce: (id, run) => coalescer.run(id, run),
+    };
+    w.sandbox.control.resetCounts();
+    const r = await handleEvents(deps, parseEvents([ev, other]));
+    expect(r.results[0]!.triage.kind).toBe('policyAssignment');
+    expect(r.results[0]!.projects).toContain(p.projectId);
+    const o = r.results[0]!.outcomes.find((x) => x.projectId === p.projectId)!;
+    expect(policyReads()).toBe(1);
+    expect(o.flags).toContain('policy-pushes-rbac');
+    expect(alertsOf(p).map((x) => x.type)).toEqual(['AtlasEarGuard.CheckFailing']);
   });
 });
