@@ -13,8 +13,12 @@ export async function projectsForEvent(index: ProjectIndex, t: TriageResult): Pr
     case 'roleAssignment':
       // A delete event does not name the assignment's principal: known assignment IDs map straight to their
       // project, and any watched vault at or beneath (or above, for a key scope) the assignment's scope is re-checked.
-      if (t.resourceId) add(await index.projectsForAssignment(t.resourceId));
-      add(await index.projectsAffectedBy(t.scope));
+      // Both lookups at once: they are on the path from the event to the restore.
+      for (const ids of await Promise.all([
+        t.resourceId ? index.projectsForAssignment(t.resourceId) : [],
+        index.projectsAffectedBy(t.scope),
+      ]))
+        add(ids);
       break;
     case 'roleDefinition':
     case 'denyAssignment':

@@ -75,10 +75,10 @@ export function note(ctx: RecordContext, kind: HistoryKind, summary: string, det
   });
 }
 
-/** Writes the noted history in order and empties the buffer. */
-export async function flushHistory(ctx: RecordContext, state: Pick<StateStore, 'appendHistory'>): Promise<void> {
+/** Writes the noted history (one round trip: one project's rows in one transaction) and empties the buffer. */
+export async function flushHistory(ctx: RecordContext, state: Pick<StateStore, 'appendHistories'>): Promise<void> {
   const rows = ctx.history.splice(0);
-  for (const h of rows) await state.appendHistory(h);
+  if (rows.length) await state.appendHistories(rows);
 }
 
 export function outcomeBase(

@@ -48,8 +48,11 @@ import type { Outcome, ReconcileDeps, Trigger } from './types.js';
 
 type Desired = { target: AtlasTarget } | { result: PassResult };
 
-/** Called before the first side effect of a pass: takes the lease, or throws RowMoved (nothing was done yet). */
-type Gate = () => Promise<void>;
+/**
+ * Called before the first side effect of a pass: takes the lease, or throws RowMoved (nothing was done yet). The
+ * optional row fields ride on the lease write; returns whether they did (false: the lease was already held).
+ */
+type Gate = (fields?: Partial<ProjectRecord>) => Promise<boolean>;
 
 /** Desired state from Atlas, and the trust gate: only the pinned (or first-seen) Atlas principal is ever judged. */
 async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): Promise<Desired> {
@@ -93,6 +96,15 @@ async function observeIndexed(ctx: PassContext, t: AtlasTarget, span: string): P
   return obs;
 }
 
+/** The row's status while ARM works (one conditional write, skipped when it says so): for a pass holding the lease. */
+async function markStatus(ctx: PassContext, during: 'drifted' | 'degraded', detectedAt: string): Promise<void> {
+  await ctx.deps.state
+    .updateProject(ctx.projectId, (cur) =>
+      cur.status === during ? undefined : { ...cur, status: during, lastChange: detectedAt },
+    )
+    .catch((e) => ctx.deps.log?.warn(`row status ${during} not written`, { error: String(e) }));
+}
+
 /** Act on a restore decision, then verify by observing again. */
 async function restore(
   ctx: PassContext,
@@ -103,19 +115,15 @@ async function restore(
 ): Promise<PassResult> {
   const { t } = c;
   const detectedAt = isoNow(ctx);
-  await gate();
+  // Issue 18 item 10: the row says `drifted` while ARM (retries, a slow PUT) works, not the last pass's `healthy`;
+  // the pass's commit overwrites it after. Only a standby half missing (access intact): `degraded`, as the decision
+  // table says for it. It rides on the lease write (no round trip of its own) when the pass takes the lease here.
+  const during = c.j.redundancyDrift && !c.j.readerDrift ? 'degraded' : 'drifted';
+  const carried = await gate(row.status === during ? {} : { status: during, lastChange: detectedAt });
   notePlan(c, d.plan, false);
   // The intent to act is on record before the first write: a crash mid-restore still leaves the plan in history.
   await flushHistory(ctx, ctx.deps.state);
-  // Issue 18 item 10: the row says `drifted` while ARM (retries, a slow PUT) works, not the last pass's `healthy`.
-  // One small conditional write, skipped when the row already says so; the pass's commit overwrites it after.
-  // Only a standby half missing (access intact): `degraded`, as the decision table says for it.
-  const during = c.j.redundancyDrift && !c.j.readerDrift ? 'degraded' : 'drifted';
-  await ctx.deps.state
-    .updateProject(ctx.projectId, (cur) =>
-      cur.status === during ? undefined : { ...cur, status: during, lastChange: detectedAt },
-    )
-    .catch((e) => ctx.deps.log?.warn(`row status ${during} not written`, { error: String(e) }));
+  if (!carried) await markStatus(ctx, during, detectedAt);
   const { actions, errors } = await withSpan(
     SPANS.act,
     { project: ctx.projectId, 'ear_guard.plan.size': d.plan.length },
@@ -174,7 +182,7 @@ async function pass(ctx: PassContext, row: ProjectRecord, gate: Gate): Promise<P
   return c.j.verdict.verdict === 'granted' ? clearStaleClaim(res, observedAt) : res;
 }
 
-const HELD: Gate = async () => undefined;
+const HELD: Gate = async () => false;
 
 type Committed = { outcome: Outcome; committed: { row: ProjectRecord; seen: number; again: boolean } };
 
@@ -232,8 +240,10 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
   const { deps } = ctx;
   const mode = row.mode ?? deps.policy.mode;
   let held: HeldLease | undefined;
-  const gate: Gate = async () => {
-    held ??= await leaseRowAsRead(deps.state, row, deps.policy.leaseMs, ctx.now);
+  const gate: Gate = async (fields = {}) => {
+    if (held) return false;
+    held = await leaseRowAsRead(deps.state, { ...row, ...fields }, deps.policy.leaseMs, ctx.now);
+    return true;
   };
   try {
     const res = applyAtlasStage(ctx, row, await pass(ctx, row, gate));
