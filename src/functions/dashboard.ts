@@ -13,6 +13,7 @@ import { redactText } from '../observability/redact.js';
 import { renderDashboard } from '../dashboard/render.js';
 import { firstSweepState, summarizeProject } from '../dashboard/model.js';
 import { mapLimit } from '../shared/concurrency.js';
+import { HTTP_ROUTES } from './routes.js';
 
 function describe(err: unknown): string {
   const e = err as { describe?: () => string; message?: string };
@@ -111,10 +112,4 @@ export function makeDashboardHandler(
 export const dashboardHandler: HttpHandler = makeDashboardHandler();
 
 /** Registration data, shared by the Functions index (`app.http(name, opts)`) and the local host. */
-export const dashboardFunction = {
-  name: 'dashboard',
-  route: 'dashboard',
-  methods: ['GET'] as 'GET'[],
-  authLevel: 'function' as const,
-  handler: dashboardHandler,
-};
+export const dashboardFunction = { ...HTTP_ROUTES.dashboard, handler: dashboardHandler };

@@ -6,6 +6,7 @@ import { checkHealth } from '../observability/health.js';
 import { getObservabilityDeps, type ObservabilityDeps } from '../observability/deps.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { redactText } from '../observability/redact.js';
+import { HTTP_ROUTES } from './routes.js';
 
 export function makeHealthHandler(
   getDeps: () => Promise<ObservabilityDeps> | ObservabilityDeps = getObservabilityDeps,
@@ -49,10 +50,4 @@ export function makeHealthHandler(
 export const healthHandler: HttpHandler = makeHealthHandler();
 
 /** Registration data, shared by the Functions index (`app.http(name, opts)`) and the local host. */
-export const healthFunction = {
-  name: 'health',
-  route: 'health',
-  methods: ['GET'] as 'GET'[],
-  authLevel: 'anonymous' as const,
-  handler: healthHandler,
-};
+export const healthFunction = { ...HTTP_ROUTES.health, handler: healthHandler };

@@ -9,6 +9,7 @@ import { ClassifiedError } from '../azure/errors.js';
 import { isTransientOutcome } from '../loop/index.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
+import { HTTP_ROUTES } from './routes.js';
 
 const PROJECT_ID = /^[0-9a-f]{24}$/i;
 const SHA1_BYTES = 20;
@@ -103,10 +104,4 @@ export async function onAtlasAlert(req: HttpRequest, context: InvocationContext)
 }
 
 /** Registration data, shared by the Functions index and the local host. */
-export const onAtlasAlertFunction = {
-  name: 'onAtlasAlert',
-  route: 'atlas/alerts',
-  methods: ['POST'] as 'POST'[],
-  authLevel: 'function' as const,
-  handler: onAtlasAlert,
-};
+export const onAtlasAlertFunction = { ...HTTP_ROUTES.onAtlasAlert, handler: onAtlasAlert };

@@ -13,6 +13,7 @@ import { readHeartbeat } from '../state/heartbeat.js';
 import { firstSweepState } from '../dashboard/model.js';
 import { loggerForInvocation } from '../observability/logger.js';
 import { getAppContext, type AppContext } from './context.js';
+import { HTTP_ROUTES } from './routes.js';
 
 const PROJECT_ID = /^[0-9a-f]{24}$/i;
 
@@ -183,10 +184,4 @@ export async function projectsApi(req: HttpRequest, context: InvocationContext):
 }
 
 /** Registration data, shared by the Functions index and the local host. */
-export const projectsApiFunction = {
-  name: 'projectsApi',
-  route: 'projects/{id?}/{action?}',
-  methods: ['GET', 'POST', 'PUT'] as ('GET' | 'POST' | 'PUT')[],
-  authLevel: 'function' as const,
-  handler: projectsApi,
-};
+export const projectsApiFunction = { ...HTTP_ROUTES.projectsApi, handler: projectsApi };

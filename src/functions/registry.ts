@@ -1,8 +1,7 @@
-// The app's functions, described once: names, triggers and bindings (from infra/guard-contract.json, which the
-// Bicep deployment reads too), the Functions handler, and the same code as a function of an app context. The
+// The app's functions, described once: names, triggers and bindings (routes.ts, from infra/guard-contract.json,
+// which the Bicep deployment reads too), the Functions handler, and the same code as a function of an app context. The
 // Functions `app.*` tail (index.ts) and the local host (local/app.ts) both register from this table.
 import type { InvocationContext } from '@azure/functions';
-import contract from '../../infra/guard-contract.json' with { type: 'json' };
 import type { Settings } from '../settings.js';
 import type { AppContext } from './context.js';
 import { dashboardFunction } from './dashboard.js';
@@ -12,25 +11,22 @@ import { handleAzureEvent, onAzureEvent } from './onAzureEvent.js';
 import { projectsApiFunction } from './projectsApi.js';
 import { handleQueueMessage, reconcileProjectQueue } from './reconcileProjectQueue.js';
 import { handleSweep, sweepProjects } from './sweepProjects.js';
+import { TRIGGERS } from './routes.js';
 
 export const FUNCTIONS = {
   eventGrid: {
-    name: contract.functions.eventGrid,
+    ...TRIGGERS.eventGrid,
     handler: onAzureEvent,
     run: async (app: AppContext, event: unknown, ctx: InvocationContext) =>
       void (await handleAzureEvent(app, event, ctx)),
   },
   timer: {
-    name: contract.functions.timer,
-    // `%...%` resolves the app setting, so the schedule is configuration, not code (default 0 */5 * * * *).
-    schedule: '%EAR_GUARD_SWEEP_SCHEDULE%',
+    ...TRIGGERS.timer,
     handler: sweepProjects,
     run: async (app: AppContext, _timer: unknown, ctx: InvocationContext) => void (await handleSweep(app, ctx)),
   },
   queue: {
-    name: contract.functions.queue,
-    queueName: contract.reconcileQueueName,
-    connection: 'AzureWebJobsStorage',
+    ...TRIGGERS.queue,
     handler: reconcileProjectQueue,
     run: async (app: AppContext, message: unknown, ctx: InvocationContext) =>
       void (await handleQueueMessage(app, message, ctx)),

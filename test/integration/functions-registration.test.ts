@@ -20,7 +20,11 @@ module.exports = {
   setProgrammingModel() {},
   registerHook() { return { dispose() {} }; },
   log() {},
-  registerFunction(metadata, handler) { registered.push({ ...metadata, handlerType: typeof handler }); return { dispose() {} }; },
+  registerFunction(metadata, handler) {
+    registered.push({ ...metadata, handlerType: typeof handler });
+    (globalThis.__handlers ??= {})[metadata.name] = handler;
+    return { dispose() {} };
+  },
 };
 process.on('exit', () => process.stdout.write(JSON.stringify(registered)));
 `;
@@ -106,6 +110,30 @@ describe('Functions registration (bundle)', () => {
       route: 'dashboard',
     });
     expect(trigger(byName('health'))).toMatchObject({ type: 'httpTrigger', authLevel: 'anonymous', route: 'health' });
+  });
+});
+
+describe('handlers load on first use', () => {
+  it('the entry registers without the engine; a handler loads its chunk when called and runs', () => {
+    // health never throws: with no app context yet it answers 503 with the reason, which only the loaded handler says.
+    const script = `
+      await import('${join(bundleDir, 'dist', 'index.js')}');
+      const log = () => {};
+      const ctx = { invocationId: 'i', functionName: 'health', log, trace: log, debug: log, info: log, warn: log, error: log };
+      const res = await globalThis.__handlers.health({ method: 'GET', url: 'http://x/api/health' }, ctx);
+      process.stderr.write('RESULT ' + JSON.stringify(res) + '\\n');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(r.status).toBe(0);
+    const res = JSON.parse(/RESULT (.*)/.exec(r.stderr)?.[1] ?? 'null') as {
+      status: number;
+      jsonBody: { reasons: string[] };
+    };
+    expect(res.status).toBe(503);
+    expect(res.jsonBody.reasons.join(' ')).toMatch(/observability dependencies not set/);
   });
 });
 
