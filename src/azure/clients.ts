@@ -116,10 +116,71 @@ export const armRequestMetricPolicy: AdditionalPolicy = {
   },
 };
 
+/**
+ * ARM's read token bucket per subscription (the same for every caller of the subscription): 250 reads at once,
+ * refilled 25 per second. Beyond it ARM answers 429 with a Retry-After of at least a second, so a sweep that runs
+ * into it loses far more time than pacing its reads at the refill rate does.
+ */
+export const ARM_READ_BUCKET = { burst: 250, perSecond: 25 } as const;
+
+/**
+ * Paces ARM reads per subscription with a local model of ARM's bucket, kept honest by ARM's own count
+ * (`x-ms-ratelimit-remaining-subscription-reads`, which other callers of the subscription spend too). A read
+ * waits only when the model says the bucket is empty: an event's few reads never wait unless a sweep drained it.
+ */
+export class ArmReadPacer {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly bucket: { burst: number; perSecond: number } = ARM_READ_BUCKET,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Takes a token for one read on `subscription`; returns how long (ms) to wait before sending it. */
+  reserve(subscription: string): number {
+    const t = this.now();
+    const b = this.buckets.get(subscription) ?? { tokens: this.bucket.burst, at: t };
+    b.tokens = Math.min(this.bucket.burst, b.tokens + ((t - b.at) / 1000) * this.bucket.perSecond) - 1;
+    b.at = t;
+    this.buckets.set(subscription, b);
+    return b.tokens >= 0 ? 0 : (-b.tokens / this.bucket.perSecond) * 1000;
+  }
+
+  /** ARM said how many reads are left: the model never counts more than that. */
+  observe(subscription: string, remaining: number): void {
+    const b = this.buckets.get(subscription);
+    if (b && remaining < b.tokens) b.tokens = remaining;
+  }
+}
+
+/** Each ARM read attempt (retries too) waits for its token from `pacer`; responses report ARM's remaining count. */
+export function armReadPacingPolicy(pacer: ArmReadPacer): AdditionalPolicy {
+  return {
+    position: 'perRetry',
+    policy: {
+      name: 'earGuardArmReadPacing',
+      async sendRequest(request, next) {
+        const subscription = /\/subscriptions\/([^/?]+)/i.exec(request.url)?.[1]?.toLowerCase();
+        if (!subscription || (request.method !== 'GET' && request.method !== 'HEAD')) return next(request);
+        const wait = pacer.reserve(subscription);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const response = await next(request);
+        const remaining = response.headers.get('x-ms-ratelimit-remaining-subscription-reads');
+        if (remaining !== undefined && remaining !== '' && Number.isFinite(Number(remaining))) {
+          pacer.observe(subscription, Number(remaining));
+        }
+        return response;
+      },
+    },
+  };
+}
+
 export class AzureClientFactory {
   readonly endpoint: string;
   readonly credential: TokenCredential;
   private readonly clients = new Map<string, SubscriptionClients>();
+  /** One pacer for every client this factory makes: ARM's bucket is per subscription, not per client. */
+  private readonly pacing = armReadPacingPolicy(new ArmReadPacer());
 
   constructor(private readonly opts: AzureClientOptions = {}) {
     const cloud = opts.cloud ?? 'AzureCloud';
@@ -136,7 +197,7 @@ export class AzureClientFactory {
         ...(this.opts.ca ? { tlsOptions: { ca: this.opts.ca } } : {}),
         ...(this.opts.retry ? { retryOptions: this.opts.retry } : {}),
         userAgentOptions: { userAgentPrefix: 'atlas-ear-guard' },
-        additionalPolicies: [armRequestMetricPolicy],
+        additionalPolicies: [this.pacing, armRequestMetricPolicy],
       };
       c = {
         subscriptionId,
