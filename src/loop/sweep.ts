@@ -88,7 +88,9 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const trigger: Trigger = opts.trigger ?? { kind: 'timer' };
   const state = engine.deps.state;
   // The subscription of each project's vault, from the last check (unknown projects share one bucket).
-  const rows = new Map((await state.listProjects()).map((r) => [r.projectId, r]));
+  // With the index rows this instance has not written yet (a fresh instance would re-write them all).
+  const [projects] = await Promise.all([state.listProjects(), state.loadIndexMemo().catch(() => undefined)]);
+  const rows = new Map(projects.map((r) => [r.projectId, r]));
   const global = new Semaphore(Math.max(1, opts.concurrency ?? 8));
   const perSub = new Map<string, Semaphore>();
   const subLimit = Math.max(1, opts.perSubscription ?? 4);

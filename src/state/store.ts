@@ -231,8 +231,12 @@ function toEntity(r: ProjectRecord): Entity {
   };
 }
 
-/** Fields that change on every check and are not worth a write by themselves (the heartbeat says when sweeps ran). */
-const VOLATILE = new Set(['checks', 'lastCheck']);
+/**
+ * Fields that change on every check and are not worth a write by themselves (the heartbeat says when sweeps ran).
+ * `atlasValidAt` is when Atlas's view was read: every check that reads Atlas (each sweep: the target cache lasts
+ * 30 s) moves it, so it is written with the view's changes (then it says since when), not on its own.
+ */
+const VOLATILE = new Set(['checks', 'lastCheck', 'atlasValidAt']);
 
 /** Whether writing `next` over `cur` would record anything but the check's own time and count. */
 export function rowChanged(cur: ProjectRecord, next: ProjectRecord): boolean {
@@ -499,6 +503,29 @@ export class StateStore {
       this.index.upsertEntity({ partitionKey: 'assignment', rowKey, assignmentId, projectId }, 'Replace'),
     );
     this.rememberIndexed(`a|${rowKey}`);
+  }
+
+  private indexMemoLoaded = false;
+
+  /**
+   * Fills the memo of written index rows from the index itself (keys only, 1,000 rows a page), once per instance:
+   * a sweep on a fresh instance then re-writes none of them, where it would otherwise upsert every project's
+   * vault and assignment rows again. The sweep calls it; a failure only leaves the memo as it was.
+   */
+  async loadIndexMemo(): Promise<void> {
+    if (this.indexMemoLoaded) return;
+    for (const [partition, tag] of [
+      ['vault', 'v'],
+      ['assignment', 'a'],
+    ] as const) {
+      for await (const e of this.index.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: odata`PartitionKey eq ${partition}`, select: ['RowKey'] },
+      })) {
+        if (this.indexed.size >= 200_000) return void (this.indexMemoLoaded = true);
+        this.indexed.add(`${tag}|${e.rowKey as string}`);
+      }
+    }
+    this.indexMemoLoaded = true;
   }
 
   private async scan(partition: string, prefix: string): Promise<Record<string, unknown>[]> {

@@ -6,6 +6,7 @@ import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { runSweep, SWEEP_PARTITION } from '../../src/loop/sweep.js';
 import { readHeartbeat } from '../../src/state/heartbeat.js';
+import type { Engine } from '../../src/engine.js';
 import { startWorld, type World } from '../helpers/world.js';
 
 let w: World;
@@ -45,6 +46,39 @@ describe('runSweep', () => {
     expect(hb?.outcomes).toEqual({ converged: 2, restored: 1 });
     const rows = await w.engine.deps.state.listHistory(SWEEP_PARTITION, { limit: 1 });
     expect(rows[0]!.summary).toMatch(/sweep of 3 project\(s\).*2 converged, 1 restored/);
+  });
+
+  it('a healthy check that reads Atlas again (each sweep does) writes neither the row nor history', async () => {
+    const a = await w.addProject({ model: 'rbac' });
+    // The world's target cache is off: every check reads Atlas, as a sweep 5 minutes after the last one does.
+    await runSweep(w.engine, { projectIds: [a.projectId], record: false });
+    const row = await w.engine.deps.state.getProject(a.projectId);
+    const history = await w.engine.deps.state.listHistory(a.projectId);
+    await new Promise((r) => setTimeout(r, 5));
+    const s = await runSweep(w.engine, { projectIds: [a.projectId], record: false });
+    expect(s.byOutcome).toEqual({ converged: 1 });
+    expect((await w.engine.deps.state.getProject(a.projectId))?.etag).toBe(row?.etag);
+    expect(await w.engine.deps.state.listHistory(a.projectId)).toHaveLength(history.length);
+  });
+
+  it('a fresh instance re-writes no index row the index already holds, and still writes new ones', async () => {
+    const etags = async (e: Engine) => {
+      const m = new Map<string, string | undefined>();
+      for await (const r of e.deps.state.index.listEntities()) m.set(`${r.partitionKey}|${r.rowKey}`, r.etag);
+      return m;
+    };
+    const a = await w.addProject({ model: 'rbac' });
+    await runSweep(w.engine, { projectIds: [a.projectId] });
+    const before = [...(await etags(w.engine))].filter(([k]) => k.endsWith(`|${a.projectId}`));
+    expect(before.map(([k]) => k.split('|')[0]).sort()).toContain('assignment');
+    expect(before.map(([k]) => k.split('|')[0])).toContain('vault');
+    const b = await w.addProject({ model: 'rbac' });
+    const fresh = await w.newEngine();
+    const s = await runSweep(fresh, { projectIds: [a.projectId, b.projectId] });
+    expect(s.byOutcome).toEqual({ converged: 2 });
+    const after = await etags(fresh);
+    for (const [k, etag] of before) expect(after.get(k), k).toBe(etag);
+    expect([...after.keys()].filter((k) => k.startsWith('vault|') && k.endsWith(`|${b.projectId}`))).toHaveLength(1);
   });
 
   it('lists a project whose check fails as needing attention, and keeps full outcomes for the CLI', async () => {
