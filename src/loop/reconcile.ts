@@ -255,7 +255,8 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
       return rest ? mergeOutcomes(first.outcome, rest) : first.outcome;
     }
     const alerted = await maybeAlert(ctx, row, res, mode);
-    if (await commitUnleased(deps.state, row, res, alerted)) await flushHistory(ctx, deps.state);
+    const changed = await commitUnleased(deps.state, row, res, alerted);
+    if (changed || leavesTrace(ctx.trigger)) await flushHistory(ctx, deps.state);
     else ctx.history.splice(0); // nothing changed: a healthy check leaves no trace but the sweep's heartbeat
     await scheduleAtlasRecheck(ctx, res.update(row));
     return res.outcome;
@@ -265,6 +266,14 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
     ctx.history.splice(0);
     return undefined;
   }
+}
+
+/**
+ * Triggers whose check is on record even when nothing changed: Atlas's own alert is rare and is news to the operator
+ * (issue 14: history records it with the trigger `atlas-alert`), unlike the sweep's and events' healthy checks.
+ */
+function leavesTrace(trigger: Trigger): boolean {
+  return trigger.kind === 'atlas-alert';
 }
 
 function busyOutcome(ctx: PassContext, row: ProjectRecord, until: number): Outcome {
