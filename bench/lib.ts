@@ -28,6 +28,9 @@ export function connectionOf(sb: Sandbox): SandboxConnection {
     ca: sb.ca,
     atlasPublicKey: sb.atlasPublicKey,
     atlasPrivateKey: sb.atlasPrivateKey,
+    // The sandbox's Project Read Only service account: the credential Atlas recommends and the app runs with.
+    atlasClientId: sb.atlasClientId,
+    atlasClientSecret: sb.atlasClientSecret,
   };
 }
 
@@ -87,6 +90,8 @@ export function seed(sb: Sandbox, projects: number, vaults: number, tag = 'b'): 
     const keyName = `ear-${i}`;
     const key = c.createKey({ vault: v.name, key: keyName });
     const { groupId } = atlas.createProject({ name: `${tag}-project-${i}` });
+    // The app's service account reads each project with Project Read Only, as in production.
+    atlas.setProjectRole({ credential: sb.atlasClientId, projectId: groupId, role: 'Project Read Only' });
     const { roleId } = atlas.registerServicePrincipal(groupId, { servicePrincipalId: atlasSp, tenantId: sb.tenantId });
     atlas.setEncryptionAtRest(groupId, {
       enabled: true,

@@ -7,7 +7,7 @@ import { sweepAtScale } from './sweep.js';
 const projects = Number(process.argv[2] ?? 400);
 const dir = process.argv[3] ?? '/tmp/earguard-profile';
 mkdirSync(dir, { recursive: true });
-const r = await sweepAtScale(projects, 100, {
+const [r] = await sweepAtScale(projects, 100, {
   timeScale: 1,
   shareVaultReads: true,
   nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],

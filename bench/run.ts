@@ -112,18 +112,20 @@ say(
 const sweeps: SweepScaleResult[] = [];
 for (const n of sizes) {
   step(`3/6 sweep of ${n} projects over 100 vaults (ARM token bucket, real time)`);
-  sweeps.push(await sweepAtScale(n, 100, { timeScale: 1, shareVaultReads: true }));
+  // Then a steady-state sweep of the same projects in a fresh process: what every scheduled sweep after the first is.
+  sweeps.push(...(await sweepAtScale(n, 100, { timeScale: 1, shareVaultReads: true, steady: true })));
 }
 // The comparison without shared vault reads needs 4 reads per project: a smaller sweep keeps the run short.
 const naiveN = Number(arg('naive') ?? (quick ? 100 : 200));
 step(`3/6 sweep of ${naiveN} projects without shared vault reads (time scale 0.25)`);
-sweeps.push(await sweepAtScale(naiveN, 100, { timeScale: 0.25, shareVaultReads: false }));
+sweeps.push(...(await sweepAtScale(naiveN, 100, { timeScale: 0.25, shareVaultReads: false })));
 out.sweep = sweeps;
 say(
   table(
     '3. Sweep at scale, 100 vaults, ARM reads 250 burst + 25/s (sandbox seconds; time scale given)',
     [
       'projects',
+      'sweep',
       'vault reads shared',
       'time scale',
       'ARM reads',
@@ -138,6 +140,7 @@ say(
     ],
     sweeps.map((s) => [
       s.projects,
+      s.pass,
       s.shareVaultReads ? 'yes' : 'no',
       s.timeScale,
       s.armReads,
@@ -196,7 +199,8 @@ say(
 );
 
 step('6/6 cost model');
-const ref = sweeps.filter((s) => s.shareVaultReads).at(-1)!;
+// Every scheduled sweep but the first is a steady-state one: the cost and the goals take the largest of those.
+const ref = sweeps.filter((s) => s.shareVaultReads && s.pass === 'steady').at(-1)!;
 const inputs = {
   secondsPerProject: Math.max(ref.cpuS, ref.lowerBoundSandboxS) / ref.projects,
   projectsPerVault: ref.projects / ref.vaults,
@@ -228,7 +232,7 @@ out.atlasOutcome = outcome.plain;
 out.atlasOutcomeStandby = outcome.standby;
 out.finishedAt = new Date().toISOString();
 out.durationS = round((performance.now() - t0) / 1000);
-const largest = sweeps.filter((s) => s.shareVaultReads).at(-1)!;
+const largest = ref;
 const goals = goalRows({
   arm: ar.healthyWarm.arm,
   table: ar.healthyWarm.table,

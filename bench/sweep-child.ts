@@ -6,7 +6,15 @@ import { loadSettings } from '../src/settings.js';
 import { runSweep } from '../src/loop/sweep.js';
 
 interface Config {
-  sandbox: { armEndpoint: string; atlasBaseUrl: string; ca: string; atlasPublicKey: string; atlasPrivateKey: string };
+  sandbox: {
+    armEndpoint: string;
+    atlasBaseUrl: string;
+    ca: string;
+    atlasPublicKey: string;
+    atlasPrivateKey: string;
+    atlasClientId?: string;
+    atlasClientSecret?: string;
+  };
   storage: string;
   projectIds: string[];
   shareVaultReads: boolean;
@@ -16,9 +24,12 @@ interface Config {
 }
 
 const cfg = JSON.parse(readFileSync(process.env.BENCH_CONFIG_FILE!, 'utf8')) as Config;
+// The service account when the sandbox has one (what the app runs with), else the API key.
+const atlasCredential = cfg.sandbox.atlasClientId
+  ? { ATLAS_CLIENT_ID: cfg.sandbox.atlasClientId, ATLAS_CLIENT_SECRET: cfg.sandbox.atlasClientSecret ?? '' }
+  : { ATLAS_PUBLIC_KEY: cfg.sandbox.atlasPublicKey, ATLAS_PRIVATE_KEY: cfg.sandbox.atlasPrivateKey };
 const settings = loadSettings({
-  ATLAS_PUBLIC_KEY: cfg.sandbox.atlasPublicKey,
-  ATLAS_PRIVATE_KEY: cfg.sandbox.atlasPrivateKey,
+  ...atlasCredential,
   ATLAS_BASE_URL: cfg.sandbox.atlasBaseUrl,
   EAR_GUARD_MODE: 'remediate',
   EAR_GUARD_TABLE_PREFIX: cfg.prefix,
