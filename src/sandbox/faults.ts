@@ -3,7 +3,7 @@
 // optionally for the next N matching requests only. Errors are shaped like the service the path belongs
 // to: ARM `{"error":{"code","message"}}` with `Retry-After` on 429/503, Atlas
 // `{detail, error, errorCode, parameters, reason}` under /api/atlas.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { SandboxRequest } from './contract.js';
 import { sendArmError, sendJson } from './server.js';
 
@@ -54,22 +54,8 @@ export interface RequestInfo {
 
 /** An Atlas-shaped error body (Atlas Admin API v2 `ApiError`). Exported for the Atlas half. */
 export function atlasErrorBody(status: number, errorCode: string, detail: string): Record<string, unknown> {
-  return { detail, error: status, errorCode, parameters: [], reason: REASONS[status] ?? 'Error' };
+  return { detail, error: status, errorCode, parameters: [], reason: STATUS_CODES[status] ?? 'Error' };
 }
-
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-};
 
 const ARM_CODES: Record<number, [string, string]> = {
   429: ['TooManyRequests', 'The request was throttled. Please retry after the time given in Retry-After.'],

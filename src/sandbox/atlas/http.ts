@@ -1,7 +1,7 @@
 // The Atlas emulator's wire helpers: ApiError bodies ({detail, error, errorCode, parameters, reason}), request
 // bodies, the versioned Accept header, and the ids and dates Atlas answers with.
 import { randomBytes } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { SandboxRequest } from '../contract.js';
 
 /** An answer Atlas gives as an ApiError; thrown by handlers and sent by the router. */
@@ -16,20 +16,6 @@ export class AtlasError extends Error {
     super(detail);
   }
 }
-
-const REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  415: 'Unsupported Media Type',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
 
 /** A 24-hex id shaped like a MongoDB ObjectId (4-byte time + 8 random bytes). */
 export function objectId(): string {
@@ -49,7 +35,7 @@ export function sendAtlasError(res: ServerResponse, err: AtlasError, extraHeader
     error: err.status,
     ...(err.errorCode !== undefined ? { errorCode: err.errorCode } : {}),
     parameters: err.parameters,
-    reason: REASONS[err.status] ?? 'Error',
+    reason: STATUS_CODES[err.status] ?? 'Error',
   });
   res.writeHead(err.status, {
     'content-type': 'application/json',
