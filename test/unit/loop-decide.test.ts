@@ -234,8 +234,9 @@ describe('decide: the guard table over every combination', () => {
   });
 
   it('restore plans only the missing grant: Crypto User for missing data actions, Reader for a lost Reader', () => {
-    const plan = (access: Access, standby: Case['standby'] = 'off') => {
-      const { d } = run({
+    // A healthy key, no intent or claim, remediate: only the access shape and the standby setting vary.
+    const decideFor = (access: Access, standby: Case['standby']) =>
+      run({
         access,
         key: 'ok',
         intent: 'granted',
@@ -244,20 +245,13 @@ describe('decide: the guard table over every combination', () => {
         flapping: false,
         dryRun: false,
         standby,
-      });
+      }).d;
+    const plan = (access: Access, standby: Case['standby'] = 'off') => {
+      const d = decideFor(access, standby);
       return d.kind === 'restore' ? d.plan.map((p) => p.roleDefinitionGuid) : d.kind;
     };
     const scopes = (access: Access, standby: Case['standby']) => {
-      const { d } = run({
-        access,
-        key: 'ok',
-        intent: 'granted',
-        claim: false,
-        mode: 'remediate',
-        flapping: false,
-        dryRun: false,
-        standby,
-      });
+      const d = decideFor(access, standby);
       return d.kind === 'restore'
         ? d.plan.map((p) => `${roleName(p.roleDefinitionGuid!)} @ ${p.scope}`).sort()
         : d.kind;
