@@ -162,6 +162,22 @@ describe('policy assignments (2025-03-01)', () => {
       error: { code: 'InvalidRequestContent', message: expect.stringContaining("'properties'") },
     });
   });
+
+  it('parameters are checked against the definition as ARM does: exact allowed values, no undefined names', async () => {
+    const put = (parameters: Record<string, { value: unknown }>) =>
+      failure(c.policy.policyAssignments.create(rg().slice(1), 'params', { policyDefinitionId: RBAC.id, parameters }));
+    // ARM compares allowed values exactly: 'deny' is refused where 'Deny' is allowed.
+    for (const value of ['Bogus', 'deny']) {
+      const e = await put({ effect: { value } });
+      expect(e).toMatchObject({ statusCode: 400, code: 'PolicyParameterValueNotAllowed' });
+      expect(e.message).toContain(`The value '${value}' is not allowed for policy parameter 'effect'`);
+      expect(e.message).toContain("The allowed values are 'Audit, Deny, Disabled'");
+    }
+    const undefinedName = await put({ listOfAllowedLocations: { value: ['westeurope'] } });
+    expect(undefinedName).toMatchObject({ statusCode: 400, code: 'UndefinedPolicyParameter' });
+    // Nothing was stored by the refused writes.
+    expect(await failure(c.policy.policyAssignments.get(rg().slice(1), 'params'))).toMatchObject({ statusCode: 404 });
+  });
 });
 
 describe('built-in definitions and policy sets', () => {

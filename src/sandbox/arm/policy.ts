@@ -155,9 +155,36 @@ function requireDefinition(state: SandboxState, id: string): void {
 
 const ENFORCEMENT = ['default', 'donotenforce'];
 
-function assignmentProperties(state: SandboxState, scope: string, props: Rec): Rec {
+/**
+ * A built-in's parameters as ARM checks them on PUT: an undefined parameter is refused, and a value outside the
+ * definition's allowedValues is 400 PolicyParameterValueNotAllowed (compared exactly: ARM refuses 'deny' for 'Deny').
+ */
+function checkBuiltinParameters(policyDefinitionId: string, name: string, parameters: Rec | undefined): void {
+  const guid = /^\/providers\/Microsoft\.Authorization\/policyDefinitions\/([^/]+)$/i.exec(policyDefinitionId)?.[1];
+  const d = guid ? findBuiltinDefinition(guid) : undefined;
+  if (!d || !parameters) return;
+  const unknown = Object.keys(parameters).filter((k) => k !== d.effectParameter);
+  if (unknown.length) {
+    throw new ArmError(
+      400,
+      'UndefinedPolicyParameter',
+      `The policy assignment '${name}' has the parameter(s) '${unknown.join(', ')}' which are not defined in the policy definition '${guid}'.`,
+    );
+  }
+  const value = (parameters[d.effectParameter] as Rec | undefined)?.value;
+  if (value !== undefined && !d.allowedEffects.includes(String(value))) {
+    throw new ArmError(
+      400,
+      'PolicyParameterValueNotAllowed',
+      `The value '${String(value)}' is not allowed for policy parameter '${d.effectParameter}' in policy definition '${guid}'. The allowed values are '${d.allowedEffects.join(', ')}'.`,
+    );
+  }
+}
+
+function assignmentProperties(state: SandboxState, scope: string, name: string, props: Rec): Rec {
   const policyDefinitionId = stringField(props, 'policyDefinitionId', 'properties.policyDefinitionId', true);
   requireDefinition(state, policyDefinitionId);
+  checkBuiltinParameters(policyDefinitionId, name, objectField(props, 'parameters'));
   const mode = stringField(props, 'enforcementMode', 'properties.enforcementMode') ?? 'Default';
   if (!ENFORCEMENT.includes(mode.toLowerCase())) {
     throw new ArmError(
@@ -206,7 +233,7 @@ export function putPolicyAssignment(
     id,
     name,
     scope: s,
-    properties: assignmentProperties(state, s, props),
+    properties: assignmentProperties(state, s, name, props),
     location: typeof body.location === 'string' ? body.location : undefined,
     identity: objectField(body, 'identity'),
   };
