@@ -38,7 +38,8 @@ temporary folder removed on exit.
   --validation-interval <duration>   Atlas's periodic KMS validation (sandbox time); default 15m
 
 Actions (act): each takes --project <atlasProjectId> or --vault <name>; the principal defaults to the Atlas one.
-  delete-assignment  delete the principal's role assignments on the vault (all but Reader; --role <name> for one;
+  delete-assignment  delete the principal's role assignments at or under the vault (all but Reader; --role <name>
+                     for one role; --scope vault|key for one scope, e.g. one half of a standby pair;
                      --id <assignmentId> for exactly one)
   strip-policy       remove key permissions from the principal's access policy (--permissions get,encrypt; default all)
   set-model <rbac|accessPolicy>   switch the vault's permission model
@@ -424,12 +425,25 @@ async function setFault({ arm, v }: ActContext): Promise<unknown> {
 }
 
 /** All of the principal's assignments on the vault but Reader, or only those of --role. */
-async function deleteAssignments({ conn, arm, as, v, assignmentsOnVault }: VaultActContext): Promise<unknown> {
+/** `--scope vault|key|<ID>` of delete-assignment: the one scope whose assignments go (undefined: all on the vault). */
+function deleteScope({ v, vaultId, needKey }: VaultActContext): string | undefined {
+  if (typeof v.scope !== 'string') return undefined;
+  if (v.scope === 'vault') return vaultId;
+  if (v.scope === 'key') return `${vaultId}/keys/${needKey()}`;
+  if (v.scope.startsWith('/')) return v.scope;
+  throw new ActError(`delete-assignment --scope takes vault, key or a scope ID starting with '/', not '${v.scope}'`);
+}
+
+async function deleteAssignments(cx: VaultActContext): Promise<unknown> {
+  const { conn, arm, as, v, assignmentsOnVault } = cx;
   const wanted = typeof v.role === 'string' ? await roleGuid(conn, v.role) : undefined;
-  const victims = (await assignmentsOnVault()).filter((a) =>
-    wanted
-      ? guidOf(a.properties.roleDefinitionId) === wanted
-      : guidOf(a.properties.roleDefinitionId) !== ROLE_IDS.reader,
+  const scope = deleteScope(cx)?.toLowerCase();
+  const victims = (await assignmentsOnVault()).filter(
+    (a) =>
+      (wanted
+        ? guidOf(a.properties.roleDefinitionId) === wanted
+        : guidOf(a.properties.roleDefinitionId) !== ROLE_IDS.reader) &&
+      (!scope || a.properties.scope.toLowerCase() === scope),
   );
   for (const a of victims) await arm('deleteAssignment', { as, id: a.id });
   return { deleted: victims.map((a) => a.id) };

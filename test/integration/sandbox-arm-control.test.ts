@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { runSandboxAct } from '../../src/commands/sandbox.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { connectSandbox } from '../../src/sandbox/connect.js';
@@ -114,6 +115,60 @@ describe('control API over HTTP', () => {
       const nofile = capture();
       expect(await runSandboxAct(['--sandbox', join(dir, 'missing.json'), 'counts'], nofile.io)).toBe(1);
       expect(nofile.err()).toContain('cannot read sandbox file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('deletes only the half at the scope named (a standby pair keeps the other), and refuses an unknown scope', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sbx-scope-'));
+    try {
+      const file = join(dir, 'sandbox.json');
+      await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify(sb.describe())));
+      const v = sb.demo!.vaults.find((x) => x.vaultName === 'kv-ear-rbac')!;
+      const vaultId = `/subscriptions/${sb.subscriptionId}/resourceGroups/rg-ear-demo/providers/Microsoft.KeyVault/vaults/${v.vaultName}`;
+      const keyScopeId = `${vaultId}/keys/${v.keyName}`;
+      const props = (a: { properties?: unknown }) => a.properties as Record<string, unknown>;
+      const scopesHeld = () =>
+        sb.control
+          .roleAssignments({ scope: keyScopeId, principalId: sb.atlasPrincipalId })
+          .filter((a) => String(props(a).roleDefinitionId).endsWith(ROLE_IDS.keyVaultCryptoUser))
+          .map((a) => String(props(a).scope).toLowerCase())
+          .sort();
+      const grant = (scope: string) =>
+        sb.control.assignRole({
+          scope,
+          role: 'Key Vault Crypto User',
+          principalId: sb.atlasPrincipalId,
+          principalType: 'ServicePrincipal',
+        });
+      // The pair: the vault's half (an earlier test may have deleted it) and the key's.
+      if (!scopesHeld().includes(vaultId.toLowerCase())) grant(vaultId);
+      grant(keyScopeId);
+      expect(scopesHeld()).toEqual([vaultId.toLowerCase(), keyScopeId.toLowerCase()].sort());
+
+      const cap = capture();
+      const args = [
+        '--sandbox',
+        file,
+        '--as',
+        'alice',
+        'delete-assignment',
+        '--vault',
+        v.vaultName,
+        '--key',
+        v.keyName,
+      ];
+      expect(await runSandboxAct([...args, '--scope', 'vault'], cap.io)).toBe(0);
+      expect((JSON.parse(cap.out()) as { result: { deleted: string[] } }).result.deleted).toHaveLength(1);
+      expect(scopesHeld()).toEqual([keyScopeId.toLowerCase()]);
+      // The key's half still grants: Atlas's check passes (no propagation delay here).
+      expect(sb.control.checkAccess({ vault: v.vaultName, key: v.keyName })).toEqual({ valid: true });
+
+      const bad = capture();
+      expect(await runSandboxAct([...args, '--scope', 'sideways'], bad.io)).toBe(2);
+      expect(bad.err()).toContain("delete-assignment --scope takes vault, key or a scope ID starting with '/'");
+      expect(scopesHeld()).toEqual([keyScopeId.toLowerCase()]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
