@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { Trigger } from '../../src/loop/index.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props, guidOf } from '../helpers/arm.js';
 
 let w: World;
 const DELAY = 10 * 60_000; // sandbox ms: 600 ms real
@@ -22,9 +23,6 @@ afterAll(async () => {
   await w?.close();
 });
 
-type Rec = Record<string, unknown>;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
-const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function dropCryptoUser(p: WorldProject): void {

@@ -14,11 +14,11 @@ import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props } from '../helpers/arm.js';
 
 let w: World;
 let engine: Engine;
 let bobId: string;
-type Rec = Record<string, unknown>;
 
 beforeAll(async () => {
   w = await startWorld({ env: { EAR_GUARD_MODE: 'remediate' } });
@@ -41,7 +41,6 @@ function app(): AppContext {
 }
 
 const topic = () => `/subscriptions/${w.sandbox.subscriptionId}`;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 
 /** Deletes the principal's Crypto User assignment as `as`, and returns the event ARM would publish for it. */
 function deleteCryptoUser(p: WorldProject, as: string): Rec {

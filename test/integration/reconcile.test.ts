@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { setIntent, type Trigger } from '../../src/loop/index.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props, guidOf } from '../helpers/arm.js';
 
 let w: World;
 
@@ -13,10 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.close();
 });
-
-type Rec = Record<string, unknown>;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
-const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
 
 function assignmentsOf(p: WorldProject, principalId = p.principalId): Rec[] {
   return w.sandbox.control.roleAssignments({ scope: p.vaultId, principalId });

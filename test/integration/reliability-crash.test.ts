@@ -10,9 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { props } from '../helpers/arm.js';
 
-type Rec = Record<string, unknown>;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 const PREFIX = 'crash';
 const LEASE_MS = 6000;
 

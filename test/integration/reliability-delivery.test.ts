@@ -17,9 +17,9 @@ import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../helpers/azurite.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props } from '../helpers/arm.js';
 
 let w: World;
-type Rec = Record<string, unknown>;
 
 beforeAll(async () => {
   w = await startWorld({ env: { EAR_GUARD_MODE: 'remediate' } });
@@ -56,7 +56,6 @@ async function storageProxy(target: URL): Promise<{ url: string; down(): void; u
 }
 
 const ctx = () => new azureFunctions.InvocationContext({ functionName: 'onAzureEvent', logHandler: () => undefined });
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 
 function appFor(engine: Engine) {
   return {

@@ -6,11 +6,9 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { applyRestorePlan, planRestore, type Outcome } from '../../src/loop/index.js';
 import { AtlasAdapter } from '../../src/atlas/target.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { props, guidOf } from '../helpers/arm.js';
 
 let w: World;
-type Rec = Record<string, unknown>;
-const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 
 function rng(seed: number): () => number {
   return () => {

@@ -8,9 +8,7 @@ import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { startAppWorld, type AppWorld } from '../helpers/app.js';
-
-type Rec = Record<string, unknown>;
-const props = (x: Rec) => ((x.properties as Rec | undefined) ?? x) as Rec;
+import { type Rec, props } from '../helpers/arm.js';
 
 let a: AppWorld;
 beforeAll(async () => {

@@ -22,6 +22,7 @@ import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { loadSettings, SettingsError } from '../../src/settings.js';
 import { startAppWorld, type AppWorld } from '../helpers/app.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props, guidOf } from '../helpers/arm.js';
 
 const jsonish = fc.oneof(
   fc.jsonValue(),
@@ -236,9 +237,6 @@ describe('safety properties over random scenarios (with faults)', () => {
   afterAll(async () => {
     await w?.close();
   });
-  const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
-  type Rec = Record<string, unknown>;
-  const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 
   type Step =
     | { kind: 'deleteRole'; role: 'crypto' | 'reader' }

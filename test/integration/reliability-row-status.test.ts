@@ -4,9 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startWorld, type World } from '../helpers/world.js';
-
-type Rec = Record<string, unknown>;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
+import { props } from '../helpers/arm.js';
 
 let w: World;
 beforeAll(async () => {

@@ -13,13 +13,10 @@ import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent, toCloudEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props, guidOf } from '../helpers/arm.js';
 
 let w: World;
 let app: AppContext;
-
-type Rec = Record<string, unknown>;
-const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
 
 function ctx() {
   return new azureFunctions.InvocationContext({ functionName: 'onAzureEvent', logHandler: () => undefined });

@@ -12,6 +12,7 @@ import { runSandboxAct } from '../../src/commands/sandbox.js';
 import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { connectSandbox } from '../../src/sandbox/connect.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { props } from '../helpers/arm.js';
 import { clients, rawFetch } from './sandbox-arm.helpers.js';
 
 function capture() {
@@ -128,7 +129,6 @@ describe('control API over HTTP', () => {
       const v = sb.demo!.vaults.find((x) => x.vaultName === 'kv-ear-rbac')!;
       const vaultId = `/subscriptions/${sb.subscriptionId}/resourceGroups/rg-ear-demo/providers/Microsoft.KeyVault/vaults/${v.vaultName}`;
       const keyScopeId = `${vaultId}/keys/${v.keyName}`;
-      const props = (a: { properties?: unknown }) => a.properties as Record<string, unknown>;
       const scopesHeld = () =>
         sb.control
           .roleAssignments({ scope: keyScopeId, principalId: sb.atlasPrincipalId })

@@ -7,12 +7,10 @@ import { Agent, request } from 'undici';
 import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { mmsSignature } from '../../src/sandbox/atlas/validation.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { type Rec, props, guidOf } from '../helpers/arm.js';
 
 let w: World;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Rec = Record<string, unknown>;
-const props = (a: Rec) => ((a.properties as Rec | undefined) ?? a) as Rec;
-const guidOf = (id: unknown) => String(id).split('/').pop()!.toLowerCase();
 
 beforeAll(async () => {
   w = await startWorld({ sandbox: { atlasValidationIntervalMs: 0 } });
