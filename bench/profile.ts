@@ -1,5 +1,6 @@
-// `npx tsx bench/profile.ts [projects] [dir]`: a CPU profile of the sweeper (the child process alone) on one
-// shared-reads sweep, and the top self-time by package. Open the .cpuprofile in Chrome DevTools for the tree.
+// `npx tsx bench/profile.ts [projects] [dir] [first|steady]`: a CPU profile of the sweeper (the child process alone)
+// on one shared-reads sweep (default the steady-state one, as every scheduled sweep but the first), and the top
+// self-time by package. Open the .cpuprofile in Chrome DevTools for the tree.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sweepAtScale } from './sweep.js';
@@ -7,11 +8,14 @@ import { sweepAtScale } from './sweep.js';
 const projects = Number(process.argv[2] ?? 400);
 const dir = process.argv[3] ?? '/tmp/earguard-profile';
 mkdirSync(dir, { recursive: true });
-const [r] = await sweepAtScale(projects, 100, {
+const pass = process.argv[4] === 'first' ? 'first' : 'steady';
+const runs = await sweepAtScale(projects, 100, {
   timeScale: 1,
   shareVaultReads: true,
+  steady: pass === 'steady',
   nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
 });
+const r = runs.at(-1)!;
 interface Node {
   id: number;
   callFrame: { functionName: string; url: string };
@@ -37,7 +41,7 @@ prof.samples.forEach((id, i) => {
 });
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 console.log(
-  `${projects} projects: sweeper CPU ${r.cpuS.toFixed(1)} s, wall ${r.wallRealS.toFixed(1)} s; profile ${join(dir, file)}`,
+  `${projects} projects, ${pass} sweep: sweeper CPU ${r.cpuS.toFixed(1)} s, wall ${r.wallRealS.toFixed(1)} s; profile ${join(dir, file)}`,
 );
 for (const [k, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
   console.log(`${((ms / total) * 100).toFixed(1).padStart(5)}%  ${Math.round(ms)} ms  ${k}`);
