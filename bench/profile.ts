@@ -41,7 +41,7 @@ prof.samples.forEach((id, i) => {
 });
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 console.log(
-  `${projects} projects, ${pass} sweep: sweeper CPU ${r.cpuS.toFixed(1)} s, wall ${r.wallRealS.toFixed(1)} s; profile ${join(dir, file)}`,
+  `${projects} projects, ${pass} sweep: sweeper CPU ${r.cpuS.toFixed(1)} s, wall ${r.wallRealS.toFixed(1)} s, ${r.atlasRequestsPerProject} Atlas requests a project; profile ${join(dir, file)}`,
 );
 for (const [k, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
   console.log(`${((ms / total) * 100).toFixed(1).padStart(5)}%  ${Math.round(ms)} ms  ${k}`);

@@ -25,6 +25,8 @@ export interface SweepScaleResult {
   cpuS: number;
   armReads: number;
   armReadsPerProject: number;
+  /** Atlas Admin API requests per project (the service account's token requests not counted). */
+  atlasRequestsPerProject: number;
   lowerBoundSandboxS: number;
   ratio: number;
   throttled429: number;
@@ -57,7 +59,12 @@ interface RunInfo {
 }
 
 /** One child's figures against the ARM bound of the reads it made (the 429s it took are not reads). */
-function resultOf(counts: Record<string, number>, r: ChildRun, info: RunInfo): SweepScaleResult {
+function resultOf(
+  counts: Record<string, number>,
+  atlasCounts: Record<string, number>,
+  r: ChildRun,
+  info: RunInfo,
+): SweepScaleResult {
   const armReadOps = Object.entries(counts).filter(([op]) => /\.(get|list)/i.test(op));
   const attempts = armReadOps.reduce((s, [, n]) => s + n, 0);
   const reads = attempts - throttled;
@@ -71,6 +78,10 @@ function resultOf(counts: Record<string, number>, r: ChildRun, info: RunInfo): S
     cpuS: r.cpuMs / 1000,
     armReads: reads,
     armReadsPerProject: reads / info.projects,
+    atlasRequestsPerProject:
+      Object.entries(atlasCounts)
+        .filter(([op]) => op.startsWith('atlas.') && !op.startsWith('atlas.oauth'))
+        .reduce((s, [, n]) => s + n, 0) / info.projects,
     lowerBoundSandboxS: bound,
     ratio: bound > 0 ? wallSandboxS / bound : NaN,
     throttled429: throttled,
@@ -114,9 +125,10 @@ export async function sweepAtScale(
         },
         opts.nodeArgs,
       );
-      const counts = sb.control.counts().byCallerOperation['ear-guard'] ?? {};
+      const all = sb.control.counts();
+      const counts = all.byCallerOperation['ear-guard'] ?? {};
       const { timeScale, shareVaultReads } = opts;
-      out.push(resultOf(counts, r, { projects, vaults, shareVaultReads, timeScale, seedMs, pass }));
+      out.push(resultOf(counts, all.byOperation, r, { projects, vaults, shareVaultReads, timeScale, seedMs, pass }));
     }
     return out;
   } finally {

@@ -35,6 +35,20 @@ export interface AtlasTarget {
   roleId?: string;
   /** `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{v}` */
   vaultId: string;
+  /** Secretless: the cloudProviderAccess registration the principal came from, and whether it was reused. */
+  registration?: AtlasRegistration & { reused: boolean };
+}
+
+/**
+ * What a secretless project's cloudProviderAccess registration says (roleId -> service principal), as last read.
+ * Atlas can re-point a registration (`authorizeGroupCloudProviderAccessRole` takes servicePrincipalId and tenantId), so
+ * a caller reuses it only for a bounded time, and only while Atlas still says the key is valid (see loadTarget).
+ */
+export interface AtlasRegistration {
+  roleId: string;
+  principalObjectId: string;
+  /** The registration's own tenantId (the target's comes from azureKeyVault.tenantID first). */
+  tenantId?: string;
 }
 
 export type TargetResult =
@@ -110,7 +124,7 @@ export function checkAtlasPrincipal(t: AtlasTarget, pins: Record<string, string>
 type NoTarget = Exclude<TargetResult, { kind: 'target' }>;
 type AzureKeyVault = NonNullable<AtlasEncryptionAtRest['azureKeyVault']>;
 type ParsedKey = ReturnType<typeof parseKeyIdentifier>;
-type Principal = Pick<AtlasTarget, 'principalObjectId' | 'tenantId' | 'credentials'>;
+type Principal = Pick<AtlasTarget, 'principalObjectId' | 'tenantId' | 'credentials' | 'registration'>;
 
 function notOnAzure(ear: AtlasEncryptionAtRest): NoTarget {
   const other = ear.awsKms?.enabled ? 'AWS KMS' : ear.googleCloudKms?.enabled ? 'Google Cloud KMS' : undefined;
@@ -167,6 +181,7 @@ function secretlessPrincipal(akv: AzureKeyVault, cpa: AtlasCloudProviderAccess |
     credentials: 'secretless',
     principalObjectId: sp.servicePrincipalId,
     tenantId: akv.tenantID ?? sp.tenantId ?? '',
+    registration: { roleId: sp._id, principalObjectId: sp.servicePrincipalId, tenantId: sp.tenantId, reused: false },
   };
 }
 
@@ -200,6 +215,7 @@ function targetOf(projectId: string, akv: AzureKeyVault, key: ParsedKey, p: Prin
     atlasValid: typeof akv.valid === 'boolean' ? akv.valid : undefined,
     credentials: p.credentials,
     roleId: akv.roleId,
+    ...(p.registration ? { registration: p.registration } : {}),
     vaultId: `/subscriptions/${akv.subscriptionID}/resourceGroups/${akv.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${akv.keyVaultName}`,
   };
 }
@@ -239,9 +255,32 @@ export function parseStaticPrincipals(entries: string[]): Record<string, string>
   return out;
 }
 
-/** The port the loop uses: load a project's target (both reads in parallel). */
+/**
+ * A registration read before, as cloudProviderAccess would list it (the app ID was checked when it was read): what
+ * mapTarget gets instead of a fresh list.
+ */
+function listedAs(known: AtlasRegistration): AtlasCloudProviderAccess {
+  const { roleId, principalObjectId, tenantId } = known;
+  return {
+    azureServicePrincipals: [
+      { _id: roleId, servicePrincipalId: principalObjectId, atlasAzureAppId: ATLAS_AZURE_APP_ID, tenantId },
+    ],
+  };
+}
+
+/** Whether Atlas's EAR configuration lets a known registration stand in for reading cloudProviderAccess again. */
+export function registrationStands(ear: AtlasEncryptionAtRest, known: AtlasRegistration): boolean {
+  const akv = ear.azureKeyVault;
+  return akv?.enabled === true && akv.roleId === known.roleId && akv.valid === true;
+}
+
+/** The port the loop uses: load a project's target. */
 export interface AtlasPort {
-  loadTarget(projectId: string): Promise<TargetResult>;
+  /**
+   * Both documents in parallel; with `known`, the EAR configuration alone while it still names that roleId and Atlas
+   * says the key is valid (a re-pointed registration that broke access makes Atlas say invalid: then both are read).
+   */
+  loadTarget(projectId: string, known?: AtlasRegistration): Promise<TargetResult>;
   listProjectIds(): Promise<string[]>;
   /** The addresses Atlas reaches the project's vault from; read only when the vault has a firewall. */
   loadAddresses?(projectId: string): Promise<AtlasAddresses>;
@@ -261,13 +300,24 @@ export function projectOutbound(r: AtlasGroupIpAddresses): string[] {
 /** How long Atlas's published addresses are reused: they change rarely, and only firewalled vaults need them. */
 const ADDRESSES_TTL_MS = 10 * 60_000;
 
+/** A target mapped from a known registration says so (the loop keeps the registration's read time). */
+function reused(r: TargetResult): TargetResult {
+  if (r.kind !== 'target' || !r.target.registration) return r;
+  return { kind: 'target', target: { ...r.target, registration: { ...r.target.registration, reused: true } } };
+}
+
 export class AtlasAdapter implements AtlasPort {
   constructor(
     private readonly client: AtlasClient,
     private readonly opts: MapOptions = {},
   ) {}
 
-  async loadTarget(projectId: string): Promise<TargetResult> {
+  async loadTarget(projectId: string, known?: AtlasRegistration): Promise<TargetResult> {
+    if (known) {
+      const ear = await this.client.getEncryptionAtRest(projectId);
+      if (registrationStands(ear, known)) return reused(mapTarget(projectId, ear, listedAs(known), this.opts));
+      return mapTarget(projectId, ear, await this.client.getCloudProviderAccess(projectId), this.opts);
+    }
     const [ear, cpa] = await Promise.all([
       this.client.getEncryptionAtRest(projectId),
       this.client.getCloudProviderAccess(projectId),

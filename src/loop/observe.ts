@@ -7,15 +7,17 @@ import type { ObservedDocuments, Requirement } from '../core/types.js';
 import type { AzurePort, KeyRecord } from '../azure/arm.js';
 import { classifyError } from '../azure/errors.js';
 import type { AtlasPort, AtlasTarget, TargetResult } from '../atlas/target.js';
+import type { ProjectRecord } from '../state/store.js';
 import type { PassContext } from './context.js';
 import type { Observation } from './judge.js';
+import { knownRegistration } from './registration.js';
 import { judgeVaultNetwork, liveGroups, readPinnedVersion, readPolicies, readTimeBound } from './observeLive.js';
 
-export async function loadTarget(ctx: PassContext): Promise<TargetResult> {
+export async function loadTarget(ctx: PassContext, row: ProjectRecord): Promise<TargetResult> {
   const { deps } = ctx;
   const cached = deps.targetCache?.get(ctx.projectId, ctx.now());
   if (cached) return cached;
-  const t = await deps.atlas.loadTarget(ctx.projectId);
+  const t = await deps.atlas.loadTarget(ctx.projectId, knownRegistration(row, deps.policy, ctx.now()));
   if (t.kind === 'target' && deps.policy.targetCacheMs > 0) {
     deps.targetCache?.set(ctx.projectId, t, ctx.now() + deps.policy.targetCacheMs);
   }

@@ -58,7 +58,7 @@ type Gate = (fields?: Partial<ProjectRecord>) => Promise<boolean>;
 async function desiredState(ctx: PassContext, row: ProjectRecord, mode: Mode): Promise<Desired> {
   let target;
   try {
-    target = await loadTarget(ctx);
+    target = await loadTarget(ctx, row);
   } catch (err) {
     return { result: failureResult(ctx, row, mode, err, 'atlas') };
   }
@@ -310,12 +310,18 @@ async function leasedUpFront(ctx: PassContext): Promise<Outcome> {
 /** Optimistic checks that lose to another writer start over; after this many, the lease is taken up front. */
 const OPTIMISTIC_ATTEMPTS = 3;
 
+/** The row a check starts from: the one read before this reconcile (first attempt only), else a fresh read. */
+async function startingRow(deps: ReconcileDeps, projectId: string, attempt: number): Promise<ProjectRecord> {
+  const before = attempt === 0 ? deps.rowsReadBefore?.get(projectId) : undefined;
+  return before ?? (await deps.state.getProject(projectId)) ?? newProjectRecord(projectId);
+}
+
 async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
   const ctx = newContext(projectId, trigger, deps);
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
     let row: ProjectRecord;
     try {
-      row = (await deps.state.getProject(projectId)) ?? newProjectRecord(projectId);
+      row = await startingRow(deps, projectId, attempt);
     } catch (err) {
       const c = classifyError(err, 'state');
       const reason = `state: ${c.describe()}`;

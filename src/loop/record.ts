@@ -15,6 +15,7 @@ import {
 } from './context.js';
 import { statusOf, type Decision } from './decide.js';
 import type { Judgement } from './judge.js';
+import { registrationMemo } from './registration.js';
 import type { ActionRecord, Outcome, PlannedAction } from './types.js';
 
 /** What every result after a judgement shares. */
@@ -59,6 +60,7 @@ function rowBase(c: Judged, r: ProjectRecord, status: ProjectStatus): ProjectRec
     vaultId: c.t.vaultId,
     keyName: c.t.keyName,
     principalId: c.t.principalObjectId,
+    atlasRole: registrationMemo(c.t, r, now),
     lastCheck: now,
     lastChange: r.status !== status ? now : r.lastChange,
     lastError: '',

@@ -6,7 +6,7 @@ import { Semaphore } from '../shared/concurrency.js';
 import { SharedVaultReads } from './sharedReads.js';
 import { sweepReads } from './denyCache.js';
 import type { Engine } from '../engine.js';
-import type { Outcome, Trigger } from './types.js';
+import type { Outcome, ReconcileDeps, Trigger } from './types.js';
 import { writeHeartbeat } from '../state/heartbeat.js';
 import { recordSweep as recordSweepMetric } from '../observability/telemetry.js';
 
@@ -99,10 +99,11 @@ export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise
   const attention: string[] = [];
   let errors = 0;
   let done = 0;
-  const overrides =
-    opts.shareVaultReads === false
-      ? undefined
-      : { azure: new SharedVaultReads(sweepReads(engine.deps.azure), opts.sharedReadTtlMs) };
+  // Each project's check starts from the row listed above (read before its observation): no read of its own.
+  const overrides: Partial<ReconcileDeps> = { rowsReadBefore: rows };
+  if (opts.shareVaultReads !== false) {
+    overrides.azure = new SharedVaultReads(sweepReads(engine.deps.azure), opts.sharedReadTtlMs);
+  }
 
   await Promise.all(
     ids.map(async (projectId) => {

@@ -7,7 +7,7 @@ import type { AlertPublisher, AlertType } from '../alerts/index.js';
 import type { AzurePort } from '../azure/arm.js';
 import type { AtlasPort, TargetResult } from '../atlas/target.js';
 import type { AtlasConfirmPolicy } from './atlasConfirm.js';
-import type { Mode, ProjectStatus, RestoreScope, StateStore } from '../state/store.js';
+import type { Mode, ProjectRecord, ProjectStatus, RestoreScope, StateStore } from '../state/store.js';
 
 /** Who an event says made a change (from its `claims`). */
 export type TriggerActor = Actor;
@@ -114,6 +114,11 @@ export interface ReconcilePolicy {
   nearExpiryMs: number;
   /** How long an Atlas target is reused. */
   targetCacheMs: number;
+  /**
+   * How long a project's cloudProviderAccess registration, recorded in its row, stands in for reading it again
+   * (only while Atlas names the same roleId and says the key is valid). 0: read it on every check. Default 1 h.
+   */
+  registrationTtlMs?: number;
   /** How long one reconcile holds the project's lease before another may take it over. */
   leaseMs: number;
   /** Re-checks a lease holder runs for reconciles that arrived while it held the lease. */
@@ -140,6 +145,7 @@ export const DEFAULT_POLICY: ReconcilePolicy = {
   dryRun: false,
   nearExpiryMs: 30 * 24 * 3600_000,
   targetCacheMs: 30_000,
+  registrationTtlMs: 60 * 60_000,
   leaseMs: 60_000,
   maxPasses: 3,
 };
@@ -181,6 +187,12 @@ export interface ReconcileDeps {
   targetCache?: TargetCache;
   now?: () => number;
   log?: Logger;
+  /**
+   * Rows read before this reconcile began (the sweep lists every row once at its start). The first attempt uses the
+   * project's row from here instead of a read: it was read before the observation started, so leasing under its
+   * ETag keeps the lease's guarantee, and a row that moved since makes the attempt start over with a fresh read.
+   */
+  rowsReadBefore?: ReadonlyMap<string, ProjectRecord>;
   /** Asks for another reconcile of a project in `afterMs` (Atlas confirmation); absent: the sweep confirms. */
   recheck?: (projectId: string, afterMs: number) => void | Promise<void>;
 }

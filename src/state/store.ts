@@ -74,7 +74,17 @@ export interface ProjectRecord {
   atlasValidAt?: string;
   /** Access is intact but Atlas has not said valid yet: since when (the change time), for atlas-confirmed. */
   atlasPendingSince?: string;
+  /** The secretless registration (roleId -> principal) as last read from cloudProviderAccess, and when. */
+  atlasRole?: RegistrationMemo;
   etag?: string;
+}
+
+/** A cloudProviderAccess registration as read at `readAt` (ISO); reused for a bounded time (see loop/observe.ts). */
+export interface RegistrationMemo {
+  roleId: string;
+  principalObjectId: string;
+  tenantId?: string;
+  readAt: string;
 }
 
 export type HistoryKind =
@@ -156,6 +166,7 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
     intentBy: s('intentBy'),
     intentAt: s('intentAt'),
     revocationClaim: parseClaim(s('revocationClaim')),
+    atlasRole: parseMemo(s('atlasRole')),
     model: s('model'),
     vaultId: s('vaultId'),
     keyName: s('keyName'),
@@ -178,6 +189,20 @@ function toRecord(e: TableEntityResult<Record<string, unknown>>): ProjectRecord 
     atlasPendingSince: s('atlasPendingSince'),
     etag: e.etag,
   };
+}
+
+/** A stored memo with any field missing or mistyped is no memo (the registration is read again). */
+function parseMemo(v: string | undefined): RegistrationMemo | undefined {
+  if (!v) return undefined;
+  try {
+    const m = JSON.parse(v) as Partial<RegistrationMemo>;
+    const str = (x: unknown) => typeof x === 'string' && x !== '';
+    const ok =
+      str(m.roleId) && str(m.principalObjectId) && str(m.readAt) && (m.tenantId === undefined || str(m.tenantId));
+    return ok ? (m as RegistrationMemo) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseClaim(v: string | undefined): RevocationClaim | undefined {
@@ -207,6 +232,7 @@ function toEntity(r: ProjectRecord): Entity {
     intentBy: opt(r.intentBy),
     intentAt: opt(r.intentAt),
     revocationClaim: r.revocationClaim ? JSON.stringify(r.revocationClaim) : '',
+    atlasRole: r.atlasRole ? JSON.stringify(r.atlasRole) : '',
     model: opt(r.model),
     vaultId: opt(r.vaultId),
     keyName: opt(r.keyName),
