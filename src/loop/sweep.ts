@@ -2,7 +2,7 @@
 // subscription), then record a summary row and the heartbeat that /api/health reads. Used by the timer
 // function, the queue fan-out's producer and `ear-guard sweep`.
 import { hostname } from 'node:os';
-import { Semaphore } from '../shared/concurrency.js';
+import { Semaphore, withSlots } from '../shared/concurrency.js';
 import { SharedVaultReads } from './sharedReads.js';
 import { sweepReads } from './denyCache.js';
 import type { Engine } from '../engine.js';
@@ -33,9 +33,12 @@ export interface SweepSummary {
 
 export interface SweepOptions {
   projectIds?: string[];
-  /** Reconciles in flight at once (default 8). */
+  /**
+   * Reconciles that read a vault, in flight at once (default 8); with shared vault reads, as many again of those
+   * that follow a vault's first check and find its reads warm.
+   */
   concurrency?: number;
-  /** Reconciles in flight per subscription (default 4). */
+  /** Vault-reading reconciles in flight per subscription (default 4): ARM throttles per subscription. */
   perSubscription?: number;
   trigger?: Trigger;
   onResult?: (item: SweepItem, done: number, total: number) => void;
@@ -82,59 +85,88 @@ export function sweepSummary(
   };
 }
 
+/**
+ * The sweep's order: projects grouped by the vault their last check saw (a project never checked is a group of its
+ * own). The first of a group reads the vault (its reads are shared); the rest follow once it is done and find them
+ * warm, so they ask ARM nothing and need no slot of the subscription's ARM limit.
+ */
+export function vaultGroups(ids: string[], vaultOf: (projectId: string) => string | undefined): string[][] {
+  const groups = new Map<string, string[]>();
+  const alone: string[][] = [];
+  for (const id of ids) {
+    const v = vaultOf(id)?.toLowerCase();
+    if (!v) alone.push([id]);
+    else if (groups.has(v)) groups.get(v)!.push(id);
+    else groups.set(v, [id]);
+  }
+  return [...groups.values(), ...alone];
+}
+
+interface SweepRun {
+  engine: Engine;
+  trigger: Trigger;
+  overrides: Partial<ReconcileDeps>;
+  opts: SweepOptions;
+  total: number;
+  found: Pick<SweepSummary, 'byOutcome' | 'attention' | 'errors' | 'items'>;
+  done: number;
+}
+
+/** One project's reconcile in the slots given, counted into the run's findings. */
+async function sweepOne(run: SweepRun, projectId: string, slots: Semaphore[]): Promise<void> {
+  const item: SweepItem = { projectId };
+  try {
+    item.outcome = await withSlots(slots, () => run.engine.reconcile(projectId, run.trigger, run.overrides));
+  } catch (err) {
+    item.error = err instanceof Error ? err.message : String(err);
+  }
+  const { found, opts } = run;
+  const k = item.outcome?.kind ?? 'error';
+  found.byOutcome[k] = (found.byOutcome[k] ?? 0) + 1;
+  if (item.error || needsAttention(item.outcome)) found.attention.push(projectId);
+  if (item.error) found.errors++;
+  opts.onResult?.(item, ++run.done, run.total);
+  found.items.push(opts.keepOutcomes === false ? { projectId, ...(item.error ? { error: item.error } : {}) } : item);
+}
+
 export async function runSweep(engine: Engine, opts: SweepOptions = {}): Promise<SweepSummary> {
   const started = Date.now();
   const ids = opts.projectIds ?? (await engine.listProjectIds());
   const trigger: Trigger = opts.trigger ?? { kind: 'timer' };
   const state = engine.deps.state;
-  // The subscription of each project's vault, from the last check (unknown projects share one bucket).
+  // The subscription and vault of each project, from the last check (unknown projects share one bucket).
   // With the index rows this instance has not written yet (a fresh instance would re-write them all).
   const [projects] = await Promise.all([state.listProjects(), state.loadIndexMemo().catch(() => undefined)]);
   const rows = new Map(projects.map((r) => [r.projectId, r]));
-  const global = new Semaphore(Math.max(1, opts.concurrency ?? 8));
+  const limit = Math.max(1, opts.concurrency ?? 8);
+  const global = new Semaphore(limit);
+  const followers = new Semaphore(limit);
   const perSub = new Map<string, Semaphore>();
   const subLimit = Math.max(1, opts.perSubscription ?? 4);
-  const items: SweepItem[] = [];
-  const byOutcome: Record<string, number> = {};
-  const attention: string[] = [];
-  let errors = 0;
-  let done = 0;
+  const subSlot = (id: string) => {
+    const sub = subscriptionOf(rows.get(id)?.vaultId);
+    if (!perSub.has(sub)) perSub.set(sub, new Semaphore(subLimit));
+    return perSub.get(sub)!;
+  };
   // Each project's check starts from the row listed above (read before its observation): no read of its own.
   const overrides: Partial<ReconcileDeps> = { rowsReadBefore: rows };
-  if (opts.shareVaultReads !== false) {
-    overrides.azure = new SharedVaultReads(sweepReads(engine.deps.azure), opts.sharedReadTtlMs);
-  }
-
+  const shared = opts.shareVaultReads !== false;
+  if (shared) overrides.azure = new SharedVaultReads(sweepReads(engine.deps.azure), opts.sharedReadTtlMs);
+  const found = { byOutcome: {}, attention: [] as string[], errors: 0, items: [] as SweepItem[] };
+  const run: SweepRun = { engine, trigger, overrides, opts, total: ids.length, found, done: 0 };
+  // Without shared reads every project reads ARM itself: one group each, all under the subscription's limit.
+  const groups = shared ? vaultGroups(ids, (id) => rows.get(id)?.vaultId) : ids.map((id) => [id]);
   await Promise.all(
-    ids.map(async (projectId) => {
-      const sub = subscriptionOf(rows.get(projectId)?.vaultId);
-      let sem = perSub.get(sub);
-      if (!sem) perSub.set(sub, (sem = new Semaphore(subLimit)));
-      await sem.acquire();
-      await global.acquire();
-      const item: SweepItem = { projectId };
-      try {
-        item.outcome = await engine.reconcile(projectId, trigger, overrides);
-      } catch (err) {
-        item.error = err instanceof Error ? err.message : String(err);
-      } finally {
-        global.release();
-        sem.release();
-      }
-      const k = item.outcome?.kind ?? 'error';
-      byOutcome[k] = (byOutcome[k] ?? 0) + 1;
-      if (item.error || needsAttention(item.outcome)) attention.push(projectId);
-      if (item.error) errors++;
-      opts.onResult?.(item, ++done, ids.length);
-      items.push(opts.keepOutcomes === false ? { projectId, ...(item.error ? { error: item.error } : {}) } : item);
+    groups.map(async ([leader, ...rest]) => {
+      await sweepOne(run, leader!, [subSlot(leader!), global]);
+      await Promise.all(rest.map((id) => sweepOne(run, id, [followers])));
     }),
   );
 
   const summary = sweepSummary(started, ids.length, {
-    byOutcome,
-    attention: attention.sort(),
-    errors,
-    items: items.sort((a, b) => a.projectId.localeCompare(b.projectId)),
+    ...found,
+    attention: found.attention.sort(),
+    items: found.items.sort((a, b) => a.projectId.localeCompare(b.projectId)),
   });
   if (opts.record !== false) await recordSweep(engine, summary, trigger);
   return summary;
