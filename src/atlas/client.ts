@@ -4,7 +4,8 @@
 // honoured with Retry-After, a CA for the sandbox through an undici@6 dispatcher, and a 401/403 that names the
 // setting or the project role to fix. Never logged or returned: the secret, the Authorization header, the token.
 import DigestClient from 'digest-fetch';
-import { Agent } from 'undici';
+import { STATUS_CODES } from 'node:http';
+import { Agent, getGlobalDispatcher, request as undiciRequest, type Dispatcher } from 'undici';
 import { ClassifiedError, classifyError, isTransientStatus, parseRetryAfter } from '../azure/errors.js';
 import { operationRole } from './roles.js';
 import { sharedTokenSource, tokenUrlFor, type ServiceAccountTokenSource } from './token.js';
@@ -149,6 +150,42 @@ export function deniedMessage(status: number, method: string, path: string, sett
 
 type AttemptResult<T> = { ok: true; value: T } | { ok: false; error: ClassifiedError };
 
+/** What the client needs of an answer, from either transport (undici's request for bearer, fetch for digest). */
+interface AtlasAnswer {
+  status: number;
+  ok: boolean;
+  statusText: string;
+  header(name: string): string | null;
+  text(): Promise<string>;
+  /** Lets the connection go without reading the body. */
+  discard(): Promise<void>;
+}
+
+function fromFetch(res: Response): AtlasAnswer {
+  return {
+    status: res.status,
+    ok: res.ok,
+    statusText: res.statusText,
+    header: (n) => res.headers.get(n),
+    text: () => res.text(),
+    discard: async () => void (await res.body?.cancel().catch(() => undefined)),
+  };
+}
+
+function fromUndici(res: Dispatcher.ResponseData): AtlasAnswer {
+  return {
+    status: res.statusCode,
+    ok: res.statusCode >= 200 && res.statusCode < 300,
+    statusText: STATUS_CODES[res.statusCode] ?? '',
+    header: (n) => {
+      const v = res.headers[n.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+    },
+    text: () => res.body.text(),
+    discard: async () => void (await res.body.dump().catch(() => undefined)),
+  };
+}
+
 export class AtlasClient {
   private readonly base: string;
   private readonly dispatcher?: Agent;
@@ -179,43 +216,61 @@ export class AtlasClient {
     return this.tokens;
   }
 
-  private init(method: string, body?: unknown, bearer?: string): RequestInit & { dispatcher?: Agent } {
-    // A fresh headers object per call: the digest client writes Authorization into it.
+  /** A fresh headers object per call: the digest client writes Authorization into it. */
+  private headers(body?: unknown, bearer?: string): Record<string, string> {
     const headers: Record<string, string> = { Accept: ATLAS_ACCEPT };
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     if (body !== undefined) headers['Content-Type'] = ATLAS_ACCEPT;
+    return headers;
+  }
+
+  private init(method: string, body?: unknown): RequestInit & { dispatcher?: Agent } {
     return {
       method,
-      headers,
+      headers: this.headers(body),
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(this.opts.timeoutMs ?? 20_000),
       ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
     };
   }
 
-  /** One bearer request; a token Atlas refuses (revoked early) is dropped and replaced once. */
-  private async bearer(method: string, path: string, body?: unknown): Promise<Response> {
+  /**
+   * One bearer request over undici's `request`: a third of fetch's CPU per call here (measured: 0.8 vs 2.3-2.7 ms
+   * with the emulator), which a sweep pays once a project. A token Atlas refuses (revoked early) is dropped and
+   * replaced once.
+   */
+  private async bearer(method: string, path: string, body?: unknown): Promise<AtlasAnswer> {
     const url = `${this.base}${path}`;
+    const timeout = this.opts.timeoutMs ?? 20_000;
     for (let attempt = 0; ; attempt++) {
       const token = await this.tokens!.get();
-      const res = await fetch(url, this.init(method, body, token) as RequestInit);
+      const res = fromUndici(
+        await undiciRequest(url, {
+          method: method as Dispatcher.HttpMethod,
+          headers: this.headers(body, token),
+          body: body === undefined ? undefined : JSON.stringify(body),
+          dispatcher: this.dispatcher ?? getGlobalDispatcher(),
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        }),
+      );
       if (res.status !== 401 || attempt > 0 || !this.tokens!.invalidate(token)) return res;
-      await res.body?.cancel().catch(() => undefined);
+      await res.discard();
     }
   }
 
   /** One authenticated request: bearer, or digest (probe for the challenge, then sign with the algorithm it names). */
-  private async once(method: string, path: string, body?: unknown): Promise<Response> {
+  private async once(method: string, path: string, body?: unknown): Promise<AtlasAnswer> {
     if (this.tokens) return this.bearer(method, path, body);
     const url = `${this.base}${path}`;
     const probe = await fetch(url, this.init(method, body) as RequestInit);
-    if (probe.status !== 401) return probe;
+    if (probe.status !== 401) return fromFetch(probe);
     const picked = pickChallenge(probe.headers.get('www-authenticate'));
+    if (!picked) return fromFetch(probe);
     await probe.body?.cancel().catch(() => undefined);
-    if (!picked) return probe;
     const client = new DigestClient(this.opts.publicKey!, this.opts.privateKey!, { algorithm: picked.algorithm });
     client.parseAuth(picked.challenge);
-    return (await client.fetch(url, this.init(method, body))) as Response;
+    return fromFetch((await client.fetch(url, this.init(method, body))) as Response);
   }
 
   /** JSON request with bounded retries on 429 (Retry-After), 5xx and network failures; errors classified. */
@@ -253,7 +308,7 @@ export class AtlasClient {
         errorType,
         durationSeconds: (performance.now() - started) / 1000,
       });
-    let res: Response;
+    let res: AtlasAnswer;
     try {
       res = await this.once(method, path, body);
     } catch (err) {
@@ -268,7 +323,7 @@ export class AtlasClient {
   }
 
   /** A non-2xx answer as a classified error: 401/403 name the fix, others carry Atlas's detail. */
-  private responseError(res: Response, text: string, method: string, path: string): ClassifiedError {
+  private responseError(res: AtlasAnswer, text: string, method: string, path: string): ClassifiedError {
     let detail: { detail?: string; errorCode?: string; reason?: string } = {};
     try {
       detail = JSON.parse(text);
@@ -285,7 +340,7 @@ export class AtlasClient {
       msg,
       res.status,
       detail.errorCode,
-      parseRetryAfter(res.headers.get('retry-after')),
+      parseRetryAfter(res.header('retry-after')),
     );
   }
 
