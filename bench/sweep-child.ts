@@ -1,5 +1,6 @@
 // One sweep in its own process, so its peak RSS is the sweeper's alone (the sandbox and Azurite live in the
 // parent). Prints one JSON line.
+import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import { createEngine } from '../src/engine.js';
 import { loadSettings } from '../src/settings.js';
@@ -35,6 +36,14 @@ const settings = loadSettings({
   EAR_GUARD_TABLE_PREFIX: cfg.prefix,
 });
 const engine = await createEngine({ settings, sandbox: cfg.sandbox, storageConnection: cfg.storage });
+// Requests the sweep sends, by transport and port (the emulator's ARM, its Atlas and Azurite listen on their own).
+const requests: Record<string, number> = {};
+const countAs = (key: string) => (requests[key] = (requests[key] ?? 0) + 1);
+subscribe('http.client.request.start', (m) => {
+  const r = (m as { request: { host?: string; path?: string; socket?: { remotePort?: number } } }).request;
+  countAs(`node:http ${r.host ?? ''}`);
+});
+subscribe('undici:request:create', (m) => countAs(`undici ${(m as { request: { origin: string } }).request.origin}`));
 let peakRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
 const rssBefore = process.memoryUsage().rss;
@@ -57,6 +66,7 @@ console.log(
     cpuMs: (cpu.user + cpu.system) / 1000,
     byOutcome: summary.byOutcome,
     errors: summary.errors,
+    requests,
     rssBefore,
     peakRss,
     maxRss: process.resourceUsage().maxRSS * 1024,

@@ -5,7 +5,8 @@ import { sweepAtScale } from './sweep.js';
 const projects = Number(process.argv[2] ?? 2000);
 const runs = await sweepAtScale(projects, 100, { timeScale: 1, shareVaultReads: true, steady: true });
 for (const r of runs) {
-  const { pass, wallRealS, lowerBoundSandboxS, ratio, cpuS, armReads, atlasRequestsPerProject, byOutcome } = r;
+  const { pass, wallRealS, lowerBoundSandboxS, ratio, cpuS, armReads, atlasRequestsPerProject, byOutcome, requests } =
+    r;
   const cpuMsPerProject = (cpuS * 1000) / projects;
   console.log(
     JSON.stringify({
@@ -17,6 +18,7 @@ for (const r of runs) {
       armReads,
       atlasRequestsPerProject,
       byOutcome,
+      requests,
     }),
   );
 }

@@ -27,6 +27,8 @@ export interface SweepScaleResult {
   armReadsPerProject: number;
   /** Atlas Admin API requests per project (the service account's token requests not counted). */
   atlasRequestsPerProject: number;
+  /** HTTP requests the sweeper sent, by client and host. */
+  requests?: Record<string, number>;
   lowerBoundSandboxS: number;
   ratio: number;
   throttled429: number;
@@ -44,6 +46,8 @@ interface ChildRun {
   cpuMs: number;
   byOutcome: Record<string, number>;
   errors: number;
+  /** HTTP requests the sweep sent, by client and host (bench instrumentation). */
+  requests?: Record<string, number>;
   peakRss: number;
   rssBefore: number;
   maxRss: number;
@@ -87,6 +91,7 @@ function resultOf(
     throttled429: throttled,
     byOutcome: r.byOutcome,
     errors: r.errors,
+    requests: r.requests,
     peakRssMb: Math.max(r.peakRss, r.maxRss) / 1024 / 1024,
     rssBeforeMb: r.rssBefore / 1024 / 1024,
   };
