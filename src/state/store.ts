@@ -288,6 +288,53 @@ export function newProjectRecord(projectId: string): ProjectRecord {
   };
 }
 
+/**
+ * The index rows this instance has written or loaded, as lookups: the same answers as the table's scans for what
+ * is in it. It can miss rows another instance wrote since, so it only lets an event's reconcile start early; the
+ * scan still routes the event (src/events/handle.ts).
+ */
+export class KnownIndex {
+  private readonly vaults = new Map<string, Set<string>>();
+  private readonly assignments = new Map<string, Set<string>>();
+
+  /** A written index row: `v` (vault) or `a` (assignment), `{encoded key}|{projectId}`. */
+  add(tag: 'v' | 'a', rowKey: string): void {
+    const cut = rowKey.lastIndexOf('|');
+    if (cut <= 0) return;
+    const map = tag === 'v' ? this.vaults : this.assignments;
+    const key = rowKey.slice(0, cut);
+    let set = map.get(key);
+    if (!set) map.set(key, (set = new Set()));
+    set.add(rowKey.slice(cut + 1));
+  }
+
+  clear(): void {
+    this.vaults.clear();
+    this.assignments.clear();
+  }
+
+  async projectsForVault(vaultId: string): Promise<string[]> {
+    return [...(this.vaults.get(encodeKey(vaultId)) ?? [])];
+  }
+
+  async projectsForAssignment(assignmentId: string): Promise<string[]> {
+    return [...(this.assignments.get(encodeKey(assignmentId)) ?? [])];
+  }
+
+  /** As StateStore.projectsAffectedBy: vaults at or beneath `scope`, and the vault containing a key scope. */
+  async projectsAffectedBy(scope: string): Promise<string[]> {
+    const all = scope === '/' || scope === '' || /^\/providers\/microsoft\.management\/managementgroups\//i.test(scope);
+    const enc = encodeKey(scope);
+    const vault = /^(.*?\/providers\/microsoft\.keyvault\/vaults\/[^/]+)\//i.exec(scope)?.[1];
+    const above = vault ? encodeKey(vault) : undefined;
+    const out = new Set<string>();
+    for (const [key, ids] of this.vaults) {
+      if (all || key === enc || key.startsWith(enc + '!') || key === above) ids.forEach((id) => out.add(id));
+    }
+    return [...out];
+  }
+}
+
 /** Thrown by `updateProject` when the 412 retries run out (another writer keeps winning). */
 export class ConflictError extends ClassifiedError {
   constructor(projectId: string, attempts: number) {
@@ -516,9 +563,15 @@ export class StateStore {
    * write at all (the sweep would otherwise upsert the same rows every 5 minutes). Bounded; a restart re-writes once.
    */
   private readonly indexed = new Set<string>();
+  /** The same rows as lookups, for routing an event before the scan answers. */
+  readonly known = new KnownIndex();
   private rememberIndexed(k: string): void {
-    if (this.indexed.size >= 200_000) this.indexed.clear();
+    if (this.indexed.size >= 200_000) {
+      this.indexed.clear();
+      this.known.clear();
+    }
     this.indexed.add(k);
+    this.known.add(k[0] as 'v' | 'a', k.slice(2));
   }
 
   /** Remembers that a role assignment the product has seen belongs to `projectId`'s principal and key. */
@@ -549,6 +602,7 @@ export class StateStore {
       })) {
         if (this.indexed.size >= 200_000) return void (this.indexMemoLoaded = true);
         this.indexed.add(`${tag}|${e.rowKey as string}`);
+        this.known.add(tag, e.rowKey as string);
       }
     }
     this.indexMemoLoaded = true;
