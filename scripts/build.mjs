@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { BUNDLE_EXTERNALS } from './build-externals.mjs';
+import { deferAzureFunctionsInvocation } from './defer-azure-functions.mjs';
 
 const quiet = process.argv.includes('--quiet');
 const common = {
@@ -37,6 +38,8 @@ if (process.argv.includes('--functions') && existsSync('src/functions/index.ts')
     minify: true,
     // The host's own module, and optional imports never taken on Node 22 (see build-externals.mjs).
     external: BUNDLE_EXTERNALS,
+    // @azure/functions' invocation-time modules load on first use, not at registration (see the plugin).
+    plugins: [deferAzureFunctionsInvocation],
   });
   // `--metafile`: what the bundle holds (esbuild.github.io/analyze reads it).
   if (r.metafile) writeFileSync('dist/functions/meta.json', JSON.stringify(r.metafile));
