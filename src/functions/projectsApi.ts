@@ -5,7 +5,7 @@
 //   POST /api/projects/{id}/check         reconcile now, answer the outcome
 //   PUT  /api/projects/{id}/intent        {"intent": "revoked"|"granted", "reason": "..."}; recorded with who set it
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ClassifiedError } from '../azure/errors.js';
 import { isTransientOutcome, setIntent, type Outcome } from '../loop/index.js';
 import type { ProjectRecord } from '../state/store.js';

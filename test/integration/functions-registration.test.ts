@@ -17,12 +17,14 @@ interface Registered {
 const FAKE_CORE = `
 const registered = [];
 module.exports = {
-  setProgrammingModel() {},
+  // The worker keeps the model and asks it for an invocation model per invocation.
+  setProgrammingModel(model) { globalThis.__model = model; },
   registerHook() { return { dispose() {} }; },
   log() {},
   registerFunction(metadata, handler) {
     registered.push({ ...metadata, handlerType: typeof handler });
     (globalThis.__handlers ??= {})[metadata.name] = handler;
+    (globalThis.__metadata ??= {})[metadata.name] = metadata;
     return { dispose() {} };
   },
 };
@@ -134,6 +136,52 @@ describe('handlers load on first use', () => {
     };
     expect(res.status).toBe(503);
     expect(res.jsonBody.reasons.join(' ')).toMatch(/observability dependencies not set/);
+  });
+});
+
+describe('invocation through the library, as the worker does it', () => {
+  it('the programming model builds the request, runs the handler and converts its response', () => {
+    // The bundle defers @azure/functions' invocation modules to first use (scripts/defer-azure-functions.mjs): this
+    // drives them the way the Node worker does (getCapabilities, then getInvocationModel per invocation with the
+    // RPC request), so a deferral that breaks the library fails here.
+    const script = `
+      await import('${join(bundleDir, 'dist', 'index.js')}');
+      const model = globalThis.__model;
+      const capabilities = await model.getCapabilities({});
+      const metadata = globalThis.__metadata.health;
+      const [trigger] = Object.entries(metadata.bindings).find(([, b]) => b.direction === 'in');
+      const http = { method: 'GET', url: 'http://localhost/api/health', headers: { accept: 'application/json' } };
+      const coreCtx = {
+        invocationId: 'inv-1',
+        metadata,
+        request: { inputData: [{ name: trigger, data: { http } }], triggerMetadata: {} },
+        log: () => {},
+      };
+      const invocation = model.getInvocationModel(coreCtx);
+      const { context, inputs } = await invocation.getArguments();
+      const seen = { url: inputs[0].url, method: inputs[0].method, fn: context.functionName };
+      const result = await invocation.invokeFunction(context, inputs, globalThis.__handlers.health);
+      const { returnValue } = await invocation.getResponse(context, result);
+      const body = Buffer.from(returnValue.http.body.bytes).toString('utf8');
+      process.stderr.write('RESULT ' + JSON.stringify({ capabilities, seen, status: returnValue.http.statusCode, body }) + '\\n');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(/RESULT (.*)/.exec(r.stderr)?.[1] ?? 'null') as {
+      capabilities: Record<string, string>;
+      seen: { url: string; method: string; fn: string };
+      status: string;
+      body: string;
+    };
+    expect(res.capabilities).toEqual({});
+    expect(res.seen).toEqual({ url: 'http://localhost/api/health', method: 'GET', fn: 'health' });
+    expect(res.status).toBe('503');
+    expect((JSON.parse(res.body) as { reasons: string[] }).reasons.join(' ')).toMatch(
+      /observability dependencies not set/,
+    );
   });
 });
 

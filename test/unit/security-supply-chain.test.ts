@@ -25,10 +25,14 @@ const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) a
 const out = mkdtempSync(join(tmpdir(), 'earguard-bundle-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-/** `node_modules/a/node_modules/@s/b/lib/x.js` -> the lockfile key `node_modules/a/node_modules/@s/b`. */
+/**
+ * `node_modules/a/node_modules/@s/b/lib/x.js` -> the lockfile key `node_modules/a/node_modules/@s/b`. Whatever comes
+ * before the first `node_modules/` is dropped: in a git worktree whose node_modules links to the main checkout's,
+ * esbuild names inputs `../main/node_modules/...`.
+ */
 function lockKeyOf(input: string): string | undefined {
   const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
-  return m?.[1];
+  return m?.[1].replace(/^.*?(?=node_modules\/)/, '');
 }
 
 describe('supply chain', () => {
