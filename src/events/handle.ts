@@ -5,13 +5,19 @@
 // redelivery after a failure (state outage, throttling) runs again instead of being dropped as a duplicate.
 import type { IncomingEvent, TriageResult } from '../core/triage.js';
 import { triageEvent } from '../core/triage.js';
-import { isTransientOutcome, recordRevocationClaims, type Outcome, type Trigger } from '../loop/index.js';
+import {
+  allowListedActor,
+  isTransientOutcome,
+  recordRevocationClaims,
+  type Outcome,
+  type Trigger,
+} from '../loop/index.js';
 import type { ReconcileDeps } from '../loop/index.js';
 import { Semaphore, withSlots } from '../shared/concurrency.js';
 import { SharedVaultReads } from '../loop/sharedReads.js';
 import { forgetDenyAssignments } from '../loop/denyCache.js';
 import { recordEventDropped, recordEventReceived } from '../observability/telemetry.js';
-import { projectsForEvent } from './route.js';
+import { projectsForEvent, type ProjectIndex } from './route.js';
 
 export interface EventResult {
   eventId: string;
@@ -28,7 +34,7 @@ export interface HandledEvents {
 }
 
 export interface EventDeps {
-  deps: Pick<ReconcileDeps, 'state' | 'policy' | 'azure'>;
+  deps: Pick<ReconcileDeps, 'policy' | 'azure'> & { state: ReconcileDeps['state'] & { known?: ProjectIndex } };
   /** The loop; `azure` overrides the ARM port (the batch's shared vault reads). */
   reconcile(projectId: string, trigger: Trigger, overrides?: Pick<ReconcileDeps, 'azure'>): Promise<Outcome>;
   handled: HandledEvents;
@@ -154,27 +160,79 @@ export function groupByProject(routed: Routed[]): Map<string, { trigger: Trigger
   return perProject;
 }
 
+/** The batch's reconciles: one run per project, shared by every event routed to it, early or late. */
+class BatchRuns {
+  private readonly azure: SharedVaultReads;
+  private readonly slots: Semaphore[];
+  private readonly runs = new Map<string, Promise<Outcome>>();
+  readonly pending = new Set<string>();
+
+  constructor(private readonly d: EventDeps) {
+    // One event can name a subscription: its projects share each vault's reads and run a bounded few at a time.
+    this.azure = new SharedVaultReads(d.deps.azure);
+    this.slots = [new Semaphore(Math.max(1, d.concurrency ?? 8))];
+  }
+
+  /** Starts the project's reconcile unless this batch already did (the loop re-reads the truth: one run covers all). */
+  start(pid: string, trigger: Trigger): Promise<Outcome> {
+    let run = this.runs.get(pid);
+    if (!run) {
+      this.pending.add(pid);
+      const { d, slots, azure } = this;
+      run = d.coalesce(pid, () => withSlots(slots, () => d.reconcile(pid, trigger, { azure })));
+      void run.then(
+        () => this.pending.delete(pid),
+        () => this.pending.delete(pid),
+      );
+      this.runs.set(pid, run);
+    }
+    return run;
+  }
+
+  all(): Promise<unknown> {
+    return Promise.all(this.runs.values());
+  }
+}
+
+/**
+ * Starts at once the reconciles of the projects this instance already knows the events route to (its index rows,
+ * loaded by the sweep), so the table scans are off the path from the event to the restore. Not for a batch with an
+ * allow-listed actor's event: its revocation claims must be on the rows before any reconcile starts.
+ */
+async function startKnown(d: EventDeps, fresh: Routed[], runs: BatchRuns): Promise<void> {
+  const known = d.deps.state.known;
+  const { allowedRevokers } = d.deps.policy;
+  // A claim in the batch could be for any of its projects: then every reconcile waits for the claims.
+  if (!known || fresh.some((r) => allowListedActor(r.trigger.actor, allowedRevokers))) return;
+  const early: Routed[] = [];
+  for (const r of fresh) {
+    const projects = await projectsForEvent(known, r.result.triage);
+    if (projects.length) early.push({ result: { ...r.result, projects }, trigger: r.trigger });
+  }
+  for (const [pid, { trigger }] of groupByProject(early)) void runs.start(pid, trigger).catch(() => undefined);
+}
+
 export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promise<EventBatchResult> {
   const { results, fresh } = screen(events, d.handled);
   forgetDenyAssignments(d.deps.azure, events);
+  const runs = new BatchRuns(d);
+  await startKnown(d, fresh, runs);
+  // The scans route every event (another instance may have indexed projects this one has not seen) and record claims.
   await route(d, fresh);
   const transient: string[] = [];
   const failed = new Set<string>();
-  // One event can name a subscription: its projects share each vault's reads and run a bounded few at a time.
-  const azure = new SharedVaultReads(d.deps.azure);
-  const slots = [new Semaphore(Math.max(1, d.concurrency ?? 8))];
   const pending = new Map<string, EventResult[]>();
   const work = Promise.all(
     [...groupByProject(fresh)].map(async ([pid, { trigger, results: rs }]) => {
       pending.set(pid, rs);
-      const o = await d.coalesce(pid, () => withSlots(slots, () => d.reconcile(pid, trigger, { azure })));
+      const o = await runs.start(pid, trigger);
       pending.delete(pid);
       for (const r of rs) r.outcomes.push(o);
       if (!isTransientOutcome(o)) return;
       transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
       for (const r of rs) failed.add(r.eventId);
     }),
-  );
+  ).then(() => runs.all());
   void work.catch(() => undefined); // a late failure is the redelivery's to see, not an unhandled rejection
   if (!(await within(work, d.deadlineMs ?? EVENT_DEADLINE_MS))) {
     for (const [pid, rs] of pending) {

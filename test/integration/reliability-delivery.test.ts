@@ -106,7 +106,9 @@ describe('delivery', () => {
       // Event Grid redelivers the same event.
       const [r] = await handleAzureEvent(app, [ev], ctx());
       expect(r!.duplicate).toBeUndefined();
-      expect(r!.outcomes.map((o) => o.kind)).toEqual(['restored']);
+      // The first delivery's reconcile started before its routing scan failed (the instance knew the project), so
+      // it may have restored once the table was back: either way the redelivery's run is a completed check.
+      expect(r!.outcomes.map((o) => o.kind)).toEqual([expect.stringMatching(/^(restored|converged)$/)]);
       expect(hasCryptoUser(p)).toBe(true);
       // Now it is handled: a third delivery is a duplicate.
       const [again] = await handleAzureEvent(app, [ev], ctx());
