@@ -199,45 +199,54 @@ class BatchRuns {
  * loaded by the sweep), so the table scans are off the path from the event to the restore. Not for a batch with an
  * allow-listed actor's event: its revocation claims must be on the rows before any reconcile starts.
  */
-async function startKnown(d: EventDeps, fresh: Routed[], runs: BatchRuns): Promise<void> {
+async function startKnown(d: EventDeps, fresh: Routed[], runs: BatchRuns): Promise<Promise<Outcome>[]> {
   const known = d.deps.state.known;
   const { allowedRevokers } = d.deps.policy;
   // A claim in the batch could be for any of its projects: then every reconcile waits for the claims.
-  if (!known || fresh.some((r) => allowListedActor(r.trigger.actor, allowedRevokers))) return;
+  if (!known || fresh.some((r) => allowListedActor(r.trigger.actor, allowedRevokers))) return [];
   const early: Routed[] = [];
   for (const r of fresh) {
     const projects = await projectsForEvent(known, r.result.triage);
     if (projects.length) early.push({ result: { ...r.result, projects }, trigger: r.trigger });
   }
-  for (const [pid, { trigger }] of groupByProject(early)) void runs.start(pid, trigger).catch(() => undefined);
+  return [...groupByProject(early)].map(([pid, { trigger }]) => runs.start(pid, trigger));
+}
+
+/** The routed events' reconciles (joining the early ones), their outcomes and transient failures noted. */
+function reconcileRouted(fresh: Routed[], runs: BatchRuns, transient: string[], failed: Set<string>): Promise<unknown> {
+  return Promise.all(
+    [...groupByProject(fresh)].map(async ([pid, { trigger, results: rs }]) => {
+      const o = await runs.start(pid, trigger);
+      for (const r of rs) r.outcomes.push(o);
+      if (!isTransientOutcome(o)) return;
+      transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
+      for (const r of rs) failed.add(r.eventId);
+    }),
+  );
 }
 
 export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promise<EventBatchResult> {
   const { results, fresh } = screen(events, d.handled);
   forgetDenyAssignments(d.deps.azure, events);
   const runs = new BatchRuns(d);
-  await startKnown(d, fresh, runs);
-  // The scans route every event (another instance may have indexed projects this one has not seen) and record claims.
-  await route(d, fresh);
+  const early = await startKnown(d, fresh, runs);
   const transient: string[] = [];
   const failed = new Set<string>();
-  const pending = new Map<string, EventResult[]>();
-  const work = Promise.all(
-    [...groupByProject(fresh)].map(async ([pid, { trigger, results: rs }]) => {
-      pending.set(pid, rs);
-      const o = await runs.start(pid, trigger);
-      pending.delete(pid);
-      for (const r of rs) r.outcomes.push(o);
-      if (!isTransientOutcome(o)) return;
-      transient.push(`${o.projectId}: ${'reason' in o ? o.reason : o.kind}`);
-      for (const r of rs) failed.add(r.eventId);
-    }),
-  ).then(() => runs.all());
+  let routed = false;
+  // The scans route every event (another instance may have indexed projects this one has not seen) and record
+  // claims. After the early reconciles: the table answers their row reads first.
+  const work = Promise.allSettled(early)
+    .then(() => route(d, fresh))
+    .then(() => {
+      routed = true;
+      return reconcileRouted(fresh, runs, transient, failed);
+    })
+    .then(() => runs.all());
   void work.catch(() => undefined); // a late failure is the redelivery's to see, not an unhandled rejection
   if (!(await within(work, d.deadlineMs ?? EVENT_DEADLINE_MS))) {
-    for (const [pid, rs] of pending) {
-      transient.push(`${pid}: still reconciling at the delivery deadline`);
-      for (const r of rs) failed.add(r.eventId);
+    for (const pid of runs.pending) transient.push(`${pid}: still reconciling at the delivery deadline`);
+    for (const { result } of fresh) {
+      if (!routed || result.projects.some((pid) => runs.pending.has(pid))) failed.add(result.eventId);
     }
   }
   // Only fully handled events are remembered: a redelivery after a transient failure must run again.
