@@ -5,7 +5,8 @@
 //   POST /api/projects/{id}/check         reconcile now, answer the outcome
 //   PUT  /api/projects/{id}/intent        {"intent": "revoked"|"granted", "reason": "..."}; recorded with who set it
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { ClassifiedError } from '../azure/errors.js';
 import { isTransientOutcome, setIntent, type Outcome } from '../loop/index.js';
 import type { ProjectRecord } from '../state/store.js';
@@ -17,13 +18,14 @@ import { HTTP_ROUTES } from './routes.js';
 
 const PROJECT_ID = /^[0-9a-f]{24}$/i;
 
+// zod/mini (as src/settings.ts) loads no locale: English keeps zod's usual message for a body that is not an object.
+z.config(en());
+
 const intentBody = z.object({
   intent: z.enum(['revoked', 'granted'], { message: 'expected "revoked" or "granted"' }),
   reason: z
     .string({ message: 'expected a string' })
-    .trim()
-    .min(1, 'a reason is required')
-    .max(500, 'at most 500 characters'),
+    .check(z.trim(), z.minLength(1, 'a reason is required'), z.maxLength(500, 'at most 500 characters')),
 });
 
 const problem = (status: number, error: string, details?: string[]): HttpResponseInit => ({

@@ -104,6 +104,26 @@ describe('revoked intent', () => {
     }
     expect((await local.app.engine.deps.state.getProject(p.projectId))!.intentBy).toBe('ops@contoso.example');
   });
+
+  it('a bad body is a 400 naming each field and what was expected; nothing is recorded', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    await local.app.engine.reconcile(p.projectId, { kind: 'timer' });
+    const details = async (body: unknown) => {
+      const res = await intent(p.projectId, body, { 'x-functions-key': KEY });
+      expect(res.status).toBe(400);
+      return ((await res.json()) as { details: string[] }).details;
+    };
+    expect(await details({ intent: 'paused', reason: 7 })).toEqual([
+      'intent: expected "revoked" or "granted"',
+      'reason: expected a string',
+    ]);
+    // The reason is trimmed before its length is checked.
+    expect(await details({ intent: 'revoked', reason: '   ' })).toEqual(['reason: a reason is required']);
+    expect(await details({ intent: 'revoked', reason: 'x'.repeat(501) })).toEqual(['reason: at most 500 characters']);
+    // zod's own message for a body that is not an object: English, not a bare "Invalid input".
+    expect(await details(['revoked'])).toEqual(['body: Invalid input: expected object, received array']);
+    expect((await local.app.engine.deps.state.getProject(p.projectId))!.intent).toBe('granted');
+  });
 });
 
 describe('an error never reads as healthy', () => {

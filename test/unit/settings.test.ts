@@ -43,6 +43,52 @@ describe('settings', () => {
     }
   });
 
+  it('coerces numbers, parses lists and says what was expected in English for every kind of check', () => {
+    const s = loadSettings({
+      ...base,
+      EAR_GUARD_MAX_RESTORES: ' 5 ',
+      EAR_GUARD_HEALTH_MAX_FAILED_SHARE: '0.5',
+      ATLAS_PROJECT_IDS: ' 0123456789abcdef01234567 ,, ',
+      EAR_GUARD_DRY_RUN: '1',
+      ATLAS_WEBHOOK_SECRET: '',
+    });
+    expect(s).toMatchObject({
+      EAR_GUARD_MAX_RESTORES: 5,
+      EAR_GUARD_HEALTH_MAX_FAILED_SHARE: 0.5,
+      EAR_GUARD_DRY_RUN: true,
+    });
+    expect(s.ATLAS_PROJECT_IDS).toEqual(['0123456789abcdef01234567']);
+    expect(s.ATLAS_WEBHOOK_SECRET).toBeUndefined();
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadSettings({ ...base, ...env });
+        return [];
+      } catch (e) {
+        return (e as SettingsError).problems;
+      }
+    };
+    expect(
+      problems({
+        EAR_GUARD_MAX_RESTORES: '2.5',
+        EAR_GUARD_CHECK_FAILING_AFTER: '101',
+        EAR_GUARD_WARN_DAYS: 'soon',
+        EAR_GUARD_HEALTH_MAX_FAILED_SHARE: '0',
+        ALERT_WEBHOOK_URL: 'not a url',
+        AZURE_CLOUD: 'AzureGermanCloud',
+        EAR_GUARD_DRY_RUN: 'yes',
+      }),
+    ).toEqual([
+      'EAR_GUARD_MAX_RESTORES: Invalid input: expected int, received number',
+      'EAR_GUARD_CHECK_FAILING_AFTER: Too big: expected number to be <=100',
+      'EAR_GUARD_WARN_DAYS: Invalid input: expected number, received NaN',
+      'EAR_GUARD_HEALTH_MAX_FAILED_SHARE: Too small: expected number to be >0',
+      // zod lists the options in object-key order: integer-like keys first.
+      'EAR_GUARD_DRY_RUN: Invalid option: expected one of "0"|"1"|"true"|"false"|""',
+      'ALERT_WEBHOOK_URL: Invalid URL',
+      'AZURE_CLOUD: Invalid option: expected one of "AzureCloud"|"AzureUSGovernment"|"AzureChinaCloud"',
+    ]);
+  });
+
   it('local.settings.json.example documents every setting the app reads', () => {
     const example = JSON.parse(readFileSync('local.settings.json.example', 'utf8')).Values as Record<string, string>;
     for (const key of Object.keys(settingsSchema.shape)) expect(example, key).toHaveProperty(key);
