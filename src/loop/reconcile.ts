@@ -236,7 +236,11 @@ class HeldFailure extends Error {
  * The first pass, without the lease: it takes the lease (one write under the ETag read) only before a side effect,
  * and records the row only when it changes. Returns undefined when the row moved before anything was done.
  */
-async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Outcome | undefined> {
+async function optimisticPass(
+  ctx: PassContext,
+  row: ProjectRecord,
+  confirm?: StartingRow['confirm'],
+): Promise<Outcome | undefined> {
   const { deps } = ctx;
   const mode = row.mode ?? deps.policy.mode;
   let held: HeldLease | undefined;
@@ -254,6 +258,8 @@ async function optimisticPass(ctx: PassContext, row: ProjectRecord): Promise<Out
       const rest = await passes(ctx, first.committed.row, first.committed.seen, 1);
       return rest ? mergeOutcomes(first.outcome, rest) : first.outcome;
     }
+    // A pass that wrote nothing has not proven its starting row current: the read made alongside must agree.
+    if (confirm && (await confirm)?.etag !== row.etag) throw new RowMoved(ctx.projectId);
     const alerted = await maybeAlert(ctx, row, res, mode);
     const changed = await commitUnleased(deps.state, row, res, alerted);
     if (changed || leavesTrace(ctx.trigger)) await flushHistory(ctx, deps.state);
@@ -310,18 +316,36 @@ async function leasedUpFront(ctx: PassContext): Promise<Outcome> {
 /** Optimistic checks that lose to another writer start over; after this many, the lease is taken up front. */
 const OPTIMISTIC_ATTEMPTS = 3;
 
-/** The row a check starts from: the one read before this reconcile (first attempt only), else a fresh read. */
-async function startingRow(deps: ReconcileDeps, projectId: string, attempt: number): Promise<ProjectRecord> {
-  const before = attempt === 0 ? deps.rowsReadBefore?.get(projectId) : undefined;
-  return before ?? (await deps.state.getProject(projectId)) ?? newProjectRecord(projectId);
+/** The row a check starts from, and (when it is not a fresh read) the read that confirms it. */
+interface StartingRow {
+  row: ProjectRecord;
+  confirm?: Promise<ProjectRecord | undefined>;
+}
+
+/**
+ * First attempt: the row the sweep listed, or the row as this instance last saw it, confirmed by a read made
+ * alongside the observation (off the path from an event to the restore). Either was known before the observation
+ * began, so a lease under its ETag keeps the lease's guarantee. Later attempts read.
+ */
+async function startingRow(deps: ReconcileDeps, projectId: string, attempt: number): Promise<StartingRow> {
+  const listed = attempt === 0 ? deps.rowsReadBefore?.get(projectId) : undefined;
+  if (listed) return { row: listed };
+  const seen = attempt === 0 ? deps.state.lastSeen?.(projectId) : undefined;
+  if (seen) {
+    const confirm = deps.state.getProject(projectId);
+    confirm.catch(() => undefined);
+    return { row: seen, confirm };
+  }
+  return { row: (await deps.state.getProject(projectId)) ?? newProjectRecord(projectId) };
 }
 
 async function reconcileLeased(projectId: string, trigger: Trigger, deps: ReconcileDeps): Promise<Outcome> {
   const ctx = newContext(projectId, trigger, deps);
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
     let row: ProjectRecord;
+    let confirm: StartingRow['confirm'];
     try {
-      row = await startingRow(deps, projectId, attempt);
+      ({ row, confirm } = await startingRow(deps, projectId, attempt));
     } catch (err) {
       const c = classifyError(err, 'state');
       const reason = `state: ${c.describe()}`;
@@ -329,7 +353,7 @@ async function reconcileLeased(projectId: string, trigger: Trigger, deps: Reconc
     }
     if (leaseTaken(row, ctx.now())) break;
     try {
-      const outcome = await optimisticPass(ctx, row);
+      const outcome = await optimisticPass(ctx, row, confirm);
       if (outcome) return outcome;
     } catch (err) {
       if (err instanceof HeldFailure) return failedRun(ctx, err.inner, err.owner);

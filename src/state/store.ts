@@ -389,9 +389,26 @@ export class StateStore {
     }
   }
 
+  /**
+   * The row as this instance last read or wrote it (bounded; undefined when not seen). A check may start from it and
+   * confirm it with a read alongside (src/loop/reconcile.ts); its ETag makes any write under it conditional anyway.
+   */
+  lastSeen(projectId: string): ProjectRecord | undefined {
+    return this.seen.get(projectId);
+  }
+
+  private readonly seen = new Map<string, ProjectRecord>();
+  private see<T extends ProjectRecord | undefined>(r: T): T {
+    if (!r) return r;
+    this.seen.delete(r.projectId);
+    this.seen.set(r.projectId, r);
+    if (this.seen.size > 20_000) this.seen.delete(this.seen.keys().next().value as string);
+    return r;
+  }
+
   async getProject(projectId: string): Promise<ProjectRecord | undefined> {
     try {
-      return toRecord(await this.projects.getEntity<Record<string, unknown>>('project', projectId));
+      return this.see(toRecord(await this.projects.getEntity<Record<string, unknown>>('project', projectId)));
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined;
       throw classifyError(err, 'state');
@@ -404,7 +421,7 @@ export class StateStore {
       for await (const e of this.projects.listEntities<Record<string, unknown>>({
         queryOptions: { filter: odata`PartitionKey eq 'project'` },
       })) {
-        out.push(toRecord(e));
+        out.push(this.see(toRecord(e)));
       }
     });
     return out;
@@ -429,7 +446,7 @@ export class StateStore {
         const res = existing
           ? await this.projects.updateEntity(entity, 'Replace', { etag: existing.etag })
           : await this.projects.createEntity(entity);
-        return { ...next, projectId, etag: res.etag };
+        return this.see({ ...next, projectId, etag: res.etag });
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
         if (status === 412 || (status === 409 && !existing)) {
@@ -453,7 +470,7 @@ export class StateStore {
       const res = next.etag
         ? await this.projects.updateEntity(entity, 'Replace', { etag: next.etag })
         : await this.projects.createEntity(entity);
-      return { ...next, etag: res.etag };
+      return this.see({ ...next, etag: res.etag });
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
       if (status === 412 || status === 409) return undefined;
