@@ -3,6 +3,7 @@
 import { PROJECT_READ_ONLY } from './roles.js';
 import type { AtlasDeps } from './router.js';
 import { UUID_RE } from './projects.js';
+import { atlasDate } from './http.js';
 import type { AtlasControl } from './types.js';
 
 export interface ControlDeps extends AtlasDeps {
@@ -50,7 +51,13 @@ function credentialControls(d: ControlDeps): CredentialControls {
 
 type ProjectControls = Pick<
   AtlasControl,
-  'alertConfigs' | 'createProject' | 'registerServicePrincipal' | 'setEncryptionAtRest' | 'getProject' | 'projects'
+  | 'alertConfigs'
+  | 'authorizeServicePrincipal'
+  | 'createProject'
+  | 'registerServicePrincipal'
+  | 'setEncryptionAtRest'
+  | 'getProject'
+  | 'projects'
 >;
 
 function projectControls({ store }: ControlDeps): ProjectControls {
@@ -67,6 +74,16 @@ function projectControls({ store }: ControlDeps): ProjectControls {
         throw new Error('registerServicePrincipal: servicePrincipalId and tenantId must be UUIDs.');
       }
       return { roleId: store.registerSp(p, sp)._id };
+    },
+    authorizeServicePrincipal: (groupId, roleId, sp) => {
+      const role = store.projects.get(groupId)?.servicePrincipals.find((r) => r._id === roleId);
+      if (!role) throw new Error(`authorizeServicePrincipal: no role ${roleId} in project ${groupId}.`);
+      if (!UUID_RE.test(sp.servicePrincipalId) || (sp.tenantId !== undefined && !UUID_RE.test(sp.tenantId))) {
+        throw new Error('authorizeServicePrincipal: servicePrincipalId and tenantId must be UUIDs.');
+      }
+      role.servicePrincipalId = sp.servicePrincipalId;
+      if (sp.tenantId) role.tenantId = sp.tenantId;
+      role.lastUpdatedDate = atlasDate();
     },
     setEncryptionAtRest: (groupId, akv) => {
       const p = store.projects.get(groupId);

@@ -96,6 +96,15 @@ export interface AtlasControl {
     groupId: string,
     sp: { servicePrincipalId: string; tenantId: string; atlasAzureAppId?: string },
   ): { roleId: string };
+  /**
+   * Re-points a registered Azure role at another service principal, as PATCH cloudProviderAccess/{roleId}
+   * (authorizeGroupCloudProviderAccessRole, whose Azure body carries servicePrincipalId and tenantId) does.
+   */
+  authorizeServicePrincipal(
+    groupId: string,
+    roleId: string,
+    sp: { servicePrincipalId: string; tenantId?: string },
+  ): void;
   /** Sets EAR without Atlas's validation (seeding a project whose access has already drifted); null clears it. */
   setEncryptionAtRest(groupId: string, azureKeyVault: AzureKeyVaultConfig | null): void;
   getProject(groupId: string): AtlasProjectSnapshot | undefined;
