@@ -13,10 +13,17 @@ import type { Observation } from './judge.js';
 import { knownRegistration } from './registration.js';
 import { judgeVaultNetwork, liveGroups, readPinnedVersion, readPolicies, readTimeBound } from './observeLive.js';
 
+function asReused(r: TargetResult): TargetResult {
+  const reg = r.kind === 'target' ? r.target.registration : undefined;
+  if (r.kind !== 'target' || !reg || reg.reused) return r;
+  return { kind: 'target', target: { ...r.target, registration: { ...reg, reused: true } } };
+}
+
 export async function loadTarget(ctx: PassContext, row: ProjectRecord): Promise<TargetResult> {
   const { deps } = ctx;
   const cached = deps.targetCache?.get(ctx.projectId, ctx.now());
-  if (cached) return cached;
+  // A target from the cache read its registration earlier, not now: the row's memo keeps its read time.
+  if (cached) return asReused(cached);
   const t = await deps.atlas.loadTarget(ctx.projectId, knownRegistration(row, deps.policy, ctx.now()));
   if (t.kind === 'target' && deps.policy.targetCacheMs > 0) {
     deps.targetCache?.set(ctx.projectId, t, ctx.now() + deps.policy.targetCacheMs);

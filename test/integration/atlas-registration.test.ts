@@ -58,6 +58,18 @@ describe('registration memo', () => {
     expect(steady.reads).toEqual({ ear: 1, registrations: 0 });
   });
 
+  it('a check served from the 30 s target cache keeps the memo as read: a healthy re-check writes nothing', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    const cached = await w.newEngine({ policy: { targetCacheMs: 30_000 }, now: () => clock });
+    expect((await cached.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const before = await cached.deps.state.getProject(p.projectId);
+    clock += 1000;
+    w.sandbox.control.resetCounts();
+    expect((await cached.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    expect(atlasReads()).toEqual({ ear: 0, registrations: 0 });
+    expect((await cached.deps.state.getProject(p.projectId))?.etag).toBe(before?.etag);
+  });
+
   it('a re-pointed registration that breaks access is read again at the first check after Atlas says invalid', async () => {
     const p = await w.addProject({ model: 'rbac' });
     await check(p);
