@@ -47,7 +47,12 @@ describe('mapTarget', () => {
         atlasValid: false,
         credentials: 'secretless',
         roleId: SP._id,
-        registration: { roleId: SP._id, principalObjectId: SP.servicePrincipalId, tenantId: SP.tenantId, reused: false },
+        registration: {
+          roleId: SP._id,
+          principalObjectId: SP.servicePrincipalId,
+          tenantId: SP.tenantId,
+          reused: false,
+        },
         vaultId: `/subscriptions/${akv.subscriptionID}/resourceGroups/rg-ear/providers/Microsoft.KeyVault/vaults/kv-ear`,
       },
     });
