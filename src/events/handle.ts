@@ -244,6 +244,7 @@ export async function handleEvents(d: EventDeps, events: IncomingEvent[]): Promi
     .then(() => runs.all());
   void work.catch(() => undefined); // a late failure is the redelivery's to see, not an unhandled rejection
   if (!(await within(work, d.deadlineMs ?? EVENT_DEADLINE_MS))) {
+    if (!routed) transient.push('routing (state index scans) still running at the delivery deadline');
     for (const pid of runs.pending) transient.push(`${pid}: still reconciling at the delivery deadline`);
     for (const { result } of fresh) {
       if (!routed || result.projects.some((pid) => runs.pending.has(pid))) failed.add(result.eventId);

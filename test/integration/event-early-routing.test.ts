@@ -60,7 +60,7 @@ function slowScans(state: StateStore): { state: StateStore; answered: () => numb
   return { state: slow, answered: () => answered };
 }
 
-async function deliver(engine: Engine, events: ReturnType<typeof parseEvents>) {
+async function deliver(engine: Engine, events: ReturnType<typeof parseEvents>, deadlineMs?: number) {
   const { state, answered } = slowScans(engine.deps.state);
   const started: number[] = [];
   const deps: EventDeps = {
@@ -71,9 +71,10 @@ async function deliver(engine: Engine, events: ReturnType<typeof parseEvents>) {
     },
     handled: new RecentIds(),
     coalesce: (id, run) => new Coalescer<Outcome>().run(id, run),
+    ...(deadlineMs ? { deadlineMs } : {}),
   };
   const r = await handleEvents(deps, events);
-  return { r, started, scansAnswered: answered() };
+  return { r, started, scansAnswered: answered(), handled: deps.handled };
 }
 
 describe('early routing', () => {
@@ -96,6 +97,16 @@ describe('early routing', () => {
     expect(r.results[0]!.outcomes.map((o) => o.kind)).toEqual(['restored']);
     expect(started[0]!).toBeGreaterThanOrEqual(scansAnswered);
     expect(hasCryptoUser(p)).toBe(true);
+  });
+
+  it('routing still running at the delivery deadline answers retry and leaves the event unhandled', async () => {
+    const p = await w.addProject({ model: 'rbac' });
+    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const fresh = await w.newEngine({});
+    const events = deleteCryptoUser(p, 'alice');
+    const { r, handled } = await deliver(fresh, events, 100);
+    expect(r.transient).toContain('routing (state index scans) still running at the delivery deadline');
+    expect(handled.has(events[0]!.id)).toBe(false);
   });
 
   it("an allow-listed actor's removal waits for the scans and the claim: the revocation is honoured", async () => {
