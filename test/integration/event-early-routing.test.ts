@@ -4,7 +4,6 @@
 // because its revocation claim must be on the row before any reconcile starts. Real SDK clients against the sandbox,
 // state in Azurite; the routing scans are slowed by a wrapper that only adds latency to them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { parseEvents } from '../../src/core/triage.js';
 import { handleEvents, type EventDeps } from '../../src/events/handle.js';
 import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
@@ -14,7 +13,7 @@ import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import type { StateStore } from '../../src/state/store.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
-import { props } from '../helpers/arm.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 
@@ -28,18 +27,13 @@ afterAll(async () => {
 const SCAN_DELAY_MS = 400;
 
 function deleteCryptoUser(p: WorldProject, as: string) {
-  const a = w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+  const a = cryptoUserOf(w.sandbox.control, p);
   w.sandbox.control.deleteAssignment({ as, id: String(a!.id) });
   const notice = w.sandbox.control.notices().at(-1) as ChangeNotice;
   return parseEvents([resourceEvent(notice, `/subscriptions/${w.sandbox.subscriptionId}`)]);
 }
 
-const hasCryptoUser = (p: WorldProject) =>
-  w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .some((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+const hasCryptoUser = (p: WorldProject) => cryptoUserOf(w.sandbox.control, p) !== undefined;
 
 /** The engine's own state store, its routing scans answering SCAN_DELAY_MS late; `answered` is when the last did. */
 function slowScans(state: StateStore): { state: StateStore; answered: () => number } {

@@ -8,9 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
-import { props } from '../helpers/arm.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 const PREFIX = 'crash';
 const LEASE_MS = 6000;
@@ -23,10 +22,7 @@ afterAll(async () => {
   await w?.close();
 });
 
-const cryptoUser = (p: WorldProject) =>
-  w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+const cryptoUser = (p: WorldProject) => cryptoUserOf(w.sandbox.control, p);
 const creates = () => w.sandbox.control.counts().byCallerOperation['ear-guard']?.['roleAssignments.create'] ?? 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

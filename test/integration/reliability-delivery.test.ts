@@ -5,7 +5,6 @@
 import net from 'node:net';
 import azureFunctions from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { parseEvents } from '../../src/core/triage.js';
 import { handleEvents, type EventDeps } from '../../src/events/handle.js';
 import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
@@ -17,7 +16,7 @@ import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY } from '../helpers/azurite.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
-import { type Rec, props } from '../helpers/arm.js';
+import { type Rec, cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 
@@ -68,18 +67,13 @@ function appFor(engine: Engine) {
 
 /** Deletes the principal's Crypto User as alice; returns ARM's event for it. */
 function deleteCryptoUser(p: WorldProject): Rec {
-  const a = w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+  const a = cryptoUserOf(w.sandbox.control, p);
   w.sandbox.control.deleteAssignment({ as: 'alice', id: String(a!.id) });
   const notice = w.sandbox.control.notices().at(-1) as ChangeNotice;
   return resourceEvent(notice, `/subscriptions/${w.sandbox.subscriptionId}`) as unknown as Rec;
 }
 
-const hasCryptoUser = (p: WorldProject) =>
-  w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .some((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+const hasCryptoUser = (p: WorldProject) => cryptoUserOf(w.sandbox.control, p) !== undefined;
 
 function armReads(): number {
   const ops = w.sandbox.control.counts().byCallerOperation['ear-guard'] ?? {};

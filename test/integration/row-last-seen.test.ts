@@ -4,11 +4,10 @@
 // read, and a check that would write nothing is redone when the read disagrees. Two engines on one Azurite (two
 // instances), real SDK clients against the sandbox.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { Engine } from '../../src/engine.js';
 import { setIntent } from '../../src/loop/intent.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
-import { props } from '../helpers/arm.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 let a: Engine;
@@ -23,10 +22,7 @@ afterAll(async () => {
   await w?.close();
 });
 
-const cryptoUser = (p: WorldProject) =>
-  w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+const cryptoUser = (p: WorldProject) => cryptoUserOf(w.sandbox.control, p);
 
 const event = { kind: 'event' as const, eventId: 'e1' };
 
