@@ -3,7 +3,9 @@
 import { sweepAtScale } from './sweep.js';
 
 const projects = Number(process.argv[2] ?? 2000);
-const runs = await sweepAtScale(projects, 100, { timeScale: 1, shareVaultReads: true, steady: true });
+// Extra arguments for the sweeper's node (e.g. GC flags to compare): BENCH_NODE_ARGS, space-separated.
+const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean);
+const runs = await sweepAtScale(projects, 100, { timeScale: 1, shareVaultReads: true, steady: true, nodeArgs });
 for (const r of runs) {
   const { pass, wallRealS, lowerBoundSandboxS, ratio, cpuS, armReads, atlasRequestsPerProject, byOutcome, requests } =
     r;
