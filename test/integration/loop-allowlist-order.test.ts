@@ -4,7 +4,6 @@
 // Real events (the sandbox's own change notices in the Event Grid schema), the real handler, ARM over HTTPS, Azurite.
 import azureFunctions from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { Coalescer, RecentIds } from '../../src/functions/coalesce.js';
 import type { AppContext } from '../../src/functions/context.js';
 import { handleAzureEvent } from '../../src/functions/onAzureEvent.js';
@@ -14,7 +13,7 @@ import type { ChangeNotice } from '../../src/sandbox/contract.js';
 import { resourceEvent } from '../../src/sandbox/eventgrid/events.js';
 import { loadSettings } from '../../src/settings.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
-import { type Rec, props } from '../helpers/arm.js';
+import { type Rec, cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 let engine: Engine;
@@ -44,9 +43,7 @@ const topic = () => `/subscriptions/${w.sandbox.subscriptionId}`;
 
 /** Deletes the principal's Crypto User assignment as `as`, and returns the event ARM would publish for it. */
 function deleteCryptoUser(p: WorldProject, as: string): Rec {
-  const a = w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+  const a = cryptoUserOf(w.sandbox.control, p);
   w.sandbox.control.deleteAssignment({ as, id: String(a!.id) });
   const notice = w.sandbox.control.notices().at(-1) as ChangeNotice;
   return resourceEvent(notice, topic()) as unknown as Rec;
@@ -70,9 +67,7 @@ function laterEventBy(p: WorldProject, as: string): Rec {
 }
 
 function hasCryptoUser(p: WorldProject): boolean {
-  return w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .some((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+  return cryptoUserOf(w.sandbox.control, p) !== undefined;
 }
 
 describe('an allow-listed revocation, whatever the order of events', () => {

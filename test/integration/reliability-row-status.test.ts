@@ -2,9 +2,8 @@
 // act, the project row says `drifted`, not the `healthy` of the last pass, for as long as ARM (retries, a slow PUT)
 // takes. Real SDK clients against the sandbox, state in Azurite.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startWorld, type World } from '../helpers/world.js';
-import { props } from '../helpers/arm.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 beforeAll(async () => {
@@ -18,9 +17,7 @@ it('the row says drifted while the restore PUT is in flight', async () => {
   const p = await w.addProject({ model: 'rbac' });
   expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
   expect((await w.engine.deps.state.getProject(p.projectId))?.status).toBe('healthy');
-  const grant = w.sandbox.control
-    .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-    .find((x) => String(props(x).roleDefinitionId).toLowerCase().endsWith(ROLE_IDS.keyVaultCryptoUser));
+  const grant = cryptoUserOf(w.sandbox.control, p);
   w.sandbox.control.deleteAssignment({ as: 'alice', id: String(grant!.id) });
   const slow = w.sandbox.control.setFault('roleAssignments.create', { kind: 'latency', ms: 2000 });
   try {

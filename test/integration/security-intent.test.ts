@@ -2,10 +2,10 @@
 // caller and is recorded with who set it; an unverified identity header is recorded as a claim, not as the caller.
 // And an error never reads as healthy: with ARM refusing everything, every check is failing, never converged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import { startLocalApp, type LocalApp } from '../../src/local/app.js';
 import { loadSettings } from '../../src/settings.js';
 import { startWorld, type World } from '../helpers/world.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 const KEY = 'intent-tests-function-key-0123456789';
 let w: World;
@@ -75,11 +75,7 @@ describe('revoked intent', () => {
     const hist = await local.app.engine.deps.state.listHistory(p.projectId);
     expect(hist.find((h) => h.kind === 'intent')).toMatchObject({ actor: row.intentBy });
     // And it holds: a later drift is not restored, with the reason naming who set it.
-    const a = w.sandbox.control
-      .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-      .find((x) =>
-        String((x.properties as Record<string, unknown>).roleDefinitionId).endsWith(ROLE_IDS.keyVaultCryptoUser),
-      )!;
+    const a = cryptoUserOf(w.sandbox.control, p)!;
     w.sandbox.control.deleteAssignment({ as: 'alice', id: String(a.id) });
     const o = await local.app.engine.reconcile(p.projectId, { kind: 'timer' });
     expect(o.kind).toBe('skipped');

@@ -4,9 +4,9 @@
 // PrincipalMismatch alert goes out. The access-policy cases matter most: no ABAC condition can stop an access-policy
 // write, so the product's own check is the only defence there.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLE_IDS } from '../../src/core/builtinRoles.js';
 import type { Engine } from '../../src/engine.js';
 import { startWorld, type World, type WorldProject } from '../helpers/world.js';
+import { cryptoUserOf } from '../helpers/arm.js';
 
 let w: World;
 let mallory: string;
@@ -142,9 +142,7 @@ describe('principal pinned per tenant (EAR_GUARD_ATLAS_PRINCIPALS)', () => {
   it('the pinned principal itself is restored as usual', async () => {
     const e = await pinned();
     const p = await w.addProject({ model: 'rbac' });
-    const a = w.sandbox.control
-      .roleAssignments({ scope: p.vaultId, principalId: p.principalId })
-      .find((x) => String((x.properties as Rec).roleDefinitionId).endsWith(ROLE_IDS.keyVaultCryptoUser))!;
+    const a = cryptoUserOf(w.sandbox.control, p)!;
     w.sandbox.control.deleteAssignment({ as: 'alice', id: String(a.id) });
     expect((await e.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('restored');
   });
