@@ -289,6 +289,29 @@ export function newProjectRecord(projectId: string): ProjectRecord {
 }
 
 /**
+ * Which watched vaults a change at `scope` can affect, as encoded vault keys: every vault (`all`: the root or a
+ * management group, above every subscription watched), or those at or beneath `scope` (`beneath`, prefix-matched
+ * segment-exactly: `.../vaults/kv1` never matches `kv10`), and the vault containing a key scope (`above`). One
+ * definition for the table's scans and the in-memory lookups, so both route an event alike.
+ */
+export interface AffectedVaults {
+  all: boolean;
+  beneath: string;
+  above?: string;
+}
+
+export function affectedVaults(scope: string): AffectedVaults {
+  const all = scope === '/' || scope === '' || /^\/providers\/microsoft\.management\/managementgroups\//i.test(scope);
+  const vault = /^(.*?\/providers\/microsoft\.keyvault\/vaults\/[^/]+)\//i.exec(scope)?.[1];
+  return { all, beneath: encodeKey(scope), ...(vault ? { above: encodeKey(vault) } : {}) };
+}
+
+/** Whether a vault key (as `indexVault` writes it) is one `a` names. */
+export function isAffected(vaultKey: string, a: AffectedVaults): boolean {
+  return a.all || vaultKey === a.beneath || vaultKey.startsWith(a.beneath + '!') || vaultKey === a.above;
+}
+
+/**
  * The index rows this instance has written or loaded, as lookups: the same answers as the table's scans for what
  * is in it. It can miss rows another instance wrote since, so it only lets an event's reconcile start early; the
  * scan still routes the event (src/events/handle.ts).
@@ -321,16 +344,11 @@ export class KnownIndex {
     return [...(this.assignments.get(encodeKey(assignmentId)) ?? [])];
   }
 
-  /** As StateStore.projectsAffectedBy: vaults at or beneath `scope`, and the vault containing a key scope. */
+  /** As StateStore.projectsAffectedBy, from the rows this instance knows. */
   async projectsAffectedBy(scope: string): Promise<string[]> {
-    const all = scope === '/' || scope === '' || /^\/providers\/microsoft\.management\/managementgroups\//i.test(scope);
-    const enc = encodeKey(scope);
-    const vault = /^(.*?\/providers\/microsoft\.keyvault\/vaults\/[^/]+)\//i.exec(scope)?.[1];
-    const above = vault ? encodeKey(vault) : undefined;
+    const a = affectedVaults(scope);
     const out = new Set<string>();
-    for (const [key, ids] of this.vaults) {
-      if (all || key === enc || key.startsWith(enc + '!') || key === above) ids.forEach((id) => out.add(id));
-    }
+    for (const [key, ids] of this.vaults) if (isAffected(key, a)) ids.forEach((id) => out.add(id));
     return [...out];
   }
 }
@@ -656,22 +674,13 @@ export class StateStore {
    * vault scope), and the vault containing it (a key scope). Segment-exact: `.../vaults/kv1` never matches `kv10`.
    */
   async projectsAffectedBy(scope: string): Promise<string[]> {
-    if (scope === '/' || scope === '' || /^\/providers\/microsoft\.management\/managementgroups\//i.test(scope)) {
-      // A management group (or the root) sits above every subscription this product watches.
-      const all = await this.scan('vault', '');
-      return [...new Set(all.map((r) => r.projectId as string))];
-    }
-    const enc = encodeKey(scope);
-    const m = /^(.*?\/providers\/microsoft\.keyvault\/vaults\/[^/]+)\//i.exec(scope);
-    // Both scans at once (an event's route is on the path to the restore).
+    const a = affectedVaults(scope);
+    // Both scans at once (an event's route is on the path to the restore); `all` scans the whole partition.
     const [beneath, above] = await Promise.all([
-      this.scan('vault', enc),
-      m ? this.scan('vault', `${encodeKey(m[1]!)}|`) : [],
+      this.scan('vault', a.all ? '' : a.beneath),
+      a.above && !a.all ? this.scan('vault', `${a.above}|`) : [],
     ]);
-    const hits = beneath.filter((r) => {
-      const key = (r.rowKey as string).split('|')[0]!;
-      return key === enc || key.startsWith(enc + '!');
-    });
-    return [...new Set([...hits, ...above].map((r) => r.projectId as string))];
+    const hits = [...beneath, ...above].filter((r) => isAffected((r.rowKey as string).split('|')[0]!, a));
+    return [...new Set(hits.map((r) => r.projectId as string))];
   }
 }
