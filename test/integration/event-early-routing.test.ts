@@ -71,10 +71,16 @@ async function deliver(engine: Engine, events: ReturnType<typeof parseEvents>, d
   return { r, started, scansAnswered: answered(), handled: deps.handled };
 }
 
+/** A new project, checked once by `engine` (so that instance has indexed it). */
+async function checkedProject(engine: Engine = w.engine): Promise<WorldProject> {
+  const p = await w.addProject({ model: 'rbac' });
+  expect((await engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+  return p;
+}
+
 describe('early routing', () => {
   it('a known project reconciles before the scans answer, and is restored', async () => {
-    const p = await w.addProject({ model: 'rbac' });
-    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const p = await checkedProject();
     const { r, started, scansAnswered } = await deliver(w.engine, deleteCryptoUser(p, 'alice'));
     expect(r.results[0]!.projects).toEqual([p.projectId]);
     expect(r.results[0]!.outcomes.map((o) => o.kind)).toEqual(['restored']);
@@ -84,8 +90,7 @@ describe('early routing', () => {
   });
 
   it('an instance that does not know the project still routes it through the scans and restores', async () => {
-    const p = await w.addProject({ model: 'rbac' });
-    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const p = await checkedProject();
     const fresh = await w.newEngine({});
     const { r, started, scansAnswered } = await deliver(fresh, deleteCryptoUser(p, 'alice'));
     expect(r.results[0]!.outcomes.map((o) => o.kind)).toEqual(['restored']);
@@ -94,8 +99,7 @@ describe('early routing', () => {
   });
 
   it('routing still running at the delivery deadline answers retry and leaves the event unhandled', async () => {
-    const p = await w.addProject({ model: 'rbac' });
-    expect((await w.engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const p = await checkedProject();
     const fresh = await w.newEngine({});
     const events = deleteCryptoUser(p, 'alice');
     const { r, handled } = await deliver(fresh, events, 100);
@@ -104,9 +108,8 @@ describe('early routing', () => {
   });
 
   it("an allow-listed actor's removal waits for the scans and the claim: the revocation is honoured", async () => {
-    const p = await w.addProject({ model: 'rbac' });
     const engine = await w.newEngine({ policy: { allowedRevokers: ['alice'] } });
-    expect((await engine.reconcile(p.projectId, { kind: 'timer' })).kind).toBe('converged');
+    const p = await checkedProject(engine);
     const { r, started, scansAnswered } = await deliver(engine, deleteCryptoUser(p, 'alice'));
     expect(started[0]!).toBeGreaterThanOrEqual(scansAnswered);
     expect(r.results[0]!.outcomes.map((o) => o.kind)).not.toContain('restored');
